@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+// One target per layer of ../shared/ARCHITECTURE.md; arrows point down only.
+import PackageDescription
+
+let package = Package(
+    name: "pstrain",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "pstrain", targets: ["pstrain"]),
+        .executable(name: "pstrain-bench", targets: ["PSBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries from Debian: libopenblas-dev and libzmq3-dev. Each is imported by exactly one Swift target.
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]),
+
+        .target(
+            name: "Numerics",
+            dependencies: ["CBLAS"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "Models", dependencies: ["Numerics"]),
+        .target(name: "Optimizers", dependencies: ["Numerics"]),
+        .target(name: "Data", dependencies: ["Numerics"]),
+        .target(name: "Config", dependencies: ["Yams"]),
+        .target(name: "Training", dependencies: ["Numerics", "Models", "Optimizers", "Data", "Config"]),
+        .executableTarget(
+            name: "pstrain",
+            dependencies: ["Training", "Config", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "PSBench",
+            dependencies: [
+                "Numerics", "Models", "Optimizers", "Data",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Numerics"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training"], resources: [.copy("Fixtures")]),
+    ]
+)

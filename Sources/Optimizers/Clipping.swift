@@ -1,0 +1,34 @@
+import Numerics
+
+/// Gradient clipping. Each function reports what it saw, for logging.
+public enum Clipping {
+    /// Clamps every element to `[-limit, limit]` and returns how many elements were changed.
+    @discardableResult
+    public static func clipByValue(_ gradient: UnsafeMutableBufferPointer<Float>, limit: Float) -> Int {
+        precondition(limit > 0, "clip value must be positive")
+        var clipped = 0
+        for i in gradient.indices {
+            let g = gradient[i]
+            if g > limit { gradient[i] = limit; clipped += 1 } else if g < -limit { gradient[i] = -limit; clipped += 1 }
+        }
+        return clipped
+    }
+
+    /// Scales the whole gradient so that its L2 norm is at most `maxNorm`; returns the norm before clipping.
+    @discardableResult
+    public static func clipByGlobalNorm(_ gradient: UnsafeMutableBufferPointer<Float>, maxNorm: Double) -> Double {
+        let norm = VectorOps.sumOfSquares(UnsafeBufferPointer(gradient)).squareRoot()
+        let factor = scaleFactor(norm: norm, maxNorm: maxNorm)
+        if factor < 1 { VectorOps.scale(gradient, by: Float(factor)) }
+        return norm
+    }
+
+    /// The factor that brings a gradient of L2 norm `norm` within `maxNorm` (1 when it already is).
+    ///
+    /// Server shards each know only part of the gradient: they add up their sums of squares, take the root,
+    /// and scale their slices by this factor, so clipping means the same however many shards there are.
+    public static func scaleFactor(norm: Double, maxNorm: Double) -> Double {
+        precondition(maxNorm > 0, "clip norm must be positive")
+        return norm > maxNorm ? maxNorm / norm : 1
+    }
+}

@@ -1,0 +1,116 @@
+import Numerics
+
+/// An optimizer for one contiguous range of the flat parameter vector, holding the state of that range only,
+/// so a server shard runs it on its own slice.
+///
+/// One call of `update` is one step: regularisation terms join the gradient, decoupled weight decay shrinks
+/// the weights, then the rule of `settings.kind` moves them. Clip the gradient before calling it.
+public struct Optimizer: Sendable {
+    public let settings: OptimizerSettings
+    /// The number of parameters this optimizer owns.
+    public let count: Int
+    /// Steps taken so far; Adam's bias correction uses it.
+    public private(set) var step = 0
+    /// Momentum buffer, or Adam's first moment.
+    public private(set) var firstMoment: [Float]
+    /// Adam's second moment, RMSprop's squared-gradient average, or AdaGrad's squared-gradient sum.
+    public private(set) var secondMoment: [Float]
+
+    public init(settings: OptimizerSettings, count: Int) {
+        self.settings = settings
+        self.count = count
+        let needsFirst: Bool, needsSecond: Bool
+        switch settings.kind {
+        case .sgd: (needsFirst, needsSecond) = (false, false)
+        case .momentum, .nesterov: (needsFirst, needsSecond) = (true, false)
+        case .adam, .adamw: (needsFirst, needsSecond) = (true, true)
+        case .rmsprop: (needsFirst, needsSecond) = (settings.momentum > 0, true)
+        case .adagrad: (needsFirst, needsSecond) = (false, true)
+        }
+        firstMoment = needsFirst ? [Float](repeating: 0, count: count) : []
+        let start = settings.kind == .adagrad ? Float(settings.initialAccumulator) : 0
+        secondMoment = needsSecond ? [Float](repeating: start, count: count) : []
+    }
+
+    /// Applies one step to `parameters` with `gradient` (which receives the regularisation terms) at `learningRate`.
+    public mutating func update(parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeMutableBufferPointer<Float>, learningRate: Double) {
+        precondition(parameters.count == count && gradient.count == count,
+                     "optimizer owns \(count) values; got \(parameters.count) parameters and \(gradient.count) gradients")
+        step += 1
+        Regularization.addPenalties(to: gradient, weights: UnsafeBufferPointer(parameters), l1: Float(settings.l1), l2: Float(settings.l2))
+        if settings.weightDecay != 0 {
+            VectorOps.scale(parameters, by: Float(1 - learningRate * settings.weightDecay))
+        }
+        let lr = Float(learningRate)
+        let w = parameters, g = gradient
+        switch settings.kind {
+        case .sgd:
+            for i in 0 ..< count { w[i] -= lr * g[i] }
+        case .momentum, .nesterov:
+            let mu = Float(settings.momentum), nesterov = settings.kind == .nesterov
+            firstMoment.withUnsafeMutableBufferPointer { v in
+                if nesterov {
+                    for i in 0 ..< count {
+                        v[i] = mu * v[i] + g[i]
+                        w[i] -= lr * (g[i] + mu * v[i])
+                    }
+                } else {
+                    for i in 0 ..< count {
+                        v[i] = mu * v[i] + g[i]
+                        w[i] -= lr * v[i]
+                    }
+                }
+            }
+        case .adam, .adamw:
+            let b1 = Float(settings.beta1), b2 = Float(settings.beta2), eps = Float(settings.epsilon)
+            let correction1 = 1 - integerPower(settings.beta1, step), correction2 = 1 - integerPower(settings.beta2, step)
+            let stepSize = Float(learningRate / correction1), rootCorrection2 = Float(correction2.squareRoot())
+            firstMoment.withUnsafeMutableBufferPointer { m in
+                secondMoment.withUnsafeMutableBufferPointer { v in
+                    for i in 0 ..< count {
+                        m[i] = b1 * m[i] + (1 - b1) * g[i]
+                        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                        w[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+                    }
+                }
+            }
+        case .rmsprop:
+            let rho = Float(settings.rho), eps = Float(settings.epsilon), mu = Float(settings.momentum)
+            secondMoment.withUnsafeMutableBufferPointer { s in
+                if mu > 0 {
+                    firstMoment.withUnsafeMutableBufferPointer { b in
+                        for i in 0 ..< count {
+                            s[i] = rho * s[i] + (1 - rho) * g[i] * g[i]
+                            b[i] = mu * b[i] + g[i] / (s[i].squareRoot() + eps)
+                            w[i] -= lr * b[i]
+                        }
+                    }
+                } else {
+                    for i in 0 ..< count {
+                        s[i] = rho * s[i] + (1 - rho) * g[i] * g[i]
+                        w[i] -= lr * g[i] / (s[i].squareRoot() + eps)
+                    }
+                }
+            }
+        case .adagrad:
+            let eps = Float(settings.epsilon)
+            secondMoment.withUnsafeMutableBufferPointer { s in
+                for i in 0 ..< count {
+                    s[i] += g[i] * g[i]
+                    w[i] -= lr * g[i] / (s[i].squareRoot() + eps)
+                }
+            }
+        }
+    }
+}
+
+/// `base^exponent` by repeated squaring, so Adam's bias correction does not depend on the platform's `pow`.
+func integerPower(_ base: Double, _ exponent: Int) -> Double {
+    var result = 1.0, b = base, e = exponent
+    while e > 0 {
+        if e & 1 == 1 { result *= b }
+        b *= b
+        e >>= 1
+    }
+    return result
+}
