@@ -44,9 +44,9 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Numerics"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"]),
-        .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training"]),
     ]
 )

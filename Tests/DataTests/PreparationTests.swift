@@ -1,0 +1,78 @@
+import Data
+import Testing
+
+@Suite struct PreparationTests {
+    @Test func standardScalingUsesTrainingStatisticsOnly() throws {
+        var train = try CSVReader.read(path: Fixtures.digits("train.csv"))
+        var test = try CSVReader.read(path: Fixtures.digits("test.csv"))
+        let scaler = FeatureScaler(kind: .standard, fittedOn: train)
+        scaler.apply(to: &train)
+        let before = test.features
+        scaler.apply(to: &test)
+        let d = train.featureCount
+        for j in [10, 20, 36] {
+            let column = (0 ..< train.rows).map { Double(train.features[$0 * d + j]) }
+            let mean = column.reduce(0, +) / Double(column.count)
+            let variance = column.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(column.count)
+            #expect(abs(mean) < 1e-5 && abs(variance - 1) < 1e-4)
+            #expect(test.features[j] == (before[j] - scaler.shift[j]) / scaler.divisor[j])
+        }
+        // Feature 0 is always 0 in digits: it stays finite (0) rather than dividing by zero.
+        #expect(scaler.divisor[0] == 1 && train.features[0] == 0)
+    }
+
+    @Test func minmaxMapsTrainingDataIntoTheUnitInterval() throws {
+        var train = try CSVReader.read(path: Fixtures.digits("train.csv"))
+        FeatureScaler(kind: .minmax, fittedOn: train).apply(to: &train)
+        #expect(train.features.min() == 0 && train.features.max() == 1)
+    }
+
+    @Test(arguments: SyntheticKind.allCases)
+    func syntheticDataIsSeededAndLabelled(kind: SyntheticKind) {
+        let gen = SyntheticData(kind: kind, features: 8, classes: 4, noise: 0.1, seed: 3)
+        let (train, test) = gen.generate(trainSamples: 500, testSamples: 100)
+        let again = gen.generate(trainSamples: 500, testSamples: 100)
+        #expect(train.rows == 500 && test.rows == 100 && train.featureCount == 8)
+        #expect(train.features == again.train.features && train.targets == again.train.targets)
+        #expect(test.features != Array(train.features.prefix(test.features.count)), "train and test use different streams")
+        let other = SyntheticData(kind: kind, features: 8, classes: 4, noise: 0.1, seed: 4).generate(trainSamples: 500, testSamples: 0).train
+        #expect(other.features != train.features)
+        if let classes = kind.classCount(requested: 4) {
+            #expect(throws: Never.self) { try train.validateClassLabels(classes: classes) }
+            #expect(Set(train.targets).count == classes, "every class occurs")
+        } else {
+            let mean = train.targets.reduce(0, +) / Float(train.rows)
+            #expect(train.targets.contains { abs($0 - mean) > 0.1 }, "targets vary")
+        }
+    }
+
+    @Test(arguments: [ShardMode.contiguous, .strided], [1, 2, 3, 4, 8])
+    func shardsPartitionTheRows(mode: ShardMode, workers: Int) {
+        let total = 1437
+        let parts = (0 ..< workers).map { Shard(rank: $0, count: workers, mode: mode).indices(total: total) }
+        #expect(parts.flatMap { $0 }.sorted() == Array(0 ..< total))
+        let sizes = parts.map(\.count)
+        #expect(sizes.max()! - sizes.min()! <= 1)
+        if mode == .contiguous && workers == 2 { #expect(parts[0] == Array(0 ..< 718)) }
+        if mode == .strided && workers == 3 { #expect(parts[1].prefix(3) == [1, 4, 7]) }
+    }
+
+    @Test func epochBatchesShuffleBySeedEpochAndRank() {
+        let rows = Array(100 ..< 110)
+        let a = EpochBatches(shardRows: rows, batchSize: 4, epoch: 0, seed: 1)
+        #expect(a.count == 3 && a.map(\.count) == [4, 4, 2])
+        #expect(a.flatMap { $0 }.sorted() == rows)
+        #expect(a.order == EpochBatches(shardRows: rows, batchSize: 4, epoch: 0, seed: 1).order)
+        #expect(a.order != EpochBatches(shardRows: rows, batchSize: 4, epoch: 1, seed: 1).order)
+        #expect(a.order != EpochBatches(shardRows: rows, batchSize: 4, epoch: 0, seed: 1, rank: 1).order)
+        let kept = EpochBatches(shardRows: rows, batchSize: 4, epoch: 0, seed: 1, shuffle: false, dropLast: true)
+        #expect(kept.count == 2 && Array(kept.map(Array.init)) == [[100, 101, 102, 103], [104, 105, 106, 107]])
+    }
+
+    @Test func gatherCopiesRowsInOrder() {
+        let data = Dataset(features: [0, 1, 10, 11, 20, 21], targets: [0, 1, 2], featureCount: 2, source: "t")
+        var x = [Float](repeating: -1, count: 4), y = [Float](repeating: -1, count: 2)
+        data.gather([2, 0], features: &x, targets: &y)
+        #expect(x == [20, 21, 0, 1] && y == [2, 0])
+    }
+}

@@ -1,0 +1,54 @@
+import Data
+import Testing
+
+/// The same digits split read from files that scikit-learn and NumPy wrote in four formats.
+@Suite struct ReaderAgreementTests {
+    @Test(arguments: ["train", "test"])
+    func csvLibsvmAndIdxGiveTheSameMatrix(split: String) throws {
+        let csv = try CSVReader.read(path: Fixtures.digits("\(split).csv"))
+        let libsvm = try LIBSVMReader.read(path: Fixtures.digits("\(split).libsvm"), featureCount: 64)
+        let images = try IDXReader.read(path: Fixtures.digits("\(split)-images-idx3-ubyte"))
+        let labels = try IDXReader.read(path: Fixtures.digits("\(split)-labels-idx1-ubyte"))
+        let idx = try Dataset(features: images, labels: labels, featuresPath: "images", labelsPath: "labels")
+
+        #expect(csv.rows == (split == "train" ? 1437 : 360))
+        #expect(csv.featureCount == 64 && libsvm.featureCount == 64 && idx.featureCount == 64)
+        #expect(images.shape == [csv.rows, 8, 8])
+        #expect(csv.features == libsvm.features && csv.features == idx.features)
+        #expect(csv.targets == libsvm.targets && csv.targets == idx.targets)
+        #expect(Set(csv.targets) == Set((0 ..< 10).map(Float.init)))
+        #expect(csv.features.max() == 16 && csv.features.min() == 0)
+        #expect(csv.sourceLines?.first == 1 && libsvm.sourceLines?.last == csv.rows)
+    }
+
+    @Test(arguments: ["f4", "f8", "u1", "f4-fortran", "f4-bigendian"])
+    func npyMatchesCSV(variant: String) throws {
+        let csv = try CSVReader.read(path: Fixtures.digits("test.csv"))
+        let features = try NPYReader.read(path: Fixtures.digits("npy/test-features-\(variant).npy"))
+        let labels = try NPYReader.read(path: Fixtures.digits("npy/test-labels-i8.npy"))
+        #expect(features.shape == [360, 64] && labels.shape == [360])
+        let data = try Dataset(features: features, labels: labels, featuresPath: "f", labelsPath: "l")
+        #expect(data.features == csv.features)
+        #expect(data.targets == csv.targets)
+    }
+
+    @Test func npyImagesFlattenPerSample() throws {
+        let images = try NPYReader.read(path: Fixtures.digits("npy/test-images-u1.npy"))
+        #expect(images.shape == [360, 8, 8] && images.itemSize == 64)
+        let csv = try CSVReader.read(path: Fixtures.digits("test.csv"))
+        #expect(images.values == csv.features)
+    }
+
+    @Test func libsvmWidthDefaultsToTheLargestIndex() throws {
+        let data = try LIBSVMReader.read(path: Fixtures.digits("test.libsvm"))
+        #expect(data.featureCount <= 64 && data.featureCount >= 60)
+    }
+
+    @Test func csvWithHeaderAndLastLabelColumn() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        try Fixtures.write(Array("a,b,label\r\n1.5,2,0\r\n\n3,-4e1,1\r\n".utf8), to: "\(dir)/h.csv")
+        let data = try CSVReader.read(path: "\(dir)/h.csv", hasHeader: true, labelColumn: -1)
+        #expect(data.features == [1.5, 2, 3, -40] && data.targets == [0, 1])
+        #expect(data.sourceLines == [2, 4])
+    }
+}
