@@ -15,11 +15,12 @@ let package = Package(
     ],
     targets: [
         // C libraries from Debian: libopenblas-dev and libzmq3-dev. Each is imported by exactly one Swift target.
+        // zmq.h and libzmq.so sit on the default paths; libzmq's pkg-config file would add -isystem flags SwiftPM rejects.
         .systemLibrary(
             name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(
-            name: "CZeroMQ", path: "Sources/CZeroMQ", pkgConfig: "libzmq",
+            name: "CZeroMQ", path: "Sources/CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]),
 
         .target(
@@ -29,7 +30,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Numerics"]),
         .target(name: "Optimizers", dependencies: ["Numerics"]),
         .target(name: "Data", dependencies: ["Numerics"]),
-        .target(name: "Config", dependencies: ["Yams"]),
+        .target(name: "Config", dependencies: ["Models", "Optimizers", "Data", "Yams"]),
         .target(name: "Training", dependencies: ["Numerics", "Models", "Optimizers", "Data", "Config"]),
         .executableTarget(
             name: "pstrain",
@@ -45,8 +46,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Numerics"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"]),
         .testTarget(name: "EndToEndTests", dependencies: ["Training"]),
     ]
 )

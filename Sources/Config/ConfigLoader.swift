@@ -1,0 +1,177 @@
+import Foundation
+import Yams
+
+/// Reads a YAML config, applies `key.sub=value` overrides, rejects unknown keys, fills defaults, and validates.
+public enum ConfigLoader {
+    /// Loads `path` (nil: defaults only) with `overrides` such as `optimizer.lr=0.01` applied on top.
+    public static func load(path: String?, overrides: [String] = []) throws(ConfigError) -> RunConfig {
+        var tree: [String: Any] = [:]
+        var text = ""
+        if let path {
+            guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigError(source: path, message: "cannot read the config file",
+                                  hint: FileManager.default.fileExists(atPath: path) ? "check its permissions and encoding (UTF-8)" : "no such file; the examples are in configs/")
+            }
+            text = contents
+            do {
+                let loaded = try Yams.load(yaml: contents)
+                if let loaded, let mapping = loaded as? [String: Any] {
+                    tree = mapping
+                } else if loaded != nil {
+                    throw ConfigError(source: path, message: "the top level must be a mapping with sections data, model, optimizer, train")
+                }
+            } catch let error as ConfigError {
+                throw error
+            } catch let error as YamlError {
+                throw ConfigError(source: path, message: "not valid YAML: \(describe(error))")
+            } catch {
+                throw ConfigError(source: path, message: "not valid YAML: \(error)")
+            }
+        }
+        try checkKeys(tree, source: path ?? "", text: text)
+        for override in overrides { try apply(override, to: &tree) }
+        let config = try decode(tree, source: path ?? "command line")
+        try config.validate()
+        return config
+    }
+
+    /// The resolved config as YAML, every default written out, for the run directory.
+    public static func yaml(_ config: RunConfig) -> String {
+        (try? YAMLEncoder().encode(config)) ?? ""
+    }
+
+    static func describe(_ error: YamlError) -> String {
+        "\(error)".replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// Sets one `section.key=value` override; the value is read as YAML, so `[64, 32]` is a list and `1e-3` a number.
+    static func apply(_ override: String, to tree: inout [String: Any]) throws(ConfigError) {
+        guard let equals = override.firstIndex(of: "=") else {
+            throw ConfigError(source: "command line", message: "'\(override)' is not key=value", hint: "write overrides as section.key=value, e.g. optimizer.lr=0.01")
+        }
+        let key = String(override[..<equals]).trimmingCharacters(in: .whitespaces)
+        let valueText = String(override[override.index(after: equals)...])
+        let parts = key.split(separator: ".").map(String.init)
+        guard parts.count == 2 else {
+            throw ConfigError(source: "command line", key: key, message: "an override names a section and a key", hint: "e.g. train.epochs=5 or model.hidden=[256,128]")
+        }
+        try checkKey(section: parts[0], key: parts[1], source: "command line", text: "")
+        let value: Any
+        do { value = try Yams.load(yaml: valueText) ?? NSNull() } catch {
+            throw ConfigError(source: "command line", key: key, message: "value '\(valueText)' is not valid YAML")
+        }
+        var section = tree[parts[0]] as? [String: Any] ?? [:]
+        section[parts[1]] = value
+        tree[parts[0]] = section
+    }
+
+    static func checkKeys(_ tree: [String: Any], source: String, text: String) throws(ConfigError) {
+        for (name, value) in tree {
+            guard RunConfig.sections[name] != nil else {
+                throw ConfigError(source: located(source, name, in: text), key: name, message: "unknown section",
+                                  hint: suggestion(for: name, among: Array(RunConfig.sections.keys)) + "sections are data, model, optimizer, train")
+            }
+            guard let mapping = value as? [String: Any] else {
+                if value is NSNull { continue }
+                throw ConfigError(source: located(source, name, in: text), key: name, message: "expected a mapping of keys")
+            }
+            for key in mapping.keys { try checkKey(section: name, key: key, source: source, text: text) }
+        }
+    }
+
+    static func checkKey(section: String, key: String, source: String, text: String) throws(ConfigError) {
+        guard let keys = RunConfig.sections[section] else {
+            throw ConfigError(source: source, key: "\(section).\(key)", message: "unknown section '\(section)'", hint: "sections are data, model, optimizer, train")
+        }
+        guard keys.contains(key) else {
+            throw ConfigError(source: located(source, key, in: text), key: "\(section).\(key)", message: "unknown key",
+                              hint: suggestion(for: key, among: keys) + "\(section) accepts: \(keys.sorted().joined(separator: ", "))")
+        }
+    }
+
+    /// "file, line N" for the first line that defines `key`, when the text is at hand.
+    static func located(_ source: String, _ key: String, in text: String) -> String {
+        guard !text.isEmpty else { return source }
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.drop { $0 == " " }
+            if trimmed.hasPrefix("\(key):") || trimmed.hasPrefix("\(key) :") { return "\(source), line \(i + 1)" }
+        }
+        return source
+    }
+
+    /// "did you mean 'x'? " for a key that shares a prefix with, or is a small edit away from, the one given.
+    static func suggestion(for key: String, among keys: [String]) -> String {
+        if let prefixed = keys.filter({ key.hasPrefix($0) || $0.hasPrefix(key) }).max(by: { $0.count < $1.count }) {
+            return "did you mean '\(prefixed)'? "
+        }
+        let best = keys.min { editDistance(key, $0) < editDistance(key, $1) }
+        guard let best, editDistance(key, best) <= max(2, key.count / 3) else { return "" }
+        return "did you mean '\(best)'? "
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0 ... b.count)
+        for i in 1 ... max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in 1 ... max(b.count, 1) where !b.isEmpty {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
+    }
+
+    /// Merges the tree over the defaults and decodes it, translating decoding errors into the key they concern.
+    static func decode(_ tree: [String: Any], source: String) throws(ConfigError) -> RunConfig {
+        var merged = (try? Yams.load(yaml: yaml(RunConfig()))) as? [String: Any] ?? [:]
+        for (name, value) in tree {
+            guard let mapping = value as? [String: Any] else { continue }
+            var section = merged[name] as? [String: Any] ?? [:]
+            for (key, v) in mapping { section[key] = v }
+            merged[name] = section.filter { !($0.value is NSNull) }
+        }
+        do {
+            let text = try Yams.dump(object: merged)
+            return try YAMLDecoder().decode(RunConfig.self, from: text)
+        } catch let error as DecodingError {
+            throw translate(error, tree: tree, source: source)
+        } catch {
+            throw ConfigError(source: source, message: "cannot read the config: \(error)")
+        }
+    }
+
+    static func translate(_ error: DecodingError, tree: [String: Any], source: String) -> ConfigError {
+        let path: [CodingKey]
+        switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): path = c.codingPath
+        @unknown default: path = []
+        }
+        let key = path.map(\.stringValue).filter { Int($0) == nil }.joined(separator: ".")
+        let parts = key.split(separator: ".").map(String.init)
+        let given = parts.count == 2 ? (tree[parts[0]] as? [String: Any])?[parts[1]] : nil
+        let found = given.map { " found '\($0)'" } ?? ""
+        if let options = RunConfig.choices[key] {
+            return ConfigError(source: source, key: key, message: "\(found.isEmpty ? "invalid value" : String(found.dropFirst()))", hint: "choose one of: \(options.joined(separator: ", "))")
+        }
+        let expected: String
+        switch error {
+        case .typeMismatch(let type, _), .valueNotFound(let type, _): expected = "expected \(describe(type))"
+        default: expected = "invalid value"
+        }
+        return ConfigError(source: source, key: key, message: expected + (found.isEmpty ? "" : ",\(found)"))
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is UInt64.Type: "a whole number"
+        case is Double.Type: "a number"
+        case is Bool.Type: "true or false"
+        case is String.Type: "text"
+        case is [Int].Type: "a list of whole numbers, e.g. [256, 128]"
+        default: "a value of type \(type)"
+        }
+    }
+}

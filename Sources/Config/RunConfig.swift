@@ -1,0 +1,161 @@
+import Data
+import Models
+import Optimizers
+
+/// Everything a training run needs, as written in a YAML file under `configs/`.
+///
+/// Every field has a default, so a config file states only what differs. Keys are snake_case in YAML.
+public struct RunConfig: Codable, Equatable, Sendable {
+    public var data = DataConfig()
+    public var model = ModelConfig()
+    public var optimizer = OptimizerConfig()
+    public var train = TrainConfig()
+
+    public init() {}
+}
+
+/// The file formats `data.format` accepts.
+public enum DataFormat: String, Codable, Sendable, CaseIterable {
+    case csv, libsvm, idx, npy, synthetic
+}
+
+/// Where samples come from and how they are prepared.
+public struct DataConfig: Codable, Equatable, Sendable {
+    public var format = DataFormat.synthetic
+    /// Training and test files; for `idx` and `npy` these hold the features, the labels being separate files.
+    public var train: String?
+    public var test: String?
+    public var trainLabels: String?
+    public var testLabels: String?
+    /// CSV: whether the first line is a header, and which column holds the label (-1 is the last).
+    public var header = false
+    public var labelColumn = 0
+    /// LIBSVM: the number of features (else the largest index seen); synthetic: the number of features.
+    public var features: Int?
+    public var scale = ScalingKind.none
+    /// Synthetic data (`format: synthetic`).
+    public var generator = SyntheticKind.blobs
+    public var samples = 10_000
+    public var testSamples = 2_000
+    public var classes = 10
+    /// Blobs: the clusters' standard deviation (default 1). Other generators: the label-flip probability (default 0.05)
+    /// or, for `linear`, the standard deviation of the target noise (default 0.1).
+    public var noise: Double?
+    public var seed: UInt64 = 0
+    /// How the training set is split among workers.
+    public var shard = ShardMode.contiguous
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case format, train, test, trainLabels = "train_labels", testLabels = "test_labels", header, labelColumn = "label_column"
+        case features, scale, generator, samples, testSamples = "test_samples", classes, noise, seed, shard
+    }
+}
+
+/// Which model `model.kind` names.
+public enum ModelKind: String, Codable, Sendable, CaseIterable {
+    case linear, logistic, softmax, mlp
+}
+
+/// The model's shape and initialisation.
+public struct ModelConfig: Codable, Equatable, Sendable {
+    public var kind = ModelKind.mlp
+    /// Hidden layer widths (MLP only).
+    public var hidden = [128]
+    public var activation = Activation.relu
+    /// Probability of dropping a hidden unit at training time (MLP only).
+    public var dropout = 0.0
+    /// The number of classes; taken from the data when omitted.
+    public var classes: Int?
+    /// An MLP's output: `multiclass` (default), `binary` or `regression`.
+    public var head: OutputHead?
+    public var initializer = Initializer.xavierUniform
+    /// Standard deviation (`normal`) or limit (`uniform`) of the initial weights.
+    public var initScale = 0.01
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case kind, hidden, activation, dropout, classes, head, initializer = "init", initScale = "init_scale"
+    }
+}
+
+/// The optimizer, its regularisation and clipping, and the learning-rate schedule.
+public struct OptimizerConfig: Codable, Equatable, Sendable {
+    public var kind = OptimizerKind.adam
+    public var lr = 0.001
+    public var momentum = 0.9
+    public var beta1 = 0.9
+    public var beta2 = 0.999
+    public var epsilon = 1e-8
+    public var rho = 0.99
+    public var initialAccumulator = 0.0
+    /// Decoupled weight decay; defaults to 0.01 for `adamw`, 0 otherwise.
+    public var weightDecay: Double?
+    public var l1 = 0.0
+    public var l2 = 0.0
+    /// Clip the gradient to this global L2 norm / to this absolute value per element.
+    public var clipNorm: Double?
+    public var clipValue: Double?
+    public var schedule = ScheduleKind.constant
+    public var gamma = 0.1
+    public var stepSize = 1000
+    public var decaySteps = 1
+    /// The floor of the cosine schedule.
+    public var minLr = 0.0
+    public var warmupSteps = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case kind, lr, momentum, beta1, beta2, epsilon, rho, initialAccumulator = "initial_accumulator", weightDecay = "weight_decay"
+        case l1, l2, clipNorm = "clip_norm", clipValue = "clip_value", schedule, gamma, stepSize = "step_size"
+        case decaySteps = "decay_steps", minLr = "min_lr", warmupSteps = "warmup_steps"
+    }
+}
+
+/// The training loop.
+public struct TrainConfig: Codable, Equatable, Sendable {
+    public var epochs = 10
+    /// Samples per step (per worker, in distributed runs).
+    public var batchSize = 64
+    public var seed: UInt64 = 0
+    public var shuffle = true
+    public var dropLast = false
+    /// Write a metrics row every this many steps.
+    public var logEvery = 50
+    /// Threads OpenBLAS may use; 1 is best when several processes share a host.
+    public var blasThreads = 1
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epochs, batchSize = "batch_size", seed, shuffle, dropLast = "drop_last", logEvery = "log_every", blasThreads = "blas_threads"
+    }
+}
+
+extension RunConfig {
+    enum CodingKeys: String, CodingKey, CaseIterable { case data, model, optimizer, train }
+
+    /// Every key a config may hold, by section, and the values each enumerated key accepts.
+    static let sections: [String: [String]] = [
+        "data": DataConfig.CodingKeys.allCases.map(\.stringValue),
+        "model": ModelConfig.CodingKeys.allCases.map(\.stringValue),
+        "optimizer": OptimizerConfig.CodingKeys.allCases.map(\.stringValue),
+        "train": TrainConfig.CodingKeys.allCases.map(\.stringValue),
+    ]
+
+    static let choices: [String: [String]] = [
+        "data.format": DataFormat.allCases.map(\.rawValue),
+        "data.scale": ScalingKind.allCases.map(\.rawValue),
+        "data.generator": SyntheticKind.allCases.map(\.rawValue),
+        "data.shard": ShardMode.allCases.map(\.rawValue),
+        "model.kind": ModelKind.allCases.map(\.rawValue),
+        "model.activation": Activation.allCases.map(\.rawValue),
+        "model.head": OutputHead.allCases.map(\.rawValue),
+        "model.init": Initializer.allCases.map(\.rawValue),
+        "optimizer.kind": OptimizerKind.allCases.map(\.rawValue),
+        "optimizer.schedule": ScheduleKind.allCases.map(\.rawValue),
+    ]
+}

@@ -1,0 +1,142 @@
+import Config
+import Data
+import Foundation
+import Models
+import Numerics
+import Optimizers
+
+/// Training stopped because the numbers did.
+public struct TrainingError: Error, CustomStringConvertible {
+    public var message: String
+    public var hint: String?
+    public var description: String { message + (hint.map { "\n  hint: \($0)" } ?? "") }
+}
+
+/// Trains a model in one process: the loop a worker and the server split between them in distributed runs.
+///
+/// Each step gathers a mini-batch, computes loss and gradient, clips, and applies the optimizer to the whole
+/// flat parameter vector. Buffers are allocated once, before the first step.
+public final class LocalTrainer {
+    public let run: PreparedRun
+    public let directory: RunDirectory
+    let progress: Progress?
+    public private(set) var parameters: [Float]
+
+    public init(run: PreparedRun, directory: RunDirectory, quiet: Bool = false) {
+        self.run = run
+        self.directory = directory
+        let total = run.stepsPerEpoch(rows: run.train.rows) * run.config.train.epochs
+        progress = quiet ? nil : Progress(totalSteps: total)
+        parameters = [Float](repeating: 0, count: run.spec.layout.count)
+        parameters.withUnsafeMutableBufferPointer {
+            run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
+        }
+    }
+
+    /// Runs every epoch, evaluating on the test set after each, and writes the run directory.
+    public func train() throws -> TrainingSummary {
+        let wallStart = Date()
+        let config = run.config, t = config.train
+        BLAS.setThreadCount(t.blasThreads)
+        try directory.writeConfig(config)
+        let metrics = try MetricsLog(directory: directory.url)
+        try metrics.addTable("metrics", columns: ["step", "epoch", "wall_seconds", "loss", "learning_rate", "grad_norm", "samples_per_second"])
+        try metrics.addTable("evaluation", columns: ["step", "epoch", "wall_seconds", "test_loss", "test_accuracy", "test_mse", "test_mae"])
+
+        let network = Network<Float>(spec: run.spec)
+        let data = run.train, layoutCount = run.spec.layout.count
+        let rows = Shard(rank: 0, count: 1).indices(total: data.rows)
+        let stepsPerEpoch = run.stepsPerEpoch(rows: data.rows)
+        let schedule = run.schedule(totalSteps: stepsPerEpoch * t.epochs)
+        var optimizer = Optimizer(settings: run.optimizerSettings, count: layoutCount)
+        var gradient = [Float](repeating: 0, count: layoutCount)
+        var batchX = [Float](repeating: 0, count: t.batchSize * data.featureCount)
+        var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
+
+        var step = 0, samples = 0, trainSeconds = 0.0
+        var intervalLoss = 0.0, intervalNorm = 0.0, intervalSteps = 0, intervalSamples = 0, intervalStart = Date()
+        for epoch in 0 ..< t.epochs {
+            let batches = EpochBatches(shardRows: rows, batchSize: t.batchSize, epoch: epoch, seed: t.seed, shuffle: t.shuffle, dropLast: t.dropLast)
+            let epochStart = Date()
+            for batch in batches {
+                let learningRate = schedule.rate(atStep: step)
+                var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(step))
+                data.gather(batch, features: &batchX, targets: &batchY)
+                let loss = parameters.withUnsafeBufferPointer { p in
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        network.lossAndGradient(parameters: p, inputs: batchX, targets: batchY, rows: batch.count, gradient: g, rng: &dropoutRNG)
+                    }
+                }
+                guard loss.isFinite else {
+                    throw TrainingError(message: "training diverged at step \(step + 1): the loss is \(loss)",
+                                        hint: "lower optimizer.lr (now \(learningRate)), set optimizer.clip_norm, or scale the data (data.scale: standard)")
+                }
+                let norm = parameters.withUnsafeMutableBufferPointer { p in
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        let norm = Self.clip(g, config.optimizer)
+                        optimizer.update(parameters: p, gradient: g, learningRate: learningRate)
+                        return norm
+                    }
+                }
+                step += 1
+                samples += batch.count
+                intervalLoss += Double(loss); intervalNorm += norm; intervalSteps += 1; intervalSamples += batch.count
+                let rate = Double(intervalSamples) / max(Date().timeIntervalSince(intervalStart), 1e-9)
+                progress?.step(step, epoch: epoch + 1, epochs: t.epochs, loss: intervalLoss / Double(intervalSteps), learningRate: learningRate, samplesPerSecond: rate)
+                if step % t.logEvery == 0 || step == stepsPerEpoch * t.epochs {
+                    metrics.record("metrics", [
+                        "step": Double(step), "epoch": Double(epoch) + Double(samples - epoch * data.rows) / Double(data.rows),
+                        "wall_seconds": Date().timeIntervalSince(wallStart), "loss": intervalLoss / Double(intervalSteps),
+                        "learning_rate": learningRate, "grad_norm": intervalNorm / Double(intervalSteps), "samples_per_second": rate,
+                    ])
+                    intervalLoss = 0; intervalNorm = 0; intervalSteps = 0; intervalSamples = 0; intervalStart = Date()
+                }
+            }
+            trainSeconds += Date().timeIntervalSince(epochStart)
+            var line = "epoch \(epoch + 1)/\(t.epochs)  step \(step)"
+            if let test = run.test {
+                let e = evaluate(network, test)
+                metrics.record("evaluation", [
+                    "step": Double(step), "epoch": Double(epoch + 1), "wall_seconds": Date().timeIntervalSince(wallStart),
+                    "test_loss": e.loss, "test_accuracy": e.accuracy, "test_mse": e.meanSquaredError, "test_mae": e.meanAbsoluteError,
+                ])
+                line += String(format: "  test_loss %.4f", e.loss)
+                if let accuracy = e.accuracy { line += String(format: "  test_accuracy %.2f%%", 100 * accuracy) }
+                if let mse = e.meanSquaredError { line += String(format: "  test_mse %.4g", mse) }
+            }
+            progress?.log(line + String(format: "  (%.1f s)", Date().timeIntervalSince(epochStart)))
+        }
+
+        let trainEval = evaluate(network, data)
+        let testEval = run.test.map { evaluate(network, $0) }
+        let summary = TrainingSummary(
+            status: "completed", model: describeModel(), parameters: layoutCount,
+            trainLoss: trainEval.loss, trainAccuracy: trainEval.accuracy,
+            testLoss: testEval?.loss, testAccuracy: testEval?.accuracy, testMse: testEval?.meanSquaredError, testMae: testEval?.meanAbsoluteError,
+            steps: step, epochs: t.epochs, samples: samples,
+            wallSeconds: Date().timeIntervalSince(wallStart), trainSeconds: trainSeconds,
+            samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9), finalLearningRate: schedule.rate(atStep: max(step - 1, 0)))
+        try directory.writeSummary(summary)
+        return summary
+    }
+
+    /// Clips `gradient` as configured and returns its L2 norm before clipping (after clipping by value).
+    static func clip(_ gradient: UnsafeMutableBufferPointer<Float>, _ o: OptimizerConfig) -> Double {
+        if let limit = o.clipValue { Clipping.clipByValue(gradient, limit: Float(limit)) }
+        if let maxNorm = o.clipNorm { return Clipping.clipByGlobalNorm(gradient, maxNorm: maxNorm) }
+        return VectorOps.sumOfSquares(UnsafeBufferPointer(gradient)).squareRoot()
+    }
+
+    func evaluate(_ network: Network<Float>, _ data: Dataset) -> Evaluation {
+        parameters.withUnsafeBufferPointer { p in
+            network.evaluate(parameters: p, inputs: data.features, targets: data.targets, rows: data.rows)
+        }
+    }
+
+    /// "mlp 64-128-10 relu" or "softmax 64-10".
+    public func describeModel() -> String {
+        let spec = run.spec
+        let sizes = spec.layerSizes.map(String.init).joined(separator: "-")
+        return "\(run.config.model.kind.rawValue) \(sizes)" + (spec.hiddenSizes.isEmpty ? "" : " \(spec.activation.rawValue)")
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// The run's metric files: one CSV per table (`metrics.csv`, `evaluation.csv`) and every row of every table
+/// in `metrics.jsonl`, tagged with its event. Each row is written through at once, so a crash loses nothing
+/// already recorded. One handle per file: two handles on one file would overwrite each other's rows.
+public final class MetricsLog {
+    private let directory: URL
+    private let jsonl: FileHandle
+    private var tables: [String: (handle: FileHandle, columns: [String])] = [:]
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        jsonl = try Self.create(directory.appendingPathComponent("metrics.jsonl"))
+    }
+
+    deinit {
+        try? jsonl.close()
+        for table in tables.values { try? table.handle.close() }
+    }
+
+    static func create(_ url: URL) throws -> FileHandle {
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw RunDirectoryError(path: url.path, message: "cannot create the file")
+        }
+        return try FileHandle(forWritingTo: url)
+    }
+
+    /// Creates `name.csv` with `columns` as its header; rows recorded under event `name` go there.
+    public func addTable(_ name: String, columns: [String]) throws {
+        let handle = try Self.create(directory.appendingPathComponent("\(name).csv"))
+        handle.write(Data((columns.joined(separator: ",") + "\n").utf8))
+        tables[name] = (handle, columns)
+    }
+
+    /// Appends a row to table `table` and to `metrics.jsonl`; a nil value leaves the cell empty and the JSON field out.
+    public func record(_ table: String, _ values: [String: Double?]) {
+        guard let (handle, columns) = tables[table] else { preconditionFailure("no metrics table \(table)") }
+        let cells = columns.map { column in values[column].flatMap { $0 }.map(format) ?? "" }
+        handle.write(Data((cells.joined(separator: ",") + "\n").utf8))
+        var fields = ["\"event\":\"\(table)\""]
+        for column in columns {
+            if let value = values[column].flatMap({ $0 }) { fields.append("\"\(column)\":\(format(value))") }
+        }
+        jsonl.write(Data(("{" + fields.joined(separator: ",") + "}\n").utf8))
+    }
+
+    func format(_ value: Double) -> String {
+        if value == value.rounded() && abs(value) < 1e15 { return String(Int64(value)) }
+        return value.isFinite ? String(value) : "null"
+    }
+}

@@ -1,0 +1,103 @@
+import Config
+import Data
+import Models
+import Optimizers
+
+/// A config turned into things that run: data in memory, the model's shape, optimizer settings and schedule.
+public struct PreparedRun: Sendable {
+    public let config: RunConfig
+    public let train: Dataset
+    public let test: Dataset?
+    public let spec: NetworkSpec
+    /// Classes of a classification task; nil for regression.
+    public let classes: Int?
+
+    /// Loads and checks the data named by `config` and derives the model from it.
+    public init(config: RunConfig) throws {
+        self.config = config
+        var (train, test) = try Self.load(config.data)
+        if config.data.scale != .none {
+            let scaler = FeatureScaler(kind: config.data.scale, fittedOn: train)
+            scaler.apply(to: &train)
+            if test != nil { scaler.apply(to: &test!) }
+        }
+        if let test, test.featureCount != train.featureCount {
+            throw DataError(source: test.source, message: "\(test.featureCount) features, but the training set has \(train.featureCount)",
+                            hint: config.data.format == .libsvm ? "set data.features to the full width" : "train and test must come from the same data set")
+        }
+        let m = config.model
+        let head: OutputHead = switch m.kind {
+        case .linear: .regression
+        case .logistic: .binary
+        case .softmax: .multiclass
+        case .mlp: m.head ?? .multiclass
+        }
+        var classes: Int? = nil
+        switch head {
+        case .binary: classes = 2
+        case .multiclass:
+            let inferred = Int(max(train.targets.max() ?? 0, test?.targets.max() ?? 0)) + 1
+            classes = m.classes ?? (config.data.format == .synthetic ? config.data.classes : max(inferred, 2))
+        case .regression: classes = nil
+        }
+        if let classes {
+            try train.validateClassLabels(classes: classes)
+            try test?.validateClassLabels(classes: classes)
+        }
+        let outputs = classes.map { $0 == 2 && head == .binary ? 1 : $0 } ?? train.targetWidth
+        self.spec = NetworkSpec(
+            inputSize: train.featureCount, hiddenSizes: m.kind == .mlp ? m.hidden : [], outputSize: outputs,
+            activation: m.activation, dropout: m.kind == .mlp ? m.dropout : 0, head: head)
+        self.train = train
+        self.test = test
+        self.classes = classes
+    }
+
+    static func load(_ d: DataConfig) throws -> (Dataset, Dataset?) {
+        switch d.format {
+        case .synthetic:
+            let noise = d.noise ?? (d.generator == .blobs ? 1 : (d.generator == .linear ? 0.1 : 0.05))
+            let generator = SyntheticData(kind: d.generator, features: d.features ?? 20, classes: d.classes, noise: noise, seed: d.seed)
+            let (train, test) = generator.generate(trainSamples: d.samples, testSamples: d.testSamples)
+            return (train, d.testSamples > 0 ? test : nil)
+        case .csv:
+            let read = { (path: String) throws in try CSVReader.read(path: path, hasHeader: d.header, labelColumn: d.labelColumn) }
+            return (try read(d.train!), try d.test.map(read))
+        case .libsvm:
+            // Without data.features, both splits take the wider one's width: a split may omit the last feature.
+            var train = try LIBSVMReader.read(path: d.train!, featureCount: d.features)
+            var test = try d.test.map { try LIBSVMReader.read(path: $0, featureCount: d.features) }
+            if d.features == nil, let t = test, t.featureCount != train.featureCount {
+                let width = max(t.featureCount, train.featureCount)
+                train = try LIBSVMReader.read(path: d.train!, featureCount: width)
+                test = try LIBSVMReader.read(path: d.test!, featureCount: width)
+            }
+            return (train, test)
+        case .idx, .npy:
+            let read = { (path: String) throws in d.format == .idx ? try IDXReader.read(path: path) : try NPYReader.read(path: path) }
+            let train = try Dataset(features: read(d.train!), labels: read(d.trainLabels!), featuresPath: d.train!, labelsPath: d.trainLabels!)
+            let test = try d.test.map { try Dataset(features: read($0), labels: read(d.testLabels!), featuresPath: $0, labelsPath: d.testLabels!) }
+            return (train, test)
+        }
+    }
+
+    /// Optimizer hyperparameters from the config.
+    public var optimizerSettings: OptimizerSettings {
+        let o = config.optimizer
+        return OptimizerSettings(kind: o.kind, momentum: o.momentum, beta1: o.beta1, beta2: o.beta2, epsilon: o.epsilon, rho: o.rho,
+                                 initialAccumulator: o.initialAccumulator, weightDecay: o.weightDecay, l1: o.l1, l2: o.l2)
+    }
+
+    /// Steps in one epoch for a worker holding `rows` samples.
+    public func stepsPerEpoch(rows: Int) -> Int {
+        let b = config.train.batchSize
+        return config.train.dropLast ? rows / b : (rows + b - 1) / b
+    }
+
+    /// The learning-rate schedule; a cosine schedule spans the whole run of `totalSteps`.
+    public func schedule(totalSteps: Int) -> LearningRateSchedule {
+        let o = config.optimizer
+        return LearningRateSchedule(base: o.lr, kind: o.schedule, gamma: o.gamma, stepSize: o.stepSize, decaySteps: o.decaySteps,
+                                    totalSteps: max(totalSteps - o.warmupSteps, 1), minimum: o.minLr, warmupSteps: o.warmupSteps)
+    }
+}

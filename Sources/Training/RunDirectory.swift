@@ -1,0 +1,73 @@
+import Config
+import Foundation
+
+/// A run directory problem: which path and what to do.
+public struct RunDirectoryError: Error, CustomStringConvertible {
+    public var path: String
+    public var message: String
+    public var hint: String?
+    public var description: String { "\(path): \(message)" + (hint.map { "\n  hint: \($0)" } ?? "") }
+}
+
+/// The folder a run writes into: `config.yaml`, `metrics.csv`, `evaluation.csv`, `metrics.jsonl`, `summary.json`.
+public struct RunDirectory: Sendable {
+    public let url: URL
+
+    /// Creates `path`, or `runs/<date>-<time>` when nil. An existing run there is never overwritten.
+    public init(path: String?) throws {
+        let chosen = path ?? "runs/" + Self.timestamp()
+        url = URL(fileURLWithPath: chosen)
+        let config = url.appendingPathComponent("config.yaml").path
+        if FileManager.default.fileExists(atPath: config) {
+            throw RunDirectoryError(path: chosen, message: "already holds a run (config.yaml exists)",
+                                    hint: "choose another --run-dir, or remove the old run first")
+        }
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw RunDirectoryError(path: chosen, message: "cannot create the run directory: \(error.localizedDescription)")
+        }
+    }
+
+    static func timestamp() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date())
+    }
+
+    /// Writes the resolved config, every default spelled out, so the run can be repeated exactly.
+    public func writeConfig(_ config: RunConfig) throws {
+        try ConfigLoader.yaml(config).write(to: url.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    /// Writes `summary.json` (sorted keys, pretty-printed).
+    public func writeSummary(_ summary: TrainingSummary) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try encoder.encode(summary).write(to: url.appendingPathComponent("summary.json"), options: .atomic)
+    }
+}
+
+/// The outcome of a run, as written to `summary.json`.
+public struct TrainingSummary: Codable, Sendable, Equatable {
+    public var status: String
+    public var model: String
+    public var parameters: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double?
+    public var testLoss: Double?
+    public var testAccuracy: Double?
+    public var testMse: Double?
+    public var testMae: Double?
+    public var steps: Int
+    public var epochs: Int
+    public var samples: Int
+    /// Wall time of the whole run, and of the training steps alone (no evaluation, no loading).
+    public var wallSeconds: Double
+    public var trainSeconds: Double
+    /// Training samples processed per second of `trainSeconds`.
+    public var samplesPerSecond: Double
+    public var finalLearningRate: Double
+}

@@ -1,0 +1,78 @@
+import Config
+import Foundation
+import Testing
+
+@Suite struct ConfigLoaderTests {
+    func write(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func error(_ body: () throws -> Void) -> ConfigError? {
+        do { try body() } catch { return error as? ConfigError }
+        return nil
+    }
+
+    @Test func fileValuesOverridesAndDefaults() throws {
+        let path = try write("""
+            data:
+              format: csv
+              train: digits/train.csv
+              scale: standard
+            model:
+              kind: mlp
+              hidden: [64, 32]
+            optimizer:
+              kind: sgd
+              lr: 0.5
+            """)
+        let config = try ConfigLoader.load(path: path, overrides: ["optimizer.lr=0.05", "model.hidden=[16]", "train.epochs=3", "model.init=he_normal"])
+        #expect(config.data.format == .csv && config.data.train == "digits/train.csv" && config.data.scale == .standard)
+        #expect(config.optimizer.lr == 0.05 && config.optimizer.kind == .sgd)
+        #expect(config.model.hidden == [16] && config.model.initializer == .heNormal)
+        #expect(config.train.epochs == 3)
+        #expect(config.train.batchSize == TrainConfig().batchSize, "unset keys keep their defaults")
+    }
+
+    @Test func resolvedYAMLRoundTrips() throws {
+        var config = RunConfig()
+        config.optimizer.clipNorm = 1.5
+        config.model.classes = 10
+        let path = try write(ConfigLoader.yaml(config))
+        #expect(try ConfigLoader.load(path: path) == config)
+    }
+
+    @Test func unknownKeysNameTheLineAndSuggest() throws {
+        let path = try write("optimizer:\n  kind: adam\n  lrate: 0.1\n")
+        let e = try #require(error { _ = try ConfigLoader.load(path: path) })
+        #expect(e.source == "\(path), line 3")
+        #expect(e.key == "optimizer.lrate" && e.message == "unknown key")
+        #expect(e.hint?.hasPrefix("did you mean 'lr'?") == true)
+        let section = try write("optimiser:\n  lr: 0.1\n")
+        #expect(error { _ = try ConfigLoader.load(path: section) }?.hint?.hasPrefix("did you mean 'optimizer'?") == true)
+        #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["train.epoch=3"]) }?.hint?.hasPrefix("did you mean 'epochs'?") == true)
+    }
+
+    @Test func badValuesNameTheKey() throws {
+        #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["optimizer.lr=-0.1"]) }?.description
+                == "optimizer.lr: must be a positive number, got -0.1\n  hint: typical values: 0.1 for SGD, 0.001 for Adam")
+        let text = error { _ = try ConfigLoader.load(path: nil, overrides: ["optimizer.lr=fast"]) }
+        #expect(text?.key == "optimizer.lr" && text?.message == "expected a number, found 'fast'")
+        let choice = error { _ = try ConfigLoader.load(path: nil, overrides: ["optimizer.kind=adamax"]) }
+        #expect(choice?.key == "optimizer.kind" && choice?.hint?.contains("adamw") == true)
+        #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["train.batch_size=0"]) }?.key == "train.batch_size")
+        #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["data.format=csv"]) }?.key == "data.train")
+        #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["model.hidden=[]"]) }?.key == "model.hidden")
+        #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["epochs"]) }?.message == "'epochs' is not key=value")
+        #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["model.dropout=1"]) }?.key == "model.dropout")
+    }
+
+    @Test func unreadableAndInvalidFiles() throws {
+        #expect(error { _ = try ConfigLoader.load(path: "/nonexistent.yaml") }?.hint == "no such file; the examples are in configs/")
+        let broken = try write("model: [unclosed\n")
+        #expect(error { _ = try ConfigLoader.load(path: broken) }?.message.hasPrefix("not valid YAML") == true)
+        let scalar = try write("just text\n")
+        #expect(error { _ = try ConfigLoader.load(path: scalar) }?.message.hasPrefix("the top level must be a mapping") == true)
+    }
+}

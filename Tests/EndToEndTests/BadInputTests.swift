@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// Bad input ends in a non-zero exit and a message that names the file and line, or the key, and what to do.
+@Suite struct BadInputTests {
+    func fails(_ arguments: [String]) throws -> String {
+        let result = try PSTrainProcess.run(["train", "--run-dir", PSTrainProcess.runDirectory()] + arguments)
+        #expect(result.status != 0, "expected a failure for \(arguments)")
+        return result.stderr
+    }
+
+    @Test func missingDataFile() throws {
+        let stderr = try fails(["--config", "configs/digits-softmax.yaml", "data.train=nowhere/train.csv"])
+        #expect(stderr.contains("pstrain: error: nowhere/train.csv: cannot open: No such file or directory"))
+    }
+
+    @Test func malformedCSVLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bad-\(UUID().uuidString).csv").path
+        try "0,1,2,3\n1,4,5,6\n2,7,8\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let stderr = try fails(["data.format=csv", "data.train=\(path)", "model.kind=softmax"])
+        #expect(stderr.contains("\(path), line 3: 3 columns, expected 4 (label + 3 features)"))
+    }
+
+    @Test func unknownConfigKeyAndNegativeLearningRate() throws {
+        #expect(try fails(["optimizer.lrate=0.1"]).contains("optimizer.lrate: unknown key\n  hint: did you mean 'lr'?"))
+        #expect(try fails(["optimizer.lr=-1"]).contains("optimizer.lr: must be a positive number, got -1.0"))
+        #expect(try fails(["--config", "configs/missing.yaml"]).contains("configs/missing.yaml: cannot read the config file"))
+    }
+
+    @Test func labelsOutsideTheClasses() throws {
+        let stderr = try fails(["--config", "configs/digits-softmax.yaml", "model.classes=5"])
+        #expect(stderr.contains("Tests/Fixtures/digits/train.csv, line "))
+        #expect(stderr.contains("is not a class index in 0...4"))
+    }
+
+    @Test func divergenceIsReportedWithAHint() throws {
+        // Squared error has unbounded gradients: with this rate SGD's error grows tenfold every step.
+        let stderr = try fails(["--config", "configs/quickstart.yaml", "data.generator=linear", "model.kind=linear",
+                                "optimizer.kind=sgd", "optimizer.lr=10", "optimizer.clip_norm=null", "optimizer.warmup_steps=0"])
+        #expect(stderr.contains("training diverged at step"))
+        #expect(stderr.contains("hint: lower optimizer.lr"))
+    }
+
+    @Test func helpTeachesTheUsage() throws {
+        let result = try PSTrainProcess.run(["train", "--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("section.key=value") && result.stdout.contains("summary.json"))
+    }
+}

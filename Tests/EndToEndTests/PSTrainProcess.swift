@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// Runs the built `pstrain` binary as a child process, with a time limit, from the package root.
+struct PSTrainProcess {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The binary sits beside the test bundle in SwiftPM's build folder (`swift test` builds it too).
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("pstrain")
+    }
+
+    /// Runs `pstrain arguments...`; a child still running after `timeout` seconds is killed and reported.
+    static func run(_ arguments: [String], timeout: TimeInterval = 120) throws -> Result {
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            Issue.record("pstrain binary not found at \(binary.path); run the tests with `swift test`, which builds it")
+            return Result(status: -1, stdout: "", stderr: "")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = packageRoot
+        // Output goes to files, not pipes: a chatty child can never block on a full pipe.
+        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-out-\(UUID().uuidString)").path
+        let outPath = logs + ".out", errPath = logs + ".err"
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: outPath)
+            try? FileManager.default.removeItem(atPath: errPath)
+        }
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
+        try process.run()
+        if finished.wait(timeout: .now() + timeout) == .timedOut {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            Issue.record("pstrain \(arguments.joined(separator: " ")) did not finish within \(timeout) s; killed")
+        }
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self),
+            stderr: String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self))
+    }
+
+    /// A fresh, not yet existing run directory path under the temporary folder.
+    static func runDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-e2e-\(UUID().uuidString)").path
+    }
+
+    static func summary(in directory: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/summary.json"))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+}

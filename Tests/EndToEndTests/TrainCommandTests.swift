@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+
+/// The real `pstrain train` binary on the digits split and on synthetic data.
+@Suite(.serialized) struct TrainCommandTests {
+    func train(_ config: String, _ overrides: [String] = []) throws -> (PSTrainProcess.Result, [String: Any], String) {
+        let dir = PSTrainProcess.runDirectory()
+        let result = try PSTrainProcess.run(["train", "--config", config, "--run-dir", dir, "--quiet"] + overrides)
+        #expect(result.status == 0, "pstrain failed: \(result.stderr)")
+        return (result, try PSTrainProcess.summary(in: dir), dir)
+    }
+
+    @Test func softmaxRegressionReaches97PercentOnDigits() throws {
+        let (_, summary, _) = try train("configs/digits-softmax.yaml")
+        let accuracy = try #require(summary["test_accuracy"] as? Double)
+        #expect(accuracy >= 0.97, "softmax regression test accuracy \(accuracy)")
+    }
+
+    @Test func mlpReaches98PercentOnDigits() throws {
+        let (_, summary, _) = try train("configs/digits-mlp.yaml")
+        let accuracy = try #require(summary["test_accuracy"] as? Double)
+        #expect(accuracy >= 0.98, "MLP test accuracy \(accuracy)")
+    }
+
+    /// CSV, LIBSVM and IDX hold the same numbers, so training on each gives the very same result.
+    @Test func everyFileFormatTrainsTheSameModel() throws {
+        let digits = "Tests/Fixtures/digits"
+        let formats: [[String]] = [
+            ["data.format=libsvm", "data.train=\(digits)/train.libsvm", "data.test=\(digits)/test.libsvm"],
+            ["data.format=idx", "data.train=\(digits)/train-images-idx3-ubyte", "data.train_labels=\(digits)/train-labels-idx1-ubyte",
+             "data.test=\(digits)/test-images-idx3-ubyte", "data.test_labels=\(digits)/test-labels-idx1-ubyte"],
+        ]
+        let (_, csv, _) = try train("configs/digits-softmax.yaml", ["train.epochs=3"])
+        for overrides in formats {
+            let (_, other, _) = try train("configs/digits-softmax.yaml", ["train.epochs=3"] + overrides)
+            #expect(other["test_loss"] as? Double == csv["test_loss"] as? Double, "\(overrides[0])")
+            #expect(other["train_loss"] as? Double == csv["train_loss"] as? Double, "\(overrides[0])")
+        }
+    }
+
+    @Test func sameSeedRepeatsBitForBitAndAnotherSeedDiffers() throws {
+        let args = ["train.epochs=2", "model.hidden=[32]"]
+        let (_, a, _) = try train("configs/digits-mlp.yaml", args)
+        let (_, b, _) = try train("configs/digits-mlp.yaml", args)
+        let (_, c, _) = try train("configs/digits-mlp.yaml", args + ["train.seed=1"])
+        #expect(a["train_loss"] as? Double == b["train_loss"] as? Double)
+        #expect(a["test_loss"] as? Double == b["test_loss"] as? Double)
+        #expect(a["train_loss"] as? Double != c["train_loss"] as? Double)
+    }
+
+    @Test func runDirectoryHoldsConfigMetricsAndSummary() throws {
+        let (result, summary, dir) = try train("configs/quickstart.yaml", ["train.epochs=2", "data.samples=3000", "data.test_samples=500", "train.log_every=10"])
+        #expect(result.stdout.contains("test_accuracy") && result.stdout.contains("summary: \(dir)/summary.json"))
+        for key in ["train_loss", "test_loss", "test_accuracy", "steps", "epochs", "wall_seconds", "samples_per_second"] {
+            #expect(summary[key] != nil, "summary.json lacks \(key)")
+        }
+        #expect(summary["steps"] as? Int == 2 * 47 && summary["epochs"] as? Int == 2)
+
+        let csv = try String(contentsOfFile: "\(dir)/metrics.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.first == "step,epoch,wall_seconds,loss,learning_rate,grad_norm,samples_per_second")
+        #expect(csv.count == 1 + 10, "a row every 10 steps of 94, plus the last step")
+        let jsonl = try String(contentsOfFile: "\(dir)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let events = try jsonl.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(events.filter { $0?["event"] as? String == "metrics" }.count == 10)
+        #expect(events.filter { $0?["event"] as? String == "evaluation" }.count == 2)
+        #expect(events.first??["step"] as? Int == 10)
+
+        // The saved config is complete: training again from it alone repeats the run.
+        let again = PSTrainProcess.runDirectory()
+        let rerun = try PSTrainProcess.run(["train", "--config", "\(dir)/config.yaml", "--run-dir", again, "--quiet"])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(try PSTrainProcess.summary(in: again)["test_loss"] as? Double == summary["test_loss"] as? Double)
+
+        let overwrite = try PSTrainProcess.run(["train", "--config", "configs/quickstart.yaml", "--run-dir", dir])
+        #expect(overwrite.status != 0 && overwrite.stderr.contains("already holds a run"))
+    }
+
+    @Test func regressionReportsMSE() throws {
+        let (_, summary, _) = try train("configs/quickstart.yaml", [
+            "data.generator=linear", "model.kind=linear", "data.samples=2000", "data.test_samples=500", "train.epochs=5",
+            "optimizer.kind=sgd", "optimizer.lr=0.05", "optimizer.schedule=constant",
+        ])
+        let mse = try #require(summary["test_mse"] as? Double)
+        #expect(mse < 0.02, "linear regression on a linear teacher with noise 0.1 should reach about 0.01, got \(mse)")
+        #expect(summary["test_accuracy"] == nil)
+    }
+}
