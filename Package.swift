@@ -2,6 +2,12 @@
 // One target per layer of ../shared/ARCHITECTURE.md; arrows point down only.
 import PackageDescription
 
+// Swift's Float.squareRoot() inlines a C shim that keeps errno semantics: a scalar sqrtss with a libm fallback
+// call, which stops every loop containing it from vectorising (the optimizers' update loops). Nothing here
+// reads errno, and results are bit-identical. Every target gets it, because @inlinable kernels are compiled
+// in the module that calls them.
+let kernelFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
+
 let package = Package(
     name: "pstrain",
     platforms: [.macOS(.v13)],
@@ -25,28 +31,28 @@ let package = Package(
 
         .target(
             name: "Numerics",
-            dependencies: ["CBLAS"]),
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
-        .target(name: "Models", dependencies: ["Numerics"]),
-        .target(name: "Optimizers", dependencies: ["Numerics"]),
-        .target(name: "Data", dependencies: ["Numerics"]),
-        .target(name: "Config", dependencies: ["Models", "Optimizers", "Data", "Yams"]),
-        .target(name: "Training", dependencies: ["Numerics", "Models", "Optimizers", "Data", "Config"]),
+            dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: kernelFlags),
+        .target(name: "Models", dependencies: ["Numerics"], swiftSettings: kernelFlags),
+        .target(name: "Optimizers", dependencies: ["Numerics"], swiftSettings: kernelFlags),
+        .target(name: "Data", dependencies: ["Numerics"], swiftSettings: kernelFlags),
+        .target(name: "Config", dependencies: ["Models", "Optimizers", "Data", "Yams"], swiftSettings: kernelFlags),
+        .target(name: "Training", dependencies: ["Numerics", "Models", "Optimizers", "Data", "Config"], swiftSettings: kernelFlags),
         .executableTarget(
             name: "pstrain",
-            dependencies: ["Training", "Config", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Training", "Config", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
         .executableTarget(
             name: "PSBench",
             dependencies: [
                 "Numerics", "Models", "Optimizers", "Data",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ], swiftSettings: kernelFlags),
 
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Numerics"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"]),
-        .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training"]),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: kernelFlags),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Numerics"], swiftSettings: kernelFlags),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], swiftSettings: kernelFlags),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"], swiftSettings: kernelFlags),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training"], swiftSettings: kernelFlags),
     ]
 )

@@ -9,7 +9,7 @@ public enum Activation: String, Sendable, CaseIterable, Codable {
     public func forward<T: Scalar>(_ x: UnsafeMutablePointer<T>, count: Int) {
         switch self {
         case .relu:
-            for i in 0 ..< count { x[i] = x[i] > 0 ? x[i] : 0 }
+            T.rectify(x, count: count)
         case .tanh:
             for i in 0 ..< count { x[i] = T.tanh(x[i]) }
         case .sigmoid:
@@ -22,7 +22,7 @@ public enum Activation: String, Sendable, CaseIterable, Codable {
     public func backward<T: Scalar>(output: UnsafePointer<T>, gradient: UnsafeMutablePointer<T>, count: Int) {
         switch self {
         case .relu:
-            for i in 0 ..< count { gradient[i] = output[i] > 0 ? gradient[i] : 0 }
+            T.rectifyGradient(output: output, gradient: gradient, count: count)
         case .tanh:
             for i in 0 ..< count { gradient[i] *= 1 - output[i] * output[i] }
         case .sigmoid:
@@ -38,3 +38,4 @@ public func logisticSigmoid<T: Scalar>(_ z: T) -> T {
     let e = T.exp(z)
     return e / (1 + e)
 }
+

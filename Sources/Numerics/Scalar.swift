@@ -15,12 +15,16 @@ public enum Transpose: Sendable {
 ///
 /// Every kernel is generic over `Scalar`, so a gradient check in `Double` exercises exactly
 /// the code that trains in `Float`.
-public protocol Scalar: BinaryFloatingPoint, Sendable {
+public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Sendable {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     /// `log(1 + x)`, accurate for small `x`.
     static func log(onePlus x: Self) -> Self
     static func tanh(_ x: Self) -> Self
+    /// ReLU in place: `x = x > 0 ? x : 0`.
+    static func rectify(_ x: UnsafeMutablePointer<Self>, count: Int)
+    /// ReLU's backward: `gradient = output > 0 ? gradient : 0`.
+    static func rectifyGradient(output: UnsafePointer<Self>, gradient: UnsafeMutablePointer<Self>, count: Int)
 
     /// Row-major `C = alpha * op(A) * op(B) + beta * C`, with `op(A)` of shape `m x k` and `op(B)` of shape `k x n`.
     static func gemm(
@@ -35,6 +39,14 @@ extension Float: Scalar {
     @inlinable public static func log(_ x: Float) -> Float { logf(x) }
     @inlinable public static func log(onePlus x: Float) -> Float { log1pf(x) }
     @inlinable public static func tanh(_ x: Float) -> Float { tanhf(x) }
+
+    // Concrete loops: these vectorise (maxps, cmpps), while the same select written generically stayed scalar.
+    @inlinable public static func rectify(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0 ..< count { x[i] = x[i] > 0 ? x[i] : 0 }
+    }
+    @inlinable public static func rectifyGradient(output: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0 ..< count { gradient[i] = output[i] > 0 ? gradient[i] : 0 }
+    }
 
     @inlinable
     public static func gemm(
@@ -54,6 +66,13 @@ extension Double: Scalar {
     @inlinable public static func log(_ x: Double) -> Double { Glibc.log(x) }
     @inlinable public static func log(onePlus x: Double) -> Double { log1p(x) }
     @inlinable public static func tanh(_ x: Double) -> Double { Glibc.tanh(x) }
+
+    @inlinable public static func rectify(_ x: UnsafeMutablePointer<Double>, count: Int) {
+        for i in 0 ..< count { x[i] = x[i] > 0 ? x[i] : 0 }
+    }
+    @inlinable public static func rectifyGradient(output: UnsafePointer<Double>, gradient: UnsafeMutablePointer<Double>, count: Int) {
+        for i in 0 ..< count { gradient[i] = output[i] > 0 ? gradient[i] : 0 }
+    }
 
     @inlinable
     public static func gemm(

@@ -1,14 +1,24 @@
 /// Element-wise operations over contiguous buffers, written as plain loops the compiler vectorises.
 public enum VectorOps {
-    /// The sum of squares, accumulated in `Double` in index order so that it is the same on every run.
+    /// The sum of squares, accumulated in `Double` over eight lanes in a fixed order: fast (the lanes vectorise,
+    /// where one running sum could not) and still the same on every run.
     @inlinable
     public static func sumOfSquares<T: Scalar>(_ x: UnsafeBufferPointer<T>) -> Double {
-        var total = 0.0
-        for value in x {
-            let v = Double(value)
-            total += v * v
+        guard let base = x.baseAddress else { return 0 }
+        var lanes = SIMD8<Double>()
+        var i = 0
+        while i + 8 <= x.count {
+            let v = SIMD8<Double>(UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<T>.self))
+            lanes += v * v
+            i += 8
         }
-        return total
+        var tail = 0.0
+        while i < x.count {
+            let v = Double(base[i])
+            tail += v * v
+            i += 1
+        }
+        return lanes.sum() + tail
     }
 
     /// `x *= factor`.
