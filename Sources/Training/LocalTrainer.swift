@@ -54,11 +54,13 @@ public final class LocalTrainer {
         var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
 
         var step = 0, samples = 0, trainSeconds = 0.0
-        var intervalLoss = 0.0, intervalNorm = 0.0, intervalSteps = 0, intervalSamples = 0, intervalStart = Date()
+        // Clocks count step time only (gather to update), never evaluation, so speeds mean training speed.
+        var intervalLoss = 0.0, intervalNorm = 0.0, intervalSteps = 0, intervalSamples = 0, intervalSeconds = 0.0
         for epoch in 0 ..< t.epochs {
             let batches = EpochBatches(shardRows: rows, batchSize: t.batchSize, epoch: epoch, seed: t.seed, shuffle: t.shuffle, dropLast: t.dropLast)
             let epochStart = Date()
             for batch in batches {
+                let stepStart = Date()
                 let learningRate = schedule.rate(atStep: step)
                 var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(step))
                 data.gather(batch, features: &batchX, targets: &batchY)
@@ -78,21 +80,23 @@ public final class LocalTrainer {
                         return norm
                     }
                 }
+                let stepSeconds = Date().timeIntervalSince(stepStart)
                 step += 1
                 samples += batch.count
-                intervalLoss += Double(loss); intervalNorm += norm; intervalSteps += 1; intervalSamples += batch.count
-                let rate = Double(intervalSamples) / max(Date().timeIntervalSince(intervalStart), 1e-9)
-                progress?.step(step, epoch: epoch + 1, epochs: t.epochs, loss: intervalLoss / Double(intervalSteps), learningRate: learningRate, samplesPerSecond: rate)
+                trainSeconds += stepSeconds
+                intervalLoss += Double(loss); intervalNorm += norm; intervalSteps += 1; intervalSamples += batch.count; intervalSeconds += stepSeconds
+                let rate = Double(intervalSamples) / max(intervalSeconds, 1e-9)
+                progress?.step(step, epoch: epoch + 1, epochs: t.epochs, loss: intervalLoss / Double(intervalSteps), learningRate: learningRate,
+                               samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9))
                 if step % t.logEvery == 0 || step == stepsPerEpoch * t.epochs {
                     metrics.record("metrics", [
                         "step": Double(step), "epoch": Double(epoch) + Double(samples - epoch * data.rows) / Double(data.rows),
                         "wall_seconds": Date().timeIntervalSince(wallStart), "loss": intervalLoss / Double(intervalSteps),
                         "learning_rate": learningRate, "grad_norm": intervalNorm / Double(intervalSteps), "samples_per_second": rate,
                     ])
-                    intervalLoss = 0; intervalNorm = 0; intervalSteps = 0; intervalSamples = 0; intervalStart = Date()
+                    intervalLoss = 0; intervalNorm = 0; intervalSteps = 0; intervalSamples = 0; intervalSeconds = 0
                 }
             }
-            trainSeconds += Date().timeIntervalSince(epochStart)
             var line = "epoch \(epoch + 1)/\(t.epochs)  step \(step)"
             if let test = run.test {
                 let e = evaluate(network, test)
