@@ -1,8 +1,8 @@
 import CZeroMQ
 
-/// Frees a payload once libzmq has sent it: balances the `passRetained` in `send(_:)`.
-private let releasePayload: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { _, hint in
-    if let hint { Unmanaged<ZMQPayload>.fromOpaque(hint).release() }
+/// Releases a zero-copy frame's owner once libzmq has sent it: balances the `passRetained` in `send(zeroCopy:owner:)`.
+private let releaseOwner: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { _, hint in
+    if let hint { Unmanaged<AnyObject>.fromOpaque(hint).release() }
 }
 
 extension ZMQSocket {
@@ -25,13 +25,21 @@ extension ZMQSocket {
     /// Sends `payload` without copying it: libzmq keeps a reference until its I/O thread has sent the bytes.
     @discardableResult
     public func send(_ payload: ZMQPayload, more: Bool = false, dontWait: Bool = false) throws(ZMQError) -> Bool {
+        try send(zeroCopy: UnsafeRawBufferPointer(start: payload.storage, count: payload.count), owner: payload, more: more, dontWait: dontWait)
+    }
+
+    /// Sends `bytes` without copying them. `owner` keeps the bytes alive: libzmq retains it until its I/O thread
+    /// has sent them, so the bytes must not change after this call.
+    @discardableResult
+    public func send(zeroCopy bytes: UnsafeRawBufferPointer, owner: AnyObject, more: Bool = false, dontWait: Bool = false) throws(ZMQError) -> Bool {
         let socket = try open("send")
         var message = zmq_msg_t()
-        // Ownership: one retain travels with the message and is released by `releasePayload`, either when libzmq
-        // has sent it or when we close the unsent message below.
-        let hint = Unmanaged.passRetained(payload).toOpaque()
-        guard zmq_msg_init_data(&message, payload.storage, payload.count, releasePayload, hint) == 0 else {
-            Unmanaged<ZMQPayload>.fromOpaque(hint).release()
+        // Ownership: one retain of `owner` travels with the message and is released by `releaseOwner`, either
+        // when libzmq has sent it or when we close the unsent message below.
+        let hint = Unmanaged<AnyObject>.passRetained(owner).toOpaque()
+        let data = UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(hint))
+        guard zmq_msg_init_data(&message, data, bytes.count, releaseOwner, hint) == 0 else {
+            Unmanaged<AnyObject>.fromOpaque(hint).release()
             throw ZMQError.last("zmq_msg_init_data")
         }
         let flags = (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)

@@ -1,0 +1,65 @@
+import Foundation
+
+/// Bytes to send as one frame. Fill it, hand it to a transport, and never change it again: a transport may
+/// send it without copying, from another thread, after `send` has returned.
+public final class OutboundFrame: @unchecked Sendable {
+    // @unchecked: written only before it is sent, read only after.
+    public let count: Int
+    let storage: UnsafeMutableRawPointer
+
+    /// `count` bytes, 64-byte aligned so that float views vectorise.
+    public init(count: Int) {
+        self.count = count
+        storage = .allocate(byteCount: max(count, 1), alignment: 64)
+    }
+
+    /// A frame holding a copy of `bytes`.
+    public convenience init(_ bytes: [UInt8]) {
+        self.init(count: bytes.count)
+        bytes.withUnsafeBytes { if let base = $0.baseAddress { storage.copyMemory(from: base, byteCount: $0.count) } }
+    }
+
+    /// A frame holding the little-endian float32 encoding of `values`.
+    public convenience init(floats values: UnsafeBufferPointer<Float>) {
+        self.init(count: values.count * 4)
+        #if _endian(little)
+        if let base = values.baseAddress { storage.copyMemory(from: base, byteCount: count) }
+        #else
+        for (i, v) in values.enumerated() { storage.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        #endif
+    }
+
+    deinit { storage.deallocate() }
+
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage, count: count) }
+
+    /// Writes the frame; only before it is sent.
+    public func withMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeMutableRawBufferPointer(start: storage, count: count))
+    }
+}
+
+/// A received frame; its bytes stay valid while the object lives.
+public protocol InboundFrame: AnyObject {
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+
+/// Who sent a message to the server, as the transport identifies them (a ROUTER routing id).
+public struct PeerID: Hashable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { bytes.map { String(format: "%02x", $0) }.joined() }
+}
+
+/// Views every frame's bytes at once, for decoding.
+public func withFrameBytes<R>(_ frames: [any InboundFrame], _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+    var views: [UnsafeRawBufferPointer] = []
+    func collect(_ index: Int) throws -> R {
+        guard index < frames.count else { return try body(views) }
+        return try frames[index].withBytes { bytes in
+            views.append(bytes)
+            return try collect(index + 1)
+        }
+    }
+    return try collect(0)
+}

@@ -1,0 +1,41 @@
+/// The server's side of a transport: many peers, each message tagged with its sender.
+///
+/// Used from one thread (the server's); implementations need not be thread-safe.
+public protocol ServerTransport: AnyObject {
+    /// The address workers connect to.
+    var endpoint: String { get }
+    /// The next message from any peer, waiting up to `timeoutMilliseconds`; nil when none came.
+    func receive(timeoutMilliseconds: Int) throws -> (peer: PeerID, frames: [any InboundFrame])?
+    /// Sends one message (its frames) to `peer`.
+    func send(_ frames: [OutboundFrame], to peer: PeerID) throws
+    /// Bytes sent and received so far, payloads and headers.
+    var traffic: Traffic { get }
+}
+
+/// A worker's side: one server.
+public protocol ClientTransport: AnyObject {
+    func receive(timeoutMilliseconds: Int) throws -> [any InboundFrame]?
+    func send(_ frames: [OutboundFrame]) throws
+    var traffic: Traffic { get }
+}
+
+/// Bytes and messages through one transport.
+public struct Traffic: Sendable, Equatable {
+    public var bytesSent = 0
+    public var bytesReceived = 0
+    public var messagesSent = 0
+    public var messagesReceived = 0
+    public init() {}
+
+    /// Counts one message sent.
+    public mutating func sent(_ frames: [OutboundFrame]) {
+        messagesSent += 1
+        bytesSent += frames.reduce(0) { $0 + $1.count }
+    }
+
+    /// Counts one message of `byteCount` bytes received.
+    public mutating func received(_ byteCount: Int) {
+        messagesReceived += 1
+        bytesReceived += byteCount
+    }
+}

@@ -1,0 +1,53 @@
+/// What a message asks or tells. The numbers are part of the protocol: never renumber, only add.
+public enum MessageKind: UInt16, Sendable, CaseIterable {
+    /// Worker → server: join the job. Header: requested rank (or -1) in `sender`, the model's `layoutHash`.
+    case register = 1
+    /// Server → worker: accepted. Header: assigned rank in `aux`, current version; payload: job facts as JSON.
+    case welcome = 2
+    /// Server → peer: not accepted. Payload: the reason, as UTF-8 text that says what differs.
+    case refuse = 3
+    /// Worker → server: send the weights.
+    case pull = 4
+    /// Server → worker: the weights at model `version`. Payload: every parameter, float32.
+    case weights = 5
+    /// Worker → server: a gradient computed on `version` from `aux` samples; reply: weights. No payload when `aux` is 0.
+    case push = 6
+    /// Worker → server: still alive while waiting.
+    case heartbeat = 7
+    /// Worker → server: finished all epochs; the server answers `shutdown` once every worker has.
+    case done = 8
+    /// Any → server: report your state. Server → asker: JSON.
+    case stats = 9
+    /// Server → worker: the job is over; exit.
+    case shutdown = 10
+
+    /// The payload a message of this kind carries.
+    public var allowedPayloads: Set<ElementType> {
+        switch self {
+        case .register, .pull, .heartbeat, .done, .shutdown: [.none]
+        case .welcome, .refuse: [.utf8]
+        case .stats: [.none, .utf8]
+        case .weights: [.float32]
+        case .push: [.none, .float32]
+        }
+    }
+}
+
+/// The type of a message's payload elements.
+public enum ElementType: UInt8, Sendable, CaseIterable {
+    /// No payload frame.
+    case none = 0
+    /// Little-endian IEEE 754 binary32.
+    case float32 = 1
+    /// UTF-8 text (JSON or a human-readable reason).
+    case utf8 = 2
+
+    /// Bytes per element.
+    public var size: Int {
+        switch self {
+        case .none: 0
+        case .float32: 4
+        case .utf8: 1
+        }
+    }
+}

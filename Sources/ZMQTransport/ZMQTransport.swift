@@ -1,0 +1,70 @@
+import Transport
+import ZeroMQ
+
+extension ZMQMessage: InboundFrame {}
+
+/// The server side over ZeroMQ: a ROUTER socket bound to the given address. Outbound frames go zero-copy.
+public final class ZMQServerTransport: ServerTransport {
+    private let socket: ZMQSocket
+    public let endpoint: String
+    public private(set) var traffic = Traffic()
+
+    /// Binds `address` (`tcp://127.0.0.1:*` picks a free port; `endpoint` then tells which).
+    /// Inbound messages over `maxMessageBytes` are cut by libzmq before they reach us (`ZMQ_MAXMSGSIZE`).
+    public init(context: ZMQContext, bind address: String, maxMessageBytes: Int) throws {
+        socket = try context.socket(.router)
+        try socket.set(.maxMessageSize(bytes: Int64(maxMessageBytes)))
+        try socket.set(.routerMandatory(true))
+        try socket.set(.sendHighWaterMark(messages: 0))
+        try socket.set(.receiveHighWaterMark(messages: 0))
+        try socket.bind(address)
+        endpoint = try socket.lastEndpoint
+    }
+
+    public func receive(timeoutMilliseconds: Int) throws -> (peer: PeerID, frames: [any InboundFrame])? {
+        guard try ZMQPoller([socket]).readable(timeoutMilliseconds: timeoutMilliseconds)[0],
+              let frames = try socket.receiveMultipart(dontWait: true) else { return nil }
+        traffic.received(frames.reduce(0) { $0 + $1.count })
+        return (PeerID(frames[0].bytes), Array(frames.dropFirst()))
+    }
+
+    public func send(_ frames: [OutboundFrame], to peer: PeerID) throws {
+        try socket.send(peer.bytes, more: true)
+        for (i, frame) in frames.enumerated() {
+            try socket.send(zeroCopy: frame.bytes, owner: frame, more: i < frames.count - 1)
+        }
+        traffic.sent(frames)
+    }
+
+    public func close() { socket.close() }
+}
+
+/// A worker's side over ZeroMQ: a DEALER socket connected to the server.
+public final class ZMQClientTransport: ClientTransport {
+    private let socket: ZMQSocket
+    public private(set) var traffic = Traffic()
+
+    public init(context: ZMQContext, connect address: String, maxMessageBytes: Int) throws {
+        socket = try context.socket(.dealer)
+        try socket.set(.maxMessageSize(bytes: Int64(maxMessageBytes)))
+        try socket.set(.sendHighWaterMark(messages: 0))
+        try socket.set(.receiveHighWaterMark(messages: 0))
+        try socket.connect(address)
+    }
+
+    public func receive(timeoutMilliseconds: Int) throws -> [any InboundFrame]? {
+        guard try ZMQPoller([socket]).readable(timeoutMilliseconds: timeoutMilliseconds)[0],
+              let frames = try socket.receiveMultipart(dontWait: true) else { return nil }
+        traffic.received(frames.reduce(0) { $0 + $1.count })
+        return frames
+    }
+
+    public func send(_ frames: [OutboundFrame]) throws {
+        for (i, frame) in frames.enumerated() {
+            try socket.send(zeroCopy: frame.bytes, owner: frame, more: i < frames.count - 1)
+        }
+        traffic.sent(frames)
+    }
+
+    public func close() { socket.close() }
+}
