@@ -41,9 +41,10 @@ let package = Package(
         .target(name: "Data", dependencies: ["Numerics"], swiftSettings: kernelFlags),
         .target(name: "Config", dependencies: ["Models", "Optimizers", "Data", "Yams"], swiftSettings: kernelFlags),
         .target(name: "Training", dependencies: ["Numerics", "Models", "Optimizers", "Data", "Config"], swiftSettings: kernelFlags),
+        .target(name: "Roles", dependencies: ["Training", "Config", "Wire", "Transport"], swiftSettings: kernelFlags),
         .executableTarget(
             name: "pstrain",
-            dependencies: ["Training", "Config", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
+            dependencies: ["Training", "Config", "Roles", "ZMQTransport", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
         .executableTarget(
             name: "PSBench",
             dependencies: [
@@ -56,6 +57,7 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: kernelFlags),
+        .testTarget(name: "RolesTests", dependencies: ["Roles", "Training", "Config", "Transport", "Wire"], swiftSettings: kernelFlags),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: kernelFlags),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),
         .testTarget(name: "EndToEndTests", dependencies: ["Training"], swiftSettings: kernelFlags),

@@ -18,7 +18,7 @@ public enum ConfigLoader {
                 if let loaded, let mapping = loaded as? [String: Any] {
                     tree = mapping
                 } else if loaded != nil {
-                    throw ConfigError(source: path, message: "the top level must be a mapping with sections data, model, optimizer, train")
+                    throw ConfigError(source: path, message: "the top level must be a mapping with sections data, model, optimizer, train, cluster")
                 }
             } catch let error as ConfigError {
                 throw error
@@ -69,7 +69,7 @@ public enum ConfigLoader {
         for (name, value) in tree {
             guard RunConfig.sections[name] != nil else {
                 throw ConfigError(source: located(source, name, in: text), key: name, message: "unknown section",
-                                  hint: suggestion(for: name, among: Array(RunConfig.sections.keys)) + "sections are data, model, optimizer, train")
+                                  hint: suggestion(for: name, among: Array(RunConfig.sections.keys)) + "sections are data, model, optimizer, train, cluster")
             }
             guard let mapping = value as? [String: Any] else {
                 if value is NSNull { continue }
@@ -81,7 +81,7 @@ public enum ConfigLoader {
 
     static func checkKey(section: String, key: String, source: String, text: String) throws(ConfigError) {
         guard let keys = RunConfig.sections[section] else {
-            throw ConfigError(source: source, key: "\(section).\(key)", message: "unknown section '\(section)'", hint: "sections are data, model, optimizer, train")
+            throw ConfigError(source: source, key: "\(section).\(key)", message: "unknown section '\(section)'", hint: "sections are data, model, optimizer, train, cluster")
         }
         guard keys.contains(key) else {
             throw ConfigError(source: located(source, key, in: text), key: "\(section).\(key)", message: "unknown key",

@@ -36,6 +36,17 @@ extension RunConfig {
         try require(model.initScale > 0, "model.init_scale", "must be positive, got \(model.initScale)")
         try require(model.head == nil || model.kind == .mlp, "model.head", "only an MLP takes a head; \(model.kind.rawValue) fixes its own")
 
+        let c = cluster
+        try require(c.workers >= 1, "cluster.workers", "must be at least 1, got \(c.workers)")
+        try require(c.mode != .bounded || c.staleness >= c.workers - 1, "cluster.staleness",
+                    "must be at least workers - 1 = \(c.workers - 1) in bounded mode, got \(c.staleness)",
+                    hint: "staleness counts server versions: with N workers even lockstep training applies gradients N - 1 versions old")
+        try require(c.heartbeatInterval > 0, "cluster.heartbeat_interval", "must be positive, got \(c.heartbeatInterval)")
+        try require(c.heartbeatTimeout > c.heartbeatInterval, "cluster.heartbeat_timeout",
+                    "must exceed heartbeat_interval (\(c.heartbeatInterval)), got \(c.heartbeatTimeout)")
+        try require(c.serverTimeout > c.heartbeatInterval, "cluster.server_timeout", "must exceed heartbeat_interval, got \(c.serverTimeout)")
+        try require(c.maxMessageMb >= 1, "cluster.max_message_mb", "must be at least 1, got \(c.maxMessageMb)")
+
         switch data.format {
         case .synthetic:
             try require(data.samples >= 1, "data.samples", "must be at least 1, got \(data.samples)")

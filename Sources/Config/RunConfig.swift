@@ -10,6 +10,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var model = ModelConfig()
     public var optimizer = OptimizerConfig()
     public var train = TrainConfig()
+    public var cluster = ClusterConfig()
 
     public init() {}
 }
@@ -136,7 +137,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 }
 
 extension RunConfig {
-    enum CodingKeys: String, CodingKey, CaseIterable { case data, model, optimizer, train }
+    enum CodingKeys: String, CodingKey, CaseIterable { case data, model, optimizer, train, cluster }
 
     /// Every key a config may hold, by section, and the values each enumerated key accepts.
     static let sections: [String: [String]] = [
@@ -144,6 +145,7 @@ extension RunConfig {
         "model": ModelConfig.CodingKeys.allCases.map(\.stringValue),
         "optimizer": OptimizerConfig.CodingKeys.allCases.map(\.stringValue),
         "train": TrainConfig.CodingKeys.allCases.map(\.stringValue),
+        "cluster": ClusterConfig.CodingKeys.allCases.map(\.stringValue),
     ]
 
     static let choices: [String: [String]] = [
@@ -157,5 +159,6 @@ extension RunConfig {
         "model.init": Initializer.allCases.map(\.rawValue),
         "optimizer.kind": OptimizerKind.allCases.map(\.rawValue),
         "optimizer.schedule": ScheduleKind.allCases.map(\.rawValue),
+        "cluster.mode": ConsistencyMode.allCases.map(\.rawValue),
     ]
 }

@@ -23,6 +23,15 @@ public enum Clipping {
         return norm
     }
 
+    /// Clips by value (when `byValue` is set), then by global norm (when `byNorm` is set), and returns the L2 norm
+    /// seen after value clipping and before norm clipping: the figure logged as `grad_norm`.
+    @discardableResult
+    public static func clip(_ gradient: UnsafeMutableBufferPointer<Float>, byValue: Double?, byNorm: Double?) -> Double {
+        if let limit = byValue { clipByValue(gradient, limit: Float(limit)) }
+        if let maxNorm = byNorm { return clipByGlobalNorm(gradient, maxNorm: maxNorm) }
+        return VectorOps.sumOfSquares(UnsafeBufferPointer(gradient)).squareRoot()
+    }
+
     /// The factor that brings a gradient of L2 norm `norm` within `maxNorm` (1 when it already is).
     ///
     /// Server shards each know only part of the gradient: they add up their sums of squares, take the root,

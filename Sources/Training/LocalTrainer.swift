@@ -19,14 +19,14 @@ public struct TrainingError: Error, CustomStringConvertible {
 public final class LocalTrainer {
     public let run: PreparedRun
     public let directory: RunDirectory
-    let progress: Progress?
+    let progress: ProgressReporter?
     public private(set) var parameters: [Float]
 
     public init(run: PreparedRun, directory: RunDirectory, quiet: Bool = false) {
         self.run = run
         self.directory = directory
         let total = run.stepsPerEpoch(rows: run.train.rows) * run.config.train.epochs
-        progress = quiet ? nil : Progress(totalSteps: total)
+        progress = quiet ? nil : ProgressReporter(totalSteps: total)
         parameters = [Float](repeating: 0, count: run.spec.layout.count)
         parameters.withUnsafeMutableBufferPointer {
             run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
@@ -75,7 +75,7 @@ public final class LocalTrainer {
                 }
                 let norm = parameters.withUnsafeMutableBufferPointer { p in
                     gradient.withUnsafeMutableBufferPointer { g in
-                        let norm = Self.clip(g, config.optimizer)
+                        let norm = Clipping.clip(g, byValue: config.optimizer.clipValue, byNorm: config.optimizer.clipNorm)
                         optimizer.update(parameters: p, gradient: g, learningRate: learningRate)
                         return norm
                     }
@@ -124,23 +124,11 @@ public final class LocalTrainer {
         return summary
     }
 
-    /// Clips `gradient` as configured and returns its L2 norm before clipping (after clipping by value).
-    static func clip(_ gradient: UnsafeMutableBufferPointer<Float>, _ o: OptimizerConfig) -> Double {
-        if let limit = o.clipValue { Clipping.clipByValue(gradient, limit: Float(limit)) }
-        if let maxNorm = o.clipNorm { return Clipping.clipByGlobalNorm(gradient, maxNorm: maxNorm) }
-        return VectorOps.sumOfSquares(UnsafeBufferPointer(gradient)).squareRoot()
-    }
-
-    func evaluate(_ network: Network<Float>, _ data: Dataset) -> Evaluation {
+    public func evaluate(_ network: Network<Float>, _ data: Dataset) -> Evaluation {
         parameters.withUnsafeBufferPointer { p in
             network.evaluate(parameters: p, inputs: data.features, targets: data.targets, rows: data.rows)
         }
     }
 
-    /// "mlp 64-128-10 relu" or "softmax 64-10".
-    public func describeModel() -> String {
-        let spec = run.spec
-        let sizes = spec.layerSizes.map(String.init).joined(separator: "-")
-        return "\(run.config.model.kind.rawValue) \(sizes)" + (spec.hiddenSizes.isEmpty ? "" : " \(spec.activation.rawValue)")
-    }
+    public func describeModel() -> String { run.modelDescription }
 }

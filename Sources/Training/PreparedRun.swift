@@ -100,4 +100,23 @@ public struct PreparedRun: Sendable {
         return LearningRateSchedule(base: o.lr, kind: o.schedule, gamma: o.gamma, stepSize: o.stepSize, decaySteps: o.decaySteps,
                                     totalSteps: max(totalSteps - o.warmupSteps, 1), minimum: o.minLr, warmupSteps: o.warmupSteps)
     }
+
+    /// "mlp 64-128-10 relu" or "softmax 64-10".
+    public var modelDescription: String {
+        let sizes = spec.layerSizes.map(String.init).joined(separator: "-")
+        return "\(config.model.kind.rawValue) \(sizes)" + (spec.hiddenSizes.isEmpty ? "" : " \(spec.activation.rawValue)")
+    }
+
+    /// Rows of worker `rank`'s shard of the training set, out of `workers`.
+    public func shardRows(rank: Int, workers: Int) -> [Int] {
+        Shard(rank: rank, count: workers, mode: config.data.shard).indices(total: train.rows)
+    }
+
+    /// An identifier of the job: every process started from the same resolved config computes the same one,
+    /// so a worker started with another config is refused rather than mixed in.
+    public var jobID: UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in ConfigLoader.yaml(config).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return h
+    }
 }

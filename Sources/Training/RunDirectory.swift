@@ -70,4 +70,41 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     /// Training samples processed per second of `trainSeconds`.
     public var samplesPerSecond: Double
     public var finalLearningRate: Double
+    /// Distributed runs only: the workers, the consistency mode, the server's traffic, the largest
+    /// staleness (versions) of an applied gradient, and the messages rejected.
+    public var workers: Int?
+    public var mode: String?
+    public var bytesSent: Int?
+    public var bytesReceived: Int?
+    public var maxStaleness: Int?
+    public var rejectedMessages: Int?
+
+    public init(status: String, model: String, parameters: Int, trainLoss: Double, trainAccuracy: Double?, testLoss: Double?,
+                testAccuracy: Double?, testMse: Double?, testMae: Double?, steps: Int, epochs: Int, samples: Int,
+                wallSeconds: Double, trainSeconds: Double, samplesPerSecond: Double, finalLearningRate: Double,
+                workers: Int? = nil, mode: String? = nil, bytesSent: Int? = nil, bytesReceived: Int? = nil,
+                maxStaleness: Int? = nil, rejectedMessages: Int? = nil) {
+        self.status = status
+        self.model = model
+        self.parameters = parameters
+        self.trainLoss = trainLoss
+        self.trainAccuracy = trainAccuracy
+        self.testLoss = testLoss
+        self.testAccuracy = testAccuracy
+        self.testMse = testMse
+        self.testMae = testMae
+        self.steps = steps
+        self.epochs = epochs
+        self.samples = samples
+        self.wallSeconds = wallSeconds
+        self.trainSeconds = trainSeconds
+        self.samplesPerSecond = samplesPerSecond
+        self.finalLearningRate = finalLearningRate
+        self.workers = workers
+        self.mode = mode
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+        self.maxStaleness = maxStaleness
+        self.rejectedMessages = rejectedMessages
+    }
 }

@@ -14,7 +14,7 @@
 /// | 32 | 8 | aux: samples behind a push; the assigned rank in a welcome |
 /// | 40 | 8 | payload element count |
 /// | 48 | 8 | model layout hash |
-/// | 56 | 8 | reserved (0) |
+/// | 56 | 8 | value: float64, the mean loss of a push's batch (0 in other kinds) |
 public struct Header: Sendable, Equatable {
     public static let size = 64
     /// "PSTR" in byte order.
@@ -30,9 +30,11 @@ public struct Header: Sendable, Equatable {
     public var aux: UInt64
     public var count: UInt64
     public var layoutHash: UInt64
+    /// A push's mean batch loss, so the server can log training loss without a second message.
+    public var value: Double
 
     public init(kind: MessageKind, jobID: UInt64, sender: Int32, shard: UInt16 = 0, elementType: ElementType = .none,
-                version: UInt64 = 0, aux: UInt64 = 0, count: UInt64 = 0, layoutHash: UInt64 = 0) {
+                version: UInt64 = 0, aux: UInt64 = 0, count: UInt64 = 0, layoutHash: UInt64 = 0, value: Double = 0) {
         self.kind = kind
         self.jobID = jobID
         self.sender = sender
@@ -42,6 +44,7 @@ public struct Header: Sendable, Equatable {
         self.aux = aux
         self.count = count
         self.layoutHash = layoutHash
+        self.value = value
     }
 
     /// The 64 header bytes.
@@ -59,6 +62,7 @@ public struct Header: Sendable, Equatable {
             raw.storeBytes(of: aux.littleEndian, toByteOffset: 32, as: UInt64.self)
             raw.storeBytes(of: count.littleEndian, toByteOffset: 40, as: UInt64.self)
             raw.storeBytes(of: layoutHash.littleEndian, toByteOffset: 48, as: UInt64.self)
+            raw.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 56, as: UInt64.self)
         }
         return bytes
     }
@@ -75,11 +79,12 @@ public struct Header: Sendable, Equatable {
         guard let kind = MessageKind(rawValue: rawKind) else { throw .unknownKind(rawKind) }
         let rawType = load(22, UInt8.self)
         guard let elementType = ElementType(rawValue: rawType) else { throw .unknownElementType(rawType) }
-        guard load(23, UInt8.self) == 0, load(56, UInt64.self) == 0 else { throw .reservedBitsSet }
+        guard load(23, UInt8.self) == 0 else { throw .reservedBitsSet }
         guard kind.allowedPayloads.contains(elementType) else { throw .payloadNotAllowed(kind, elementType) }
         let header = Header(kind: kind, jobID: load(8, UInt64.self), sender: load(16, Int32.self), shard: load(20, UInt16.self),
                             elementType: elementType, version: load(24, UInt64.self), aux: load(32, UInt64.self),
-                            count: load(40, UInt64.self), layoutHash: load(48, UInt64.self))
+                            count: load(40, UInt64.self), layoutHash: load(48, UInt64.self),
+                            value: Double(bitPattern: load(56, UInt64.self)))
         guard elementType != .none || header.count == 0 else { throw .lengthMismatch(expectedBytes: 0, actualBytes: Int(clamping: header.count)) }
         return header
     }

@@ -47,3 +47,4 @@ public struct Message {
         #endif
     }
 }
+

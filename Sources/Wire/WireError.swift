@@ -42,7 +42,7 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .protocolVersion(let v): "protocol version \(v); this pstrain speaks \(Header.protocolVersion): run the same pstrain release everywhere"
         case .unknownKind(let k): "unknown message kind \(k)"
         case .unknownElementType(let t): "unknown element type \(t)"
-        case .reservedBitsSet: "reserved header bytes are not zero"
+        case .reservedBitsSet: "the header's flags byte is not zero"
         case .payloadNotAllowed(let kind, let type): "a \(kind) message cannot carry a \(type) payload"
         case .missingPayload: "the header announces a payload but there is no payload frame"
         case .unexpectedPayload: "a payload frame follows a header that announces none"

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Shows training progress on standard error: a redrawn bar on a terminal, periodic log lines otherwise.
-public final class Progress {
+public final class ProgressReporter {
     let interactive: Bool
     let quiet: Bool
     let totalSteps: Int

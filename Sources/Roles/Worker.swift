@@ -1,0 +1,147 @@
+import Config
+import Data
+import Foundation
+import Models
+import Numerics
+import Training
+import Transport
+import Wire
+
+/// Why a worker stopped early.
+public struct WorkerError: Error, CustomStringConvertible {
+    public var message: String
+    public var hint: String?
+    public var description: String { message + (hint.map { "\n  hint: \($0)" } ?? "") }
+}
+
+/// What a worker did.
+public struct WorkerReport: Sendable {
+    public var rank: Int
+    public var steps: Int
+    public var samples: Int
+    public var finalVersion: UInt64
+    public var traffic: Traffic
+}
+
+/// A worker: reads its shard, and loops pull → forward/backward → push until its epochs are done.
+///
+/// Runs on the calling thread, which alone uses the transport. It never applies an update: the server does.
+public final class Worker {
+    public let run: PreparedRun
+    let transport: ClientTransport
+    let requestedRank: Int
+    let log: (String) -> Void
+    let cluster: ClusterConfig
+    let jobID: UInt64
+    let layoutCount: Int
+
+    var parameters: [Float]
+    var version: UInt64 = 0
+
+    /// `rank` -1 lets the server choose.
+    public init(run: PreparedRun, transport: ClientTransport, rank: Int, log: @escaping (String) -> Void) {
+        self.run = run
+        self.transport = transport
+        requestedRank = rank
+        self.log = log
+        cluster = run.config.cluster
+        jobID = run.jobID
+        layoutCount = run.spec.layout.count
+        parameters = [Float](repeating: 0, count: layoutCount)
+    }
+
+    public func work() throws -> WorkerReport {
+        BLAS.setThreadCount(run.config.train.blasThreads)
+        let welcome = try request(frames(Header(kind: .register, jobID: jobID, sender: Int32(requestedRank), layoutHash: run.spec.layout.hash)),
+                                  expecting: .welcome)
+        let rank = Int(welcome.header.aux)
+        let facts = (try? JSONSerialization.jsonObject(with: Data((welcome.text ?? "{}").utf8))) as? [String: Any] ?? [:]
+        guard let workers = facts["workers"] as? Int, workers == cluster.workers, let steps = facts["steps_per_epoch"] as? Int else {
+            throw WorkerError(message: "the server's welcome does not match this worker's config: \(welcome.text ?? "")")
+        }
+        log("worker \(rank): registered with \(workers) workers, \(cluster.mode.rawValue) mode")
+        _ = try request(frames(Header(kind: .pull, jobID: jobID, sender: Int32(rank))), expecting: .weights)
+
+        let t = run.config.train, data = run.train
+        let network = Network<Float>(spec: run.spec)
+        let shard = run.shardRows(rank: rank, workers: workers)
+        var gradient = [Float](repeating: 0, count: layoutCount)
+        var batchX = [Float](repeating: 0, count: t.batchSize * data.featureCount)
+        var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
+        var stepsTaken = 0, samples = 0
+        for epoch in 0 ..< t.epochs {
+            let batches = Array(EpochBatches(shardRows: shard, batchSize: t.batchSize, epoch: epoch, seed: t.seed, rank: rank,
+                                             shuffle: t.shuffle, dropLast: t.dropLast))
+            // In sync mode every worker takes `steps` steps an epoch; a smaller shard fills up with empty pushes.
+            for index in 0 ..< max(steps, batches.count) {
+                var header = Header(kind: .push, jobID: jobID, sender: Int32(rank), version: version)
+                var payload: OutboundFrame? = nil
+                if index < batches.count {
+                    let batch = batches[index]
+                    data.gather(batch, features: &batchX, targets: &batchY)
+                    var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(rank), UInt64(stepsTaken))
+                    let loss = parameters.withUnsafeBufferPointer { p in
+                        gradient.withUnsafeMutableBufferPointer { g in
+                            network.lossAndGradient(parameters: p, inputs: batchX, targets: batchY, rows: batch.count, gradient: g, rng: &dropoutRNG)
+                        }
+                    }
+                    header.elementType = .float32
+                    header.count = UInt64(layoutCount)
+                    header.aux = UInt64(batch.count)
+                    header.value = Double(loss)
+                    payload = gradient.withUnsafeBufferPointer { OutboundFrame(floats: $0) }
+                    samples += batch.count
+                }
+                _ = try request(frames(header, payload: payload), expecting: .weights)
+                stepsTaken += 1
+            }
+        }
+        _ = try request(frames(Header(kind: .done, jobID: jobID, sender: Int32(rank))), expecting: .shutdown)
+        log("worker \(rank): done after \(stepsTaken) steps, \(samples) samples")
+        return WorkerReport(rank: rank, steps: stepsTaken, samples: samples, finalVersion: version, traffic: transport.traffic)
+    }
+
+    /// Copies the weights out of a `weights` message.
+    func receiveWeights(_ message: Message) throws {
+        guard message.header.count == UInt64(layoutCount) else {
+            throw WorkerError(message: "the server sent \(message.header.count) weights; this model has \(layoutCount)")
+        }
+        parameters.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+        version = message.header.version
+    }
+
+    /// The parts of a reply kept after its frames are gone; weights are copied into `parameters` on arrival.
+    struct Reply {
+        var header: Header
+        var text: String?
+    }
+
+    /// Sends `message`, then waits for a reply of `kind`, sending heartbeats while it waits.
+    func request(_ message: [OutboundFrame], expecting kind: MessageKind) throws -> Reply {
+        try transport.send(message)
+        var waited = 0.0
+        while true {
+            guard let received = try transport.receive(timeoutMilliseconds: Int(cluster.heartbeatInterval * 1000)) else {
+                waited += cluster.heartbeatInterval
+                guard waited < cluster.serverTimeout else {
+                    throw WorkerError(message: "no answer from the server for \(Int(cluster.serverTimeout)) s while waiting for \(kind)",
+                                      hint: "is the server running and reachable? (cluster.server_timeout sets this limit)")
+                }
+                try transport.send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1)))
+                continue
+            }
+            let reply = try withFrameBytes(received) { views -> Reply? in
+                let decoded = try Message.decode(views, maxPayloadBytes: cluster.maxMessageMb << 20)
+                if decoded.header.kind == .refuse {
+                    throw WorkerError(message: "the server refused this worker: \(decoded.text ?? "")")
+                }
+                guard decoded.header.kind == kind else { return nil }
+                if kind == .weights { try receiveWeights(decoded) }
+                return Reply(header: decoded.header, text: decoded.text)
+            }
+            if let reply { return reply }
+        }
+    }
+
+    func frames(_ header: Header, payload: OutboundFrame? = nil) -> [OutboundFrame] { Roles.frames(header, payload: payload) }
+}
