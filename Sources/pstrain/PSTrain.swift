@@ -10,9 +10,10 @@ struct PSTrain: ParsableCommand {
             section.key=value, for example optimizer.lr=0.01 or model.hidden=[256,128].
 
             Examples:
+              pstrain launch --config configs/quickstart.yaml --workers 4
               pstrain train --config configs/quickstart.yaml
               pstrain train --config configs/digits-mlp.yaml train.epochs=5
               pstrain train --config configs/digits-softmax.yaml --run-dir runs/s1
             """,
-        subcommands: [Train.self])
+        subcommands: [Train.self, LaunchCommand.self, ServerCommand.self, WorkerCommand.self])
 }

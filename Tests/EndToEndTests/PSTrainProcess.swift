@@ -51,6 +51,56 @@ struct PSTrainProcess {
             stderr: String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self))
     }
 
+    /// A `pstrain` child left running; stop it with `stop()` (also done on deinit, so a failed test kills it).
+    final class Running {
+        let process: Process
+        let stdout: FileHandle
+        init(process: Process, stdout: FileHandle) {
+            self.process = process
+            self.stdout = stdout
+        }
+        deinit { stop() }
+
+        /// Reads standard output up to the first line that starts with `prefix`; nil at end of output.
+        func line(startingWith prefix: String) -> String? {
+            var buffer = Data()
+            while true {
+                let chunk = stdout.availableData
+                if chunk.isEmpty { return nil }
+                buffer.append(chunk)
+                for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
+                    return String(line)
+                }
+            }
+        }
+
+        func stop() {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+
+        /// Waits up to `timeout` seconds for the process to exit; its status, or nil if it is still running.
+        func wait(timeout: TimeInterval) -> Int32? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            return process.isRunning ? nil : process.terminationStatus
+        }
+    }
+
+    /// Starts `pstrain arguments...` in the background, standard output readable, standard error to `stderrPath`.
+    static func start(_ arguments: [String], stderrPath: String) throws -> Running {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = packageRoot
+        let out = Pipe()
+        process.standardOutput = out
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        try process.run()
+        return Running(process: process, stdout: out.fileHandleForReading)
+    }
+
     /// A fresh, not yet existing run directory path under the temporary folder.
     static func runDirectory() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-e2e-\(UUID().uuidString)").path

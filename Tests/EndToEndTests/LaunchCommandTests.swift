@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+/// `pstrain launch`: a server and 4 worker processes on loopback, from the real binary.
+@Suite(.serialized) struct LaunchCommandTests {
+    func launch(_ config: String, _ overrides: [String], timeout: TimeInterval = 300) throws -> ([String: Any], String) {
+        let dir = PSTrainProcess.runDirectory()
+        let result = try PSTrainProcess.run(["launch", "--config", config, "--workers", "4", "--run-dir", dir] + overrides, timeout: timeout)
+        #expect(result.status == 0, "pstrain launch failed: \(result.stderr)")
+        return (try PSTrainProcess.summary(in: dir), dir)
+    }
+
+    /// Per-worker batch 8 makes the global batch 32, as in the single-process configs.
+    @Test(arguments: ["sync", "async", "bounded"])
+    func softmaxOnDigitsMeetsTheSingleProcessBar(mode: String) throws {
+        let (summary, dir) = try launch("configs/digits-softmax.yaml", ["train.batch_size=8", "cluster.mode=\(mode)"])
+        let accuracy = try #require(summary["test_accuracy"] as? Double)
+        #expect(accuracy >= 0.97, "\(mode): test accuracy \(accuracy)")
+        #expect(summary["workers"] as? Int == 4 && summary["mode"] as? String == mode)
+        #expect((summary["bytes_sent"] as? Int ?? 0) > 0)
+        let staleness = try #require(summary["max_staleness"] as? Int)
+        if mode == "sync" { #expect(staleness == 0) }
+        if mode == "bounded" { #expect(staleness <= 4, "cluster.staleness defaults to 4") }
+        for file in ["config.yaml", "metrics.csv", "metrics.jsonl", "evaluation.csv", "server.log"] + (0 ..< 4).map({ "worker-\($0).log" }) {
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/\(file)"), "\(file) missing")
+        }
+    }
+
+    @Test func mlpOnDigitsMeetsTheSingleProcessBar() throws {
+        let (summary, _) = try launch("configs/digits-mlp.yaml", ["train.batch_size=8"])
+        let accuracy = try #require(summary["test_accuracy"] as? Double)
+        #expect(accuracy >= 0.98, "MLP with 4 sync workers: test accuracy \(accuracy)")
+    }
+
+    @Test func sigtermStopsEveryProcess() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try PSTrainProcess.start(["launch", "--config", "configs/digits-mlp.yaml", "--workers", "4", "--run-dir", dir,
+                                               "train.epochs=1000"], stderrPath: "\(dir).stderr")
+        // Wait (bounded) until all four workers have registered, so there are five children to stop.
+        let deadline = Date().addingTimeInterval(60)
+        var registered = false
+        while !registered && Date() < deadline && launch.process.isRunning {
+            registered = ((try? String(contentsOfFile: "\(dir)/server.log", encoding: .utf8)) ?? "").contains("registered (4/4)")
+            if !registered { usleep(50_000) }
+        }
+        #expect(registered, "workers did not register within 60 s")
+        kill(launch.process.processIdentifier, SIGTERM)
+        let status = launch.wait(timeout: 30)
+        #expect(status != nil && status != 0, "launch must exit, non-zero, after SIGTERM")
+        let survivors = try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml")
+        #expect(survivors.isEmpty, "processes left behind: \(survivors)")
+        let stderr = (try? String(contentsOfFile: "\(dir).stderr", encoding: .utf8)) ?? ""
+        #expect(stderr.contains("stopped (signal 15)"))
+    }
+}
+
+extension PSTrainProcess {
+    /// Process ids whose command line contains `text` (from /proc), excluding zombies already reaped.
+    static func processes(mentioning text: String) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: " ").dropFirst(2).first
+            return state != "Z" && String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(text)
+        }
+    }
+}
