@@ -56,7 +56,7 @@ public final class ParameterServer {
     var evaluationSeconds = 0.0
     let progress: ProgressReporter
     /// Stops `serve()` within 250 ms when requested, from any thread.
-    public let stop = StopRequest()
+    public let stop: StopRequest
 
     struct WorkerSlot {
         var peer: PeerID
@@ -79,8 +79,10 @@ public final class ParameterServer {
         var start = Date()
     }
 
-    public init(run: PreparedRun, transport: ServerTransport, directory: RunDirectory, quiet: Bool = false, log: @escaping (String) -> Void) {
+    public init(run: PreparedRun, transport: ServerTransport, directory: RunDirectory, quiet: Bool = false,
+                stop: StopRequest = StopRequest(), log: @escaping (String) -> Void) {
         self.run = run
+        self.stop = stop
         self.transport = transport
         self.directory = directory
         self.log = log
@@ -186,7 +188,7 @@ public final class ParameterServer {
             try receivePush(rank: rank, message)
         case .heartbeat:
             break
-        case .done:
+        case .barrier:
             slots[rank]!.done = true
             log("worker \(rank) finished")
         case .stats:

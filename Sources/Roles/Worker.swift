@@ -96,7 +96,7 @@ public final class Worker {
                 stepsTaken += 1
             }
         }
-        _ = try request(frames(Header(kind: .done, jobID: jobID, sender: Int32(rank))), expecting: .shutdown)
+        _ = try request(frames(Header(kind: .barrier, jobID: jobID, sender: Int32(rank))), expecting: .shutdown)
         log("worker \(rank): done after \(stepsTaken) steps, \(samples) samples")
         return WorkerReport(rank: rank, steps: stepsTaken, samples: samples, finalVersion: version, traffic: transport.traffic)
     }

@@ -14,8 +14,9 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case push = 6
     /// Worker → server: still alive while waiting.
     case heartbeat = 7
-    /// Worker → server: finished all epochs; the server answers `shutdown` once every worker has.
-    case done = 8
+    /// Worker → server: reached the end of its epochs. The server holds every worker at this barrier and
+    /// releases them all with `shutdown` once the last one arrives and the final evaluation is written.
+    case barrier = 8
     /// Any → server: report your state. Server → asker: JSON.
     case stats = 9
     /// Server → worker: the job is over; exit.
@@ -24,7 +25,7 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     /// The payload a message of this kind carries.
     public var allowedPayloads: Set<ElementType> {
         switch self {
-        case .register, .pull, .heartbeat, .done, .shutdown: [.none]
+        case .register, .pull, .heartbeat, .barrier, .shutdown: [.none]
         case .welcome, .refuse: [.utf8]
         case .stats: [.none, .utf8]
         case .weights: [.float32]

@@ -1,0 +1,96 @@
+import Config
+import Foundation
+import Roles
+import Testing
+import Training
+import Transport
+import Wire
+
+/// What the server says to peers it cannot accept, over the in-memory transport.
+@Suite struct RegistrationTests {
+    /// A server for 2 workers, serving on a thread of its own until the test ends.
+    final class ServerThread: @unchecked Sendable {
+        let network = InMemoryNetwork()
+        let run: PreparedRun
+        let stop = StopRequest()
+        let finished = DispatchSemaphore(value: 0)
+
+        init() throws {
+            var c = RunConfig()
+            c.data.samples = 200
+            c.data.testSamples = 0
+            c.data.features = 4
+            c.cluster.workers = 2
+            run = try PreparedRun(config: c)
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-reg-\(UUID().uuidString)").path
+            let directory = try RunDirectory(path: path)
+            let (run, network, stop, finished) = (run, network, stop, finished)
+            Thread {
+                let server = ParameterServer(run: run, transport: network, directory: directory, quiet: true, stop: stop, log: { _ in })
+                _ = try? server.serve()
+                finished.signal()
+            }.start()
+        }
+
+        deinit {
+            stop.request("test over")
+            _ = finished.wait(timeout: .now() + 5)
+        }
+
+        /// Sends `header` from a new client and returns the reply's kind and text.
+        func ask(_ header: Header, from client: InMemoryClient? = nil) throws -> (MessageKind, String?) {
+            let client = client ?? network.connect()
+            try client.send([OutboundFrame(header.encoded())])
+            let frames = try #require(try client.receive(timeoutMilliseconds: 5000), "no reply")
+            return try withFrameBytes(frames) { views in
+                let message = try Message.decode(views, maxPayloadBytes: 1 << 20)
+                return (message.header.kind, message.text)
+            }
+        }
+
+        func register(rank: Int32, layoutHash: UInt64? = nil, jobID: UInt64? = nil) -> Header {
+            Header(kind: .register, jobID: jobID ?? run.jobID, sender: rank, layoutHash: layoutHash ?? run.spec.layout.hash)
+        }
+    }
+
+    @Test func refusalsSayWhatDiffers() throws {
+        let server = try ServerThread()
+        let layout = try server.ask(server.register(rank: 0, layoutHash: 42))
+        #expect(layout.0 == .refuse && layout.1?.contains("model layout differs: the server trains mlp 4-128-10 relu") == true)
+        let job = try server.ask(server.register(rank: 0, jobID: 7))
+        #expect(job.0 == .refuse && job.1?.contains("another config than the server") == true)
+        let outside = try server.ask(server.register(rank: 5))
+        #expect(outside.0 == .refuse && outside.1 == "rank 5 is outside this job's 2 workers (0...1)")
+
+        let welcome = try server.ask(server.register(rank: 1))
+        #expect(welcome.0 == .welcome && welcome.1?.contains("\"rank\":1") == true)
+        let taken = try server.ask(server.register(rank: 1))
+        #expect(taken.0 == .refuse && taken.1 == "rank 1 is already taken")
+        let chosen = try server.ask(server.register(rank: -1))
+        #expect(chosen.0 == .welcome && chosen.1?.contains("\"rank\":0") == true)
+        let full = try server.ask(server.register(rank: -1))
+        #expect(full.0 == .refuse && full.1 == "all 2 worker ranks are taken")
+    }
+
+    @Test func anotherProtocolVersionIsToldSo() throws {
+        let server = try ServerThread()
+        var bytes = server.register(rank: 0).encoded()
+        bytes[4] = 2
+        let client = server.network.connect()
+        try client.send([OutboundFrame(bytes)])
+        let frames = try #require(try client.receive(timeoutMilliseconds: 5000))
+        let text = try withFrameBytes(frames) { try Message.decode($0, maxPayloadBytes: 1 << 20).text }
+        #expect(text == "protocol: protocol version 2; this pstrain speaks 1: run the same pstrain release everywhere")
+    }
+
+    @Test func messagesBeforeRegisteringAreDropped() throws {
+        let server = try ServerThread()
+        let client = server.network.connect()
+        try client.send([OutboundFrame(Header(kind: .pull, jobID: server.run.jobID, sender: 0).encoded())])
+        #expect(try client.receive(timeoutMilliseconds: 300) == nil, "an unregistered pull gets no weights")
+        let welcome = try server.ask(server.register(rank: 0), from: client)
+        #expect(welcome.0 == .welcome)
+        let weights = try server.ask(Header(kind: .pull, jobID: server.run.jobID, sender: 0), from: client)
+        #expect(weights.0 == .weights)
+    }
+}
