@@ -29,6 +29,8 @@ let package = Package(
             name: "CZeroMQ", path: "Sources/CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]),
 
+        // prctl(PR_SET_PDEATHSIG) for children of `pstrain launch`: variadic in C, so wrapped in C.
+        .target(name: "CProcessControl"),
         .target(
             name: "Numerics",
             dependencies: ["CBLAS"], swiftSettings: kernelFlags),
@@ -44,7 +46,7 @@ let package = Package(
         .target(name: "Roles", dependencies: ["Training", "Config", "Wire", "Transport"], swiftSettings: kernelFlags),
         .executableTarget(
             name: "pstrain",
-            dependencies: ["Training", "Config", "Roles", "ZMQTransport", "ZeroMQ", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
+            dependencies: ["Training", "Config", "Roles", "ZMQTransport", "ZeroMQ", "CProcessControl", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
         .executableTarget(
             name: "PSBench",
             dependencies: [

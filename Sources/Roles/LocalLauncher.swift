@@ -18,9 +18,15 @@ public final class LocalLauncher {
 
     /// - Parameters:
     ///   - executable: the `pstrain` binary to start (this process's own).
+    ///   - parentVariable: the environment variable that tells each child the launcher's pid, so it can ask the
+    ///     kernel to stop it if the launcher dies without cleaning up (SIGKILL).
     ///   - configPath: the resolved config every child is started with, so all agree on the job.
-    public init(executable: URL, configPath: String, workers: Int, directory: URL, log: @escaping @Sendable (String) -> Void) {
+    let parentVariable: String
+
+    public init(executable: URL, configPath: String, workers: Int, directory: URL, parentVariable: String,
+                log: @escaping @Sendable (String) -> Void) {
         self.executable = executable
+        self.parentVariable = parentVariable
         self.configPath = configPath
         self.workers = workers
         self.directory = directory
@@ -78,6 +84,7 @@ public final class LocalLauncher {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging([parentVariable: "\(getpid())"]) { $1 }
         try wiring(process)
         process.terminationHandler = { _ in exited.signal() }
         do { try process.run() } catch {

@@ -37,7 +37,7 @@ struct LaunchCommand: ParsableCommand {
             try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             let launcher = LocalLauncher(executable: executable, configPath: launchConfig.path, workers: resolved.cluster.workers,
-                                         directory: directory.url, log: printError)
+                                         directory: directory.url, parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             try withExtendedLifetime(trap) { try launcher.run(stop: stop) }

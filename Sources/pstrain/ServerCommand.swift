@@ -38,6 +38,7 @@ struct ServerCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
+        LaunchedChild.followParent()
         do {
             try Endpoint.checkBinding(bind, insecure: insecure)
             let resolved = try ConfigLoader.load(path: config, overrides: overrides)
@@ -83,6 +84,7 @@ struct WorkerCommand: ParsableCommand {
     var rank = -1
 
     func run() throws {
+        LaunchedChild.followParent()
         do {
             let resolved = try ConfigLoader.load(path: config, overrides: overrides)
             let prepared = try PreparedRun(config: resolved)

@@ -32,11 +32,10 @@ import Testing
         #expect(accuracy >= 0.98, "MLP with 4 sync workers: test accuracy \(accuracy)")
     }
 
-    @Test func sigtermStopsEveryProcess() throws {
-        let dir = PSTrainProcess.runDirectory()
+    /// Starts a long launch and returns once all four workers have registered (bounded wait).
+    func startedLaunch(_ dir: String) throws -> PSTrainProcess.Running {
         let launch = try PSTrainProcess.start(["launch", "--config", "configs/digits-mlp.yaml", "--workers", "4", "--run-dir", dir,
                                                "train.epochs=1000"], stderrPath: "\(dir).stderr")
-        // Wait (bounded) until all four workers have registered, so there are five children to stop.
         let deadline = Date().addingTimeInterval(60)
         var registered = false
         while !registered && Date() < deadline && launch.process.isRunning {
@@ -44,6 +43,28 @@ import Testing
             if !registered { usleep(50_000) }
         }
         #expect(registered, "workers did not register within 60 s")
+        return launch
+    }
+
+    @Test func killingTheLauncherOutrightLeavesNoOrphans() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try startedLaunch(dir)
+        #expect(try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml").count == 5, "a server and four workers")
+        kill(launch.process.processIdentifier, SIGKILL)
+        #expect(launch.wait(timeout: 10) != nil)
+        // The kernel sends each child SIGTERM when the launcher dies; give them a bounded time to exit.
+        let deadline = Date().addingTimeInterval(20)
+        var survivors = try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml")
+        while !survivors.isEmpty && Date() < deadline {
+            usleep(50_000)
+            survivors = try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml")
+        }
+        #expect(survivors.isEmpty, "orphans left behind: \(survivors)")
+    }
+
+    @Test func sigtermStopsEveryProcess() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try startedLaunch(dir)
         kill(launch.process.processIdentifier, SIGTERM)
         let status = launch.wait(timeout: 30)
         #expect(status != nil && status != 0, "launch must exit, non-zero, after SIGTERM")
