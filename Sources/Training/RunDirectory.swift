@@ -29,7 +29,8 @@ public struct RunDirectory: Sendable {
         }
     }
 
-    static func timestamp() -> String {
+    /// "20261123-163012", in UTC.
+    public static func timestamp() -> String {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         formatter.timeZone = TimeZone(identifier: "UTC")

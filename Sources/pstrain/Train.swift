@@ -55,17 +55,3 @@ struct Train: ParsableCommand {
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
-
-/// The closing lines a person reads after a run.
-enum SummaryText {
-    static func render(_ s: TrainingSummary, directory: String) -> String {
-        var parts = [String(format: "train_loss %.4f", s.trainLoss)]
-        if let v = s.testLoss { parts.append(String(format: "test_loss %.4f", v)) }
-        if let v = s.testAccuracy { parts.append(String(format: "test_accuracy %.2f%%", 100 * v)) }
-        if let v = s.testMse { parts.append(String(format: "test_mse %.4g", v)) }
-        parts.append("\(s.steps) steps")
-        parts.append(String(format: "%.1f s", s.wallSeconds))
-        parts.append(String(format: "%.0f samples/s", s.samplesPerSecond))
-        return parts.joined(separator: "  ") + "\nsummary: \(directory)/summary.json"
-    }
-}

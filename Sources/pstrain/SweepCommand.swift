@@ -1,0 +1,88 @@
+import ArgumentParser
+import Config
+import Foundation
+import Roles
+import Training
+
+/// `pstrain sweep`: does training converge the same with more workers, in each consistency mode?
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Train a config with several worker counts and consistency modes, and compare the results.",
+        discussion: """
+            Runs `pstrain launch` for a 1-worker reference and for every mode at every larger worker count, then \
+            writes report.md (final losses, accuracy, steps, wall time, samples/s, staleness, and the change from \
+            the reference), sweep.json, loss-by-step.svg and loss-by-time.svg into the sweep directory, one \
+            subdirectory per run. By default train.batch_size is the global batch, split among the workers, so \
+            every run sees the same number of samples per step. Exits non-zero when a run misses a tolerance.
+
+            Example:
+              pstrain sweep --config configs/digits-softmax.yaml --workers 1,2,4 --modes sync,async --max-accuracy-drop 0.01
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("YAML config file.", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Worker counts, comma-separated.", valueName: "list"))
+    var workers = "1,2,4,8"
+
+    @Option(name: .long, help: ArgumentHelp("Consistency modes, comma-separated: sync, async, bounded.", valueName: "list"))
+    var modes = "sync,async"
+
+    @Flag(name: .long, help: "Treat train.batch_size as each worker's batch instead of the global one.")
+    var perWorkerBatch = false
+
+    @Option(name: .long, help: ArgumentHelp("Fail when a run's test accuracy is more than this below the reference's (0.01 = one point).", valueName: "fraction"))
+    var maxAccuracyDrop: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Fail when a run's test loss exceeds the reference's by more than this fraction.", valueName: "fraction"))
+    var maxLossIncrease: Double?
+
+    @Argument(help: ArgumentHelp("Overrides of config keys, applied to every run.", valueName: "section.key=value"))
+    var overrides: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Where to write the sweep (default: runs/sweep-<date>-<time>).", valueName: "dir"))
+    var runDir: String?
+
+    func run() throws {
+        do {
+            let counts = workers.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !counts.isEmpty, counts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+                throw ValidationError("--workers takes positive whole numbers separated by commas, e.g. 1,2,4,8; got '\(workers)'")
+            }
+            let modeList = try modes.split(separator: ",").map { text in
+                guard let mode = ConsistencyMode(rawValue: text.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--modes: '\(text)' is not one of sync, async, bounded")
+                }
+                return mode
+            }
+            let base = try ConfigLoader.load(path: config, overrides: overrides)
+            _ = try PreparedRun(config: base)
+            let directory = URL(fileURLWithPath: runDir ?? "runs/sweep-" + RunDirectory.timestamp())
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("report.md").path) {
+                throw ValidationError("\(directory.path) already holds a sweep (report.md exists); choose another --run-dir")
+            }
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let tolerance = SweepTolerance(accuracyDrop: maxAccuracyDrop, lossIncrease: maxLossIncrease)
+            let sweep = Sweep(base: base, workerCounts: counts.map { $0! }, modes: modeList, splitGlobalBatch: !perWorkerBatch,
+                              tolerance: tolerance, directory: directory,
+                              executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(),
+                              parentVariable: LaunchedChild.parentVariable, log: printError)
+            let stop = StopRequest()
+            let trap = SignalTrap { signal in stop.request("signal \(signal)") }
+            let runs = try withExtendedLifetime(trap) { try sweep.run(stop: stop) }
+            try SweepReport.write(runs, to: directory, title: config ?? "defaults", tolerance: tolerance)
+            print("report: \(directory.path)/report.md")
+            let missed = runs.filter { !$0.withinTolerance }
+            if !missed.isEmpty {
+                printError("pstrain sweep: outside tolerance: " + missed.map(\.name).joined(separator: ", "))
+                throw ExitCode.failure
+            }
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            printError("pstrain sweep: error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
