@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "PSBench",
             dependencies: [
-                "Numerics", "Models", "Optimizers", "Data",
+                "Numerics", "Models", "Optimizers", "Data", "Config", "Training", "Roles", "Wire", "Transport", "ZMQTransport", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: kernelFlags),
 

@@ -52,7 +52,10 @@ public final class ParameterServer {
     var reportedPeers: Set<PeerID> = []
     var metrics: MetricsLog?
     var interval = IntervalStats()
+    /// When every worker had registered: training time counts from here.
     var startTime: Date?
+    /// When `serve()` began: metrics' wall_seconds count from here, so they are never negative.
+    var serveStart = Date()
     var evaluationSeconds = 0.0
     let progress: ProgressReporter
     /// Stops `serve()` within 250 ms when requested, from any thread.
@@ -111,6 +114,7 @@ public final class ParameterServer {
     /// Serves until every worker has finished, then evaluates, writes `summary.json`, and shuts the workers down.
     public func serve() throws -> TrainingSummary {
         let wallStart = Date()
+        serveStart = wallStart
         BLAS.setThreadCount(run.config.train.blasThreads)
         try directory.writeConfig(run.config)
         let metrics = try MetricsLog(directory: directory.url)
@@ -368,7 +372,7 @@ public final class ParameterServer {
         if Int(version) % run.config.train.logEvery == 0 || Int(version) == totalUpdates {
             metrics?.record("metrics", [
                 "step": Double(version), "epoch": Double(samplesApplied) / Double(run.train.rows),
-                "wall_seconds": Date().timeIntervalSince(startTime ?? Date()),
+                "wall_seconds": Date().timeIntervalSince(serveStart),
                 "loss": interval.lossSum / Double(max(interval.samples, 1)), "learning_rate": learningRate,
                 "grad_norm": interval.normSum / Double(interval.updates), "samples_per_second": rate,
                 "max_staleness": Double(interval.maxStaleness),
@@ -388,7 +392,7 @@ public final class ParameterServer {
         let e = evaluate(test)
         evaluationSeconds += Date().timeIntervalSince(start)
         metrics?.record("evaluation", [
-            "step": Double(version), "epoch": Double(epoch), "wall_seconds": Date().timeIntervalSince(startTime ?? Date()),
+            "step": Double(version), "epoch": Double(epoch), "wall_seconds": Date().timeIntervalSince(serveStart),
             "test_loss": e.loss, "test_accuracy": e.accuracy, "test_mse": e.meanSquaredError, "test_mae": e.meanAbsoluteError,
         ])
         var line = "epoch \(epoch)/\(run.config.train.epochs)  step \(version)" + String(format: "  test_loss %.4f", e.loss)

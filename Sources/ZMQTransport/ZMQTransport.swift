@@ -4,7 +4,8 @@ import ZeroMQ
 extension ZMQMessage: InboundFrame {}
 
 /// The server side over ZeroMQ: a ROUTER socket bound to the given address. Outbound frames go zero-copy.
-public final class ZMQServerTransport: ServerTransport {
+public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
+    // @unchecked: like its socket, it may be handed to the thread that will own it; never used by two at once.
     private let socket: ZMQSocket
     public let endpoint: String
     public private(set) var traffic = Traffic()
@@ -40,7 +41,8 @@ public final class ZMQServerTransport: ServerTransport {
 }
 
 /// A worker's side over ZeroMQ: a DEALER socket connected to the server.
-public final class ZMQClientTransport: ClientTransport {
+public final class ZMQClientTransport: ClientTransport, @unchecked Sendable {
+    // @unchecked: as for the server side.
     private let socket: ZMQSocket
     public private(set) var traffic = Traffic()
 

@@ -27,30 +27,3 @@ public final class ZMQMessage {
     /// A copy of the frame's bytes.
     public var bytes: [UInt8] { withBytes { Array($0) } }
 }
-
-/// Memory handed to libzmq for a zero-copy send: libzmq reads it from its I/O thread while sending and
-/// releases it when done, so the bytes must not change after `send`. Fill it, send it, never touch it again.
-public final class ZMQPayload: @unchecked Sendable {
-    // @unchecked: after it is sent, only libzmq's I/O thread reads it, and nobody writes it.
-    public let count: Int
-    let storage: UnsafeMutableRawPointer
-
-    /// Allocates `count` bytes, 64-byte aligned so `Float` views vectorise.
-    public init(count: Int) {
-        self.count = count
-        storage = .allocate(byteCount: max(count, 1), alignment: 64)
-    }
-
-    /// A payload holding a copy of `bytes`.
-    public convenience init(copying bytes: UnsafeRawBufferPointer) {
-        self.init(count: bytes.count)
-        if let base = bytes.baseAddress { storage.copyMemory(from: base, byteCount: bytes.count) }
-    }
-
-    deinit { storage.deallocate() }
-
-    /// Writes the payload's bytes; call only before it is sent.
-    public func withMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
-        try body(UnsafeMutableRawBufferPointer(start: storage, count: count))
-    }
-}

@@ -22,12 +22,6 @@ extension ZMQSocket {
         return try zmqCall("send") { bytes.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, flags) } } != nil
     }
 
-    /// Sends `payload` without copying it: libzmq keeps a reference until its I/O thread has sent the bytes.
-    @discardableResult
-    public func send(_ payload: ZMQPayload, more: Bool = false, dontWait: Bool = false) throws(ZMQError) -> Bool {
-        try send(zeroCopy: UnsafeRawBufferPointer(start: payload.storage, count: payload.count), owner: payload, more: more, dontWait: dontWait)
-    }
-
     /// Sends `bytes` without copying them. `owner` keeps the bytes alive: libzmq retains it until its I/O thread
     /// has sent them, so the bytes must not change after this call.
     @discardableResult

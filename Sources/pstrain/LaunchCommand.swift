@@ -16,23 +16,19 @@ struct LaunchCommand: ParsableCommand {
             on Ctrl-C / SIGTERM, every process is stopped and the exit status is non-zero.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("YAML config file.", valueName: "file"))
-    var config: String?
+    @OptionGroup var configuration: ConfigArguments
 
     @Option(name: .long, help: ArgumentHelp("Worker processes (default: cluster.workers from the config).", valueName: "n"))
     var workers: Int?
 
-    @Argument(help: ArgumentHelp("Overrides of config keys, e.g. cluster.mode=async.", valueName: "section.key=value"))
-    var overrides: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Where to write the run (default: runs/<date>-<time>).", valueName: "dir"))
-    var runDir: String?
+    @OptionGroup var output: RunDirectoryArgument
 
     func run() throws {
         do {
-            let resolved = try ConfigLoader.load(path: config, overrides: overrides + (workers.map { ["cluster.workers=\($0)"] } ?? []))
+            let resolved = try configuration.load(extra: workers.map { ["cluster.workers=\($0)"] } ?? [])
             _ = try PreparedRun(config: resolved) // fail here, once, on bad data rather than in N + 1 processes
-            let directory = try RunDirectory(path: runDir)
+            let directory = try RunDirectory(path: output.runDir)
             let launchConfig = directory.url.appendingPathComponent("launch.yaml")
             try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()

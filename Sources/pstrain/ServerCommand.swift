@@ -19,11 +19,7 @@ struct ServerCommand: ParsableCommand {
             SIGINT or SIGTERM stops it. Usually started by `pstrain launch`.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("YAML config file.", valueName: "file"))
-    var config: String?
-
-    @Argument(help: ArgumentHelp("Overrides of config keys, e.g. cluster.workers=2.", valueName: "section.key=value"))
-    var overrides: [String] = []
+    @OptionGroup var configuration: ConfigArguments
 
     @Option(name: .long, help: ArgumentHelp("Address to serve; * picks a free port.", valueName: "endpoint"))
     var bind = "tcp://127.0.0.1:*"
@@ -31,8 +27,7 @@ struct ServerCommand: ParsableCommand {
     @Flag(name: .long, help: "Allow binding to a non-loopback address without encryption (CurveZMQ is not built yet).")
     var insecure = false
 
-    @Option(name: .long, help: ArgumentHelp("Where to write the run (default: runs/<date>-<time>).", valueName: "dir"))
-    var runDir: String?
+    @OptionGroup var output: RunDirectoryArgument
 
     @Flag(name: .long, help: "Print only the final summary.")
     var quiet = false
@@ -41,9 +36,9 @@ struct ServerCommand: ParsableCommand {
         LaunchedChild.followParent()
         do {
             try Endpoint.checkBinding(bind, insecure: insecure)
-            let resolved = try ConfigLoader.load(path: config, overrides: overrides)
+            let resolved = try configuration.load()
             let prepared = try PreparedRun(config: resolved)
-            let directory = try RunDirectory(path: runDir)
+            let directory = try RunDirectory(path: output.runDir)
             let context = try ZMQContext()
             let transport = try ZMQServerTransport(context: context, bind: bind, maxMessageBytes: resolved.cluster.maxMessageMb << 20)
             defer { transport.close() }
@@ -71,28 +66,24 @@ struct WorkerCommand: ParsableCommand {
             Usually started by `pstrain launch`.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("YAML config file.", valueName: "file"))
-    var config: String?
-
-    @Argument(help: ArgumentHelp("Overrides of config keys; the same as the server's.", valueName: "section.key=value"))
-    var overrides: [String] = []
+    @OptionGroup var configuration: ConfigArguments
 
     @Option(name: .long, help: ArgumentHelp("The server's endpoint, as it printed it.", valueName: "endpoint"))
     var connect: String
 
     @Option(name: .long, help: ArgumentHelp("This worker's rank, 0 to cluster.workers - 1 (default: the server picks).", valueName: "n"))
-    var rank = -1
+    var rank: Int?
 
     func run() throws {
         LaunchedChild.followParent()
         do {
-            let resolved = try ConfigLoader.load(path: config, overrides: overrides)
+            let resolved = try configuration.load()
             let prepared = try PreparedRun(config: resolved)
             let context = try ZMQContext()
             let transport = try ZMQClientTransport(context: context, connect: connect, maxMessageBytes: resolved.cluster.maxMessageMb << 20)
             defer { transport.close() }
             let trap = SignalTrap { _ in Glibc.exit(143) }
-            let report = try withExtendedLifetime(trap) { try Worker(run: prepared, transport: transport, rank: rank, log: printError).work() }
+            let report = try withExtendedLifetime(trap) { try Worker(run: prepared, transport: transport, rank: rank ?? -1, log: printError).work() }
             print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes")
         } catch {
             printError("pstrain worker: error: \(error)")

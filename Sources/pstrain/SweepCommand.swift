@@ -20,8 +20,7 @@ struct SweepCommand: ParsableCommand {
               pstrain sweep --config configs/digits-softmax.yaml --workers 1,2,4 --modes sync,async --max-accuracy-drop 0.01
             """)
 
-    @Option(name: .long, help: ArgumentHelp("YAML config file.", valueName: "file"))
-    var config: String?
+    @OptionGroup var configuration: ConfigArguments
 
     @Option(name: .long, help: ArgumentHelp("Worker counts, comma-separated.", valueName: "list"))
     var workers = "1,2,4,8"
@@ -38,9 +37,6 @@ struct SweepCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Fail when a run's test loss exceeds the reference's by more than this fraction.", valueName: "fraction"))
     var maxLossIncrease: Double?
 
-    @Argument(help: ArgumentHelp("Overrides of config keys, applied to every run.", valueName: "section.key=value"))
-    var overrides: [String] = []
-
     @Option(name: .long, help: ArgumentHelp("Where to write the sweep (default: runs/sweep-<date>-<time>).", valueName: "dir"))
     var runDir: String?
 
@@ -56,7 +52,7 @@ struct SweepCommand: ParsableCommand {
                 }
                 return mode
             }
-            let base = try ConfigLoader.load(path: config, overrides: overrides)
+            let base = try configuration.load()
             _ = try PreparedRun(config: base)
             let directory = URL(fileURLWithPath: runDir ?? "runs/sweep-" + RunDirectory.timestamp())
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent("report.md").path) {
@@ -71,7 +67,7 @@ struct SweepCommand: ParsableCommand {
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             let runs = try withExtendedLifetime(trap) { try sweep.run(stop: stop) }
-            try SweepReport.write(runs, to: directory, title: config ?? "defaults", tolerance: tolerance)
+            try SweepReport.write(runs, to: directory, title: configuration.config ?? "defaults", tolerance: tolerance)
             print("report: \(directory.path)/report.md")
             let missed = runs.filter { !$0.withinTolerance }
             if !missed.isEmpty {

@@ -20,23 +20,18 @@ struct Train: ParsableCommand {
             Without --config, pstrain trains its defaults: an MLP on synthetic Gaussian blobs.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("YAML config file.", valueName: "file"))
-    var config: String?
+    @OptionGroup var configuration: ConfigArguments
 
-    @Argument(help: ArgumentHelp("Overrides of config keys, e.g. optimizer.lr=0.01 train.epochs=5.", valueName: "section.key=value"))
-    var overrides: [String] = []
-
-    @Option(name: .long, help: ArgumentHelp("Where to write the run (default: runs/<date>-<time>). An existing run is never overwritten.", valueName: "dir"))
-    var runDir: String?
+    @OptionGroup var output: RunDirectoryArgument
 
     @Flag(name: .long, help: "Print only the final summary.")
     var quiet = false
 
     func run() throws {
         do {
-            let resolved = try ConfigLoader.load(path: config, overrides: overrides)
+            let resolved = try configuration.load()
             let prepared = try PreparedRun(config: resolved)
-            let directory = try RunDirectory(path: runDir)
+            let directory = try RunDirectory(path: output.runDir)
             let trainer = LocalTrainer(run: prepared, directory: directory, quiet: quiet)
             if !quiet {
                 let test = prepared.test.map { ", \($0.rows) test" } ?? ""

@@ -1,0 +1,153 @@
+import ArgumentParser
+import Config
+import Foundation
+import Roles
+import Training
+import Transport
+import Wire
+import ZeroMQ
+import ZMQTransport
+
+/// A push + pull round trip through a real parameter server, beside a raw ZeroMQ echo of the same size.
+struct CommunicationBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "comm",
+        abstract: "Push + pull round trip of pstrain against a raw ZeroMQ echo, for several model sizes.",
+        discussion: """
+            pstrain: one worker pushes a float32 gradient of the model's size to a ParameterServer (async mode, \
+            SGD) and waits for the new weights: validation, the optimizer step and every copy included. Raw: a \
+            DEALER sends the same number of bytes to a ROUTER that sends them straight back. Both run in this \
+            process, the server on a thread of its own, over the same endpoint kind.
+            """)
+
+    @Option(help: "Model sizes in MiB.") var sizes = "1,4,16"
+    @Option(help: "Transports: tcp, ipc.") var transports = "tcp,ipc"
+    @Option(help: "Seconds to measure each figure (after a warm-up).") var seconds = 2.0
+    @Option(help: "Write the results as JSON to this file.") var json: String?
+
+    func run() throws {
+        let sizeList = sizes.split(separator: ",").compactMap { Double($0) }
+        let kinds = transports.split(separator: ",").map(String.init)
+        print("push + pull round trip, one worker; \(ComputeBenchmark.machine())")
+        print("transport   MiB   pstrain ms   raw echo ms   ratio")
+        var rows: [[String: Any]] = []
+        for kind in kinds {
+            for mib in sizeList {
+                let bytes = Int(mib * 1_048_576) / 4 * 4
+                let raw = try rawEcho(kind: kind, bytes: bytes)
+                let ours = try pushPull(kind: kind, parameters: bytes / 4)
+                print(kind.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "  %4.0f   %10.3f   %11.3f   %5.2f", mib, ours * 1000, raw * 1000, ours / raw))
+                rows.append(["transport": kind, "mib": mib, "pstrain_ms": ours * 1000, "raw_echo_ms": raw * 1000, "ratio": ours / raw])
+            }
+        }
+        if let json {
+            let report: [String: Any] = ["benchmark": "comm", "machine": ComputeBenchmark.machine(), "results": rows]
+            try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    func endpoint(_ kind: String) -> String {
+        kind == "ipc" ? "ipc:///tmp/pstrain-bench-\(getpid())-\(UUID().uuidString.prefix(8)).sock" : "tcp://127.0.0.1:*"
+    }
+
+    /// Seconds per round trip of `body`, measured for `seconds` after a warm-up.
+    func timePerCall(_ body: () throws -> Void) throws -> Double {
+        let warmUp = Date()
+        while Date().timeIntervalSince(warmUp) < min(0.5, seconds / 4) { try body() }
+        var calls = 0
+        let start = Date()
+        while Date().timeIntervalSince(start) < seconds {
+            try body()
+            calls += 1
+        }
+        return Date().timeIntervalSince(start) / Double(calls)
+    }
+
+    func rawEcho(kind: String, bytes: Int) throws -> Double {
+        let context = try ZMQContext()
+        let router = try context.socket(.router)
+        try router.bind(endpoint(kind))
+        let address = try router.lastEndpoint
+        let done = StopRequest()
+        let echo = Thread {
+            try? router.set(.receiveTimeout(milliseconds: 100))
+            while done.requested == nil {
+                guard let frames = try? router.receiveMultipart() else { continue }
+                try? router.send(frames[0].bytes, more: true)
+                // Send the received frame back as it is, without copying it.
+                frames[1].withBytes { _ = try? router.send(zeroCopy: $0, owner: frames[1]) }
+            }
+            router.close()
+        }
+        echo.start()
+        let dealer = try context.socket(.dealer)
+        try dealer.connect(address)
+        let payload = OutboundFrame(count: bytes)
+        let perCall = try timePerCall {
+            try dealer.send(zeroCopy: payload.bytes, owner: payload)
+            _ = try dealer.receive()
+        }
+        done.request("measured")
+        dealer.close()
+        while echo.isExecuting { usleep(1000) }
+        return perCall
+    }
+
+    func pushPull(kind: String, parameters: Int) throws -> Double {
+        var config = RunConfig()
+        config.data.format = .synthetic
+        config.data.generator = .linear
+        config.data.features = parameters - 1
+        config.data.samples = 1
+        config.data.testSamples = 0
+        config.model.kind = .linear
+        config.optimizer.kind = .sgd
+        config.optimizer.lr = 1e-9
+        config.cluster.workers = 1
+        config.cluster.mode = .async
+        config.train.epochs = 1
+        config.train.logEvery = 1_000_000
+        let run = try PreparedRun(config: config)
+        let context = try ZMQContext()
+        let serverTransport = try ZMQServerTransport(context: context, bind: endpoint(kind), maxMessageBytes: 1 << 30)
+        let address = serverTransport.endpoint
+        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bench-\(UUID().uuidString)").path)
+        let stop = StopRequest()
+        let serverThread = Thread {
+            let server = ParameterServer(run: run, transport: serverTransport, directory: directory, quiet: true, stop: stop, log: { _ in })
+            _ = try? server.serve()
+            serverTransport.close()
+        }
+        serverThread.start()
+
+        let client = try ZMQClientTransport(context: context, connect: address, maxMessageBytes: 1 << 30)
+        let jobID = run.jobID
+        func exchange(_ frames: [OutboundFrame]) throws -> UInt64 {
+            try client.send(frames)
+            let reply = try client.receive(timeoutMilliseconds: 60_000)!
+            return try withFrameBytes(reply) { try Message.decode($0, maxPayloadBytes: 1 << 30).header.version }
+        }
+        _ = try exchange([OutboundFrame(Header(kind: .register, jobID: jobID, sender: 0, layoutHash: run.spec.layout.hash).encoded())])
+        var version = try exchange([OutboundFrame(Header(kind: .pull, jobID: jobID, sender: 0).encoded())])
+        var gradient = [Float](repeating: 1e-3, count: parameters)
+        var weights = [Float](repeating: 0, count: parameters)
+        let perCall = try timePerCall {
+            // The worker's side of a step: wrap the gradient, push it, copy the new weights out.
+            let header = Header(kind: .push, jobID: jobID, sender: 0, elementType: .float32, version: version, aux: 1,
+                                count: UInt64(parameters))
+            let payload = gradient.withUnsafeBufferPointer { OutboundFrame(floats: $0) }
+            try client.send([OutboundFrame(header.encoded()), payload])
+            let reply = try client.receive(timeoutMilliseconds: 60_000)!
+            version = try withFrameBytes(reply) { views in
+                let message = try Message.decode(views, maxPayloadBytes: 1 << 30)
+                weights.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+                return message.header.version
+            }
+            gradient[0] = weights[0]
+        }
+        stop.request("measured")
+        client.close()
+        while serverThread.isExecuting { usleep(1000) }
+        return perCall
+    }
+}

@@ -1,0 +1,22 @@
+import ArgumentParser
+import Config
+
+/// The options every command that runs a config shares: the file and `section.key=value` overrides.
+struct ConfigArguments: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("YAML config file (see configs/).", valueName: "file"))
+    var config: String?
+
+    @Argument(help: ArgumentHelp("Overrides of config keys, e.g. optimizer.lr=0.01 model.hidden=[256,128].", valueName: "section.key=value"))
+    var overrides: [String] = []
+
+    /// The config file with the overrides, and then `extra`, applied; validated.
+    func load(extra: [String] = []) throws -> RunConfig {
+        try ConfigLoader.load(path: config, overrides: overrides + extra)
+    }
+}
+
+/// `--run-dir`, shared by the commands that write a run.
+struct RunDirectoryArgument: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Where to write the run (default: runs/<date>-<time>). An existing run is never overwritten.", valueName: "dir"))
+    var runDir: String?
+}
