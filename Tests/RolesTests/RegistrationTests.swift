@@ -14,19 +14,22 @@ import Wire
         let run: PreparedRun
         let stop = StopRequest()
         let finished = DispatchSemaphore(value: 0)
+        let logLines = LogLines()
 
-        init() throws {
+        init(heartbeatTimeout: Double = 3) throws {
             var c = RunConfig()
             c.data.samples = 200
             c.data.testSamples = 0
             c.data.features = 4
             c.cluster.workers = 2
+            c.cluster.heartbeatInterval = min(0.5, heartbeatTimeout / 3)
+            c.cluster.heartbeatTimeout = heartbeatTimeout
             run = try PreparedRun(config: c)
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-reg-\(UUID().uuidString)").path
             let directory = try RunDirectory(path: path)
-            let (run, network, stop, finished) = (run, network, stop, finished)
+            let (run, network, stop, finished, logLines) = (run, network, stop, finished, logLines)
             Thread {
-                let server = ParameterServer(run: run, transport: network, directory: directory, quiet: true, stop: stop, log: { _ in })
+                let server = ParameterServer(run: run, transport: network, directory: directory, quiet: true, stop: stop, log: logLines.add)
                 _ = try? server.serve()
                 finished.signal()
             }.start()
@@ -51,6 +54,42 @@ import Wire
         func register(rank: Int32, layoutHash: UInt64? = nil, jobID: UInt64? = nil) -> Header {
             Header(kind: .register, jobID: jobID ?? run.jobID, sender: rank, layoutHash: layoutHash ?? run.spec.layout.hash)
         }
+    }
+
+    /// The server's log, collected from its thread.
+    final class LogLines: @unchecked Sendable {
+        // @unchecked: guarded by `condition`.
+        private let condition = NSCondition()
+        private var lines: [String] = []
+
+        func add(_ line: String) {
+            condition.withLock {
+                lines.append(line)
+                condition.broadcast()
+            }
+        }
+
+        /// Waits up to `timeout` seconds for a line containing `text`.
+        func waitFor(_ text: String, timeout: TimeInterval) -> Bool {
+            let deadline = Date().addingTimeInterval(timeout)
+            return condition.withLock {
+                while !lines.contains(where: { $0.contains(text) }) {
+                    if !condition.wait(until: deadline) { return lines.contains { $0.contains(text) } }
+                }
+                return true
+            }
+        }
+    }
+
+    @Test func aSilentWorkerIsReportedOnceAndItsReturnToo() throws {
+        let server = try ServerThread(heartbeatTimeout: 0.3)
+        let client = server.network.connect()
+        #expect(try server.ask(server.register(rank: 0), from: client).0 == .welcome)
+        let started = Date()
+        #expect(server.logLines.waitFor("worker 0 silent for", timeout: 10))
+        #expect(Date().timeIntervalSince(started) >= 0.3, "reported before the timeout had passed")
+        try client.send([OutboundFrame(Header(kind: .heartbeat, jobID: server.run.jobID, sender: 0).encoded())])
+        #expect(server.logLines.waitFor("worker 0 is back", timeout: 10))
     }
 
     @Test func refusalsSayWhatDiffers() throws {
