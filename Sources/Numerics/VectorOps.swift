@@ -21,6 +21,33 @@ public enum VectorOps {
         return lanes.sum() + tail
     }
 
+    /// Copies little-endian float32 `source` bytes into `destination` and returns their sum of squares, in one
+    /// pass: a finite result also proves every element finite (squares of finite floats cannot overflow a Double).
+    @inlinable
+    public static func copySumOfSquares(from source: UnsafeRawBufferPointer, into destination: UnsafeMutableBufferPointer<Float>) -> Double {
+        precondition(source.count == 4 * destination.count, "copySumOfSquares: \(source.count) bytes for \(destination.count) floats")
+        guard let to = destination.baseAddress, let from = source.baseAddress else { return 0 }
+        var lanes = SIMD8<Double>()
+        var i = 0
+        #if _endian(little)
+        while i + 8 <= destination.count {
+            let v = from.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(to + i).storeBytes(of: v, as: SIMD8<Float>.self)
+            let d = SIMD8<Double>(v)
+            lanes += d * d
+            i += 8
+        }
+        #endif
+        var tail = 0.0
+        while i < destination.count {
+            let v = Float(bitPattern: UInt32(littleEndian: from.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            to[i] = v
+            tail += Double(v) * Double(v)
+            i += 1
+        }
+        return lanes.sum() + tail
+    }
+
     /// `x *= factor`.
     @inlinable
     public static func scale<T: Scalar>(_ x: UnsafeMutableBufferPointer<T>, by factor: T) {
@@ -32,14 +59,6 @@ public enum VectorOps {
     public static func addScaled<T: Scalar>(_ x: UnsafeBufferPointer<T>, times alpha: T, into y: UnsafeMutableBufferPointer<T>) {
         precondition(x.count == y.count, "addScaled: lengths \(x.count) and \(y.count) differ")
         for i in y.indices { y[i] += alpha * x[i] }
-    }
-
-    /// True when every element is finite (no NaN, no infinity).
-    @inlinable
-    public static func allFinite<T: Scalar>(_ x: UnsafeBufferPointer<T>) -> Bool {
-        var finite = true
-        for value in x { finite = finite && value.isFinite }
-        return finite
     }
 
     /// The index of the largest element of `x[start ..< start + count]` (the first one on ties).

@@ -25,11 +25,17 @@ public enum Clipping {
 
     /// Clips by value (when `byValue` is set), then by global norm (when `byNorm` is set), and returns the L2 norm
     /// seen after value clipping and before norm clipping: the figure logged as `grad_norm`.
+    /// `sumOfSquares`, when the caller already knows it, saves a pass (it is ignored after value clipping).
     @discardableResult
-    public static func clip(_ gradient: UnsafeMutableBufferPointer<Float>, byValue: Double?, byNorm: Double?) -> Double {
-        if let limit = byValue { clipByValue(gradient, limit: Float(limit)) }
-        if let maxNorm = byNorm { return clipByGlobalNorm(gradient, maxNorm: maxNorm) }
-        return VectorOps.sumOfSquares(UnsafeBufferPointer(gradient)).squareRoot()
+    public static func clip(_ gradient: UnsafeMutableBufferPointer<Float>, byValue: Double?, byNorm: Double?, sumOfSquares known: Double? = nil) -> Double {
+        var squares = known
+        if let limit = byValue, clipByValue(gradient, limit: Float(limit)) > 0 { squares = nil }
+        let norm = (squares ?? VectorOps.sumOfSquares(UnsafeBufferPointer(gradient))).squareRoot()
+        if let maxNorm = byNorm {
+            let factor = scaleFactor(norm: norm, maxNorm: maxNorm)
+            if factor < 1 { VectorOps.scale(gradient, by: Float(factor)) }
+        }
+        return norm
     }
 
     /// The factor that brings a gradient of L2 norm `norm` within `maxNorm` (1 when it already is).

@@ -129,21 +129,23 @@ struct CommunicationBenchmark: ParsableCommand {
         }
         _ = try exchange([OutboundFrame(Header(kind: .register, jobID: jobID, sender: 0, layoutHash: run.spec.layout.hash).encoded())])
         var version = try exchange([OutboundFrame(Header(kind: .pull, jobID: jobID, sender: 0).encoded())])
-        var gradient = [Float](repeating: 1e-3, count: parameters)
+        var gradientFrame = OutboundFrame(count: 4 * parameters)
+        gradientFrame.withFloats { $0.update(repeating: 1e-3) }
         var weights = [Float](repeating: 0, count: parameters)
         let perCall = try timePerCall {
-            // The worker's side of a step: wrap the gradient, push it, copy the new weights out.
+            // The worker's side of a step, as `Worker` does it: the gradient sits in a reused frame (the network
+            // writes it there), goes out, and the new weights are copied out of the reply.
+            if !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * parameters) }
+            gradientFrame.withFloats { $0[0] = weights[0] * 1e-3 }
             let header = Header(kind: .push, jobID: jobID, sender: 0, elementType: .float32, version: version, aux: 1,
                                 count: UInt64(parameters))
-            let payload = gradient.withUnsafeBufferPointer { OutboundFrame(floats: $0) }
-            try client.send([OutboundFrame(header.encoded()), payload])
+            try client.send([OutboundFrame(header.encoded()), gradientFrame])
             let reply = try client.receive(timeoutMilliseconds: 60_000)!
             version = try withFrameBytes(reply) { views in
                 let message = try Message.decode(views, maxPayloadBytes: 1 << 30)
                 weights.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
                 return message.header.version
             }
-            gradient[0] = weights[0]
         }
         stop.request("measured")
         client.close()

@@ -28,7 +28,10 @@ public final class ParameterServer {
     let layoutCount: Int
     let maxPayloadBytes: Int
 
-    var parameters: [Float]
+    /// The parameters, kept in the frame that is sent as the weights, so a reply copies nothing. While a transport
+    /// still holds the frame (sending it), an update goes to a fresh copy instead: see `weightsForUpdate()`.
+    var weights: OutboundFrame
+    var spareWeights: OutboundFrame?
     var optimizer: Optimizer
     let schedule: LearningRateSchedule
     let network: Network<Float>
@@ -41,7 +44,6 @@ public final class ParameterServer {
     var gradients: [[Float]]
     var pending: [PendingPush?]
     var sum: [Float]
-    var cachedWeights: (version: UInt64, frame: OutboundFrame)?
 
     let stepsPerEpoch: [Int]
     let totalUpdates: Int
@@ -75,6 +77,8 @@ public final class ParameterServer {
         var batch: Int
         var loss: Double
         var hasGradient: Bool
+        /// The gradient's sum of squares, taken while copying it in.
+        var sumOfSquares: Double
     }
 
     struct IntervalStats {
@@ -93,8 +97,8 @@ public final class ParameterServer {
         jobID = run.jobID
         layoutCount = run.spec.layout.count
         maxPayloadBytes = cluster.maxMessageMb << 20
-        parameters = [Float](repeating: 0, count: layoutCount)
-        parameters.withUnsafeMutableBufferPointer {
+        weights = OutboundFrame(count: 4 * layoutCount)
+        weights.withFloats {
             run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
         }
         optimizer = Optimizer(settings: run.optimizerSettings, count: layoutCount)
@@ -252,14 +256,25 @@ public final class ParameterServer {
     }
 
     func sendWeights(to rank: Int) throws {
-        if cachedWeights?.version != version {
-            // One copy per version, shared by every worker that pulls it; sent without further copies.
-            cachedWeights = (version, parameters.withUnsafeBufferPointer { OutboundFrame(floats: $0) })
-        }
         let header = Header(kind: .weights, jobID: jobID, sender: -1, elementType: .float32, version: version,
                             count: UInt64(layoutCount), layoutHash: run.spec.layout.hash)
-        try transport.send(frames(header, payload: cachedWeights!.frame), to: slots[rank]!.peer)
+        try transport.send(frames(header, payload: weights), to: slots[rank]!.peer)
         slots[rank]!.heldVersion = version
+    }
+
+    /// The weights frame, safe to update in place: the current one if no transport still holds it (it has been
+    /// sent), else a copy in the spare frame (or a new one), which becomes the current frame.
+    func weightsForUpdate() -> OutboundFrame {
+        if isKnownUniquelyReferenced(&weights) { return weights }
+        var next = spareWeights.flatMap { spare -> OutboundFrame? in
+            var spare = spare
+            spareWeights = nil
+            return isKnownUniquelyReferenced(&spare) ? spare : nil
+        } ?? OutboundFrame(count: 4 * layoutCount)
+        next.withMutableBytes { $0.copyMemory(from: weights.bytes) }
+        spareWeights = weights
+        swap(&weights, &next)
+        return weights
     }
 
     func receivePush(rank: Int, _ message: Message) throws {
@@ -267,17 +282,16 @@ public final class ParameterServer {
         guard pending[rank] == nil else {
             return reject(slots[rank]!.peer, reason: "duplicate_push", "worker \(rank) pushed again before its last push was answered")
         }
-        var push = PendingPush(base: h.version, batch: Int(clamping: h.aux), loss: h.value, hasGradient: h.elementType == .float32)
+        var push = PendingPush(base: h.version, batch: Int(clamping: h.aux), loss: h.value, hasGradient: h.elementType == .float32,
+                               sumOfSquares: 0)
         if push.hasGradient {
-            guard h.count == UInt64(layoutCount) else {
+            guard h.count == UInt64(layoutCount), let payload = message.payload else {
                 reject(slots[rank]!.peer, reason: "gradient_size", "gradient of \(h.count) values; the model has \(layoutCount)")
                 return try sendWeights(to: rank)
             }
-            let finite = gradients[rank].withUnsafeMutableBufferPointer { g in
-                message.copyFloats(into: g)
-                return VectorOps.allFinite(UnsafeBufferPointer(g))
-            }
-            if !finite {
+            // One pass copies the gradient in, proves it finite, and measures it for clipping.
+            push.sumOfSquares = gradients[rank].withUnsafeMutableBufferPointer { VectorOps.copySumOfSquares(from: payload, into: $0) }
+            if !push.sumOfSquares.isFinite {
                 // A non-finite gradient would poison every parameter: drop it, keep the worker's step.
                 reject(slots[rank]!.peer, reason: "non_finite", "gradient with NaN or infinity from worker \(rank)")
                 push.hasGradient = false
@@ -333,7 +347,8 @@ public final class ParameterServer {
             pending[rank] = nil
             let staleness = Int(version - min(push.base, version))
             if push.hasGradient && push.batch > 0 {
-                applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch), staleness: staleness)
+                applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch), staleness: staleness,
+                            sumOfSquares: push.sumOfSquares)
             }
             try sendWeights(to: rank)
         }
@@ -348,12 +363,12 @@ public final class ParameterServer {
     }
 
     /// Clips, steps the optimizer, advances the version, and records metrics; evaluates at epoch ends.
-    func applyUpdate(gradient: inout [Float], samples: Int, lossSum: Double, staleness: Int) {
+    func applyUpdate(gradient: inout [Float], samples: Int, lossSum: Double, staleness: Int, sumOfSquares: Double? = nil) {
         let o = run.config.optimizer
         let learningRate = schedule.rate(atStep: Int(version))
-        let norm = parameters.withUnsafeMutableBufferPointer { p in
+        let norm = weightsForUpdate().withFloats { p in
             gradient.withUnsafeMutableBufferPointer { g in
-                let norm = Clipping.clip(g, byValue: o.clipValue, byNorm: o.clipNorm)
+                let norm = Clipping.clip(g, byValue: o.clipValue, byNorm: o.clipNorm, sumOfSquares: sumOfSquares)
                 optimizer.update(parameters: p, gradient: g, learningRate: learningRate)
                 return norm
             }
@@ -402,7 +417,7 @@ public final class ParameterServer {
     }
 
     func evaluate(_ data: Dataset) -> Evaluation {
-        parameters.withUnsafeBufferPointer { network.evaluate(parameters: $0, inputs: data.features, targets: data.targets, rows: data.rows) }
+        weights.withFloats { network.evaluate(parameters: UnsafeBufferPointer($0), inputs: data.features, targets: data.targets, rows: data.rows) }
     }
 
     /// Reports, once, each worker silent for longer than the heartbeat timeout.
@@ -419,5 +434,5 @@ public final class ParameterServer {
     }
 
     /// The current parameters (for tests and checkpoints).
-    public var currentParameters: [Float] { parameters }
+    public var currentParameters: [Float] { weights.withFloats { Array($0) } }
 }

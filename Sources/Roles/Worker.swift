@@ -65,7 +65,8 @@ public final class Worker {
         let t = run.config.train, data = run.train
         let network = Network<Float>(spec: run.spec)
         let shard = run.shardRows(rank: rank, workers: workers)
-        var gradient = [Float](repeating: 0, count: layoutCount)
+        // The gradient is computed straight into the frame that carries it; the frame is reused once sent.
+        var gradientFrame = OutboundFrame(count: 4 * layoutCount)
         var batchX = [Float](repeating: 0, count: t.batchSize * data.featureCount)
         var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
         var stepsTaken = 0, samples = 0
@@ -80,8 +81,9 @@ public final class Worker {
                     let batch = batches[index]
                     data.gather(batch, features: &batchX, targets: &batchY)
                     var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(rank), UInt64(stepsTaken))
+                    if !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * layoutCount) }
                     let loss = parameters.withUnsafeBufferPointer { p in
-                        gradient.withUnsafeMutableBufferPointer { g in
+                        gradientFrame.withFloats { g in
                             network.lossAndGradient(parameters: p, inputs: batchX, targets: batchY, rows: batch.count, gradient: g, rng: &dropoutRNG)
                         }
                     }
@@ -89,7 +91,7 @@ public final class Worker {
                     header.count = UInt64(layoutCount)
                     header.aux = UInt64(batch.count)
                     header.value = Double(loss)
-                    payload = gradient.withUnsafeBufferPointer { OutboundFrame(floats: $0) }
+                    payload = gradientFrame
                     samples += batch.count
                 }
                 _ = try request(frames(header, payload: payload), expecting: .weights)

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Bytes to send as one frame. Fill it, hand it to a transport, and never change it again: a transport may
-/// send it without copying, from another thread, after `send` has returned.
+/// Bytes to send as one frame. Fill it and hand it to a transport; then leave it alone while the transport
+/// holds it: a transport may send it without copying, from another thread, after `send` has returned. Once
+/// `isKnownUniquelyReferenced` says yours is the only reference, the transport is done and it may be reused.
 public final class OutboundFrame: @unchecked Sendable {
     // @unchecked: written only before it is sent, read only after.
     public let count: Int
@@ -33,7 +34,12 @@ public final class OutboundFrame: @unchecked Sendable {
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage, count: count) }
 
-    /// Writes the frame; only before it is sent.
+    /// The frame as float32 values (pstrain runs on little-endian hosts, where that is the wire's layout).
+    public func withFloats<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeMutableBufferPointer(start: storage.bindMemory(to: Float.self, capacity: count / 4), count: count / 4))
+    }
+
+    /// Writes the frame; only while no transport holds it.
     public func withMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeMutableRawBufferPointer(start: storage, count: count))
     }
