@@ -131,21 +131,19 @@ struct CommunicationBenchmark: ParsableCommand {
         var version = try exchange([OutboundFrame(Header(kind: .pull, jobID: jobID, sender: 0).encoded())])
         var gradientFrame = OutboundFrame(count: 4 * parameters)
         gradientFrame.withFloats { $0.update(repeating: 1e-3) }
-        var weights = [Float](repeating: 0, count: parameters)
+        var weightsFrame: (any InboundFrame)?
         let perCall = try timePerCall {
             // The worker's side of a step, as `Worker` does it: the gradient sits in a reused frame (the network
-            // writes it there), goes out, and the new weights are copied out of the reply.
+            // writes it there) and goes out; the reply's weights are read where they arrived.
             if !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * parameters) }
-            gradientFrame.withFloats { $0[0] = weights[0] * 1e-3 }
+            let first = weightsFrame?.withBytes { $0.load(as: Float.self) } ?? 0
+            gradientFrame.withFloats { $0[0] = first * 1e-3 }
             let header = Header(kind: .push, jobID: jobID, sender: 0, elementType: .float32, version: version, aux: 1,
                                 count: UInt64(parameters))
             try client.send([OutboundFrame(header.encoded()), gradientFrame])
             let reply = try client.receive(timeoutMilliseconds: 60_000)!
-            version = try withFrameBytes(reply) { views in
-                let message = try Message.decode(views, maxPayloadBytes: 1 << 30)
-                weights.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
-                return message.header.version
-            }
+            version = try withFrameBytes(reply) { try Message.decode($0, maxPayloadBytes: 1 << 30).header.version }
+            weightsFrame = reply[1]
         }
         stop.request("measured")
         client.close()

@@ -35,7 +35,10 @@ public final class Worker {
     let jobID: UInt64
     let layoutCount: Int
 
-    var parameters: [Float]
+    /// The payload frame of the last weights reply: the worker computes on it where it lies, copying nothing.
+    var weightsFrame: (any InboundFrame)?
+    /// The weights, copied, when a reply's payload is not float-aligned (libzmq keeps tiny messages inline).
+    var weightsCopy: [Float] = []
     var version: UInt64 = 0
 
     /// `rank` -1 lets the server choose.
@@ -47,7 +50,6 @@ public final class Worker {
         cluster = run.config.cluster
         jobID = run.jobID
         layoutCount = run.spec.layout.count
-        parameters = [Float](repeating: 0, count: layoutCount)
     }
 
     public func work() throws -> WorkerReport {
@@ -82,7 +84,7 @@ public final class Worker {
                     data.gather(batch, features: &batchX, targets: &batchY)
                     var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(rank), UInt64(stepsTaken))
                     if !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * layoutCount) }
-                    let loss = parameters.withUnsafeBufferPointer { p in
+                    let loss = withParameters { p in
                         gradientFrame.withFloats { g in
                             network.lossAndGradient(parameters: p, inputs: batchX, targets: batchY, rows: batch.count, gradient: g, rng: &dropoutRNG)
                         }
@@ -103,16 +105,28 @@ public final class Worker {
         return WorkerReport(rank: rank, steps: stepsTaken, samples: samples, finalVersion: version, traffic: transport.traffic)
     }
 
-    /// Copies the weights out of a `weights` message.
-    func receiveWeights(_ message: Message) throws {
-        guard message.header.count == UInt64(layoutCount) else {
+    /// Takes the weights of a `weights` message, whose payload is `frame`: kept as it is when float-aligned.
+    func receiveWeights(_ message: Message, frame: any InboundFrame) throws {
+        guard message.header.count == UInt64(layoutCount), let payload = message.payload else {
             throw WorkerError(message: "the server sent \(message.header.count) weights; this model has \(layoutCount)")
         }
-        parameters.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+        if Int(bitPattern: payload.baseAddress) % MemoryLayout<Float>.alignment == 0 {
+            weightsFrame = frame
+        } else {
+            weightsFrame = nil
+            weightsCopy = [Float](repeating: 0, count: layoutCount)
+            weightsCopy.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+        }
         version = message.header.version
     }
 
-    /// The parts of a reply kept after its frames are gone; weights are copied into `parameters` on arrival.
+    /// Runs `body` on the current weights.
+    func withParameters<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        guard let frame = weightsFrame else { return try weightsCopy.withUnsafeBufferPointer(body) }
+        return try frame.withBytes { try $0.withMemoryRebound(to: Float.self, body) }
+    }
+
+    /// The parts of a reply kept after its frames are gone; a weights reply's payload frame is kept as `weightsFrame`.
     struct Reply {
         var header: Header
         var text: String?
@@ -138,7 +152,7 @@ public final class Worker {
                     throw WorkerError(message: "the server refused this worker: \(decoded.text ?? "")")
                 }
                 guard decoded.header.kind == kind else { return nil }
-                if kind == .weights { try receiveWeights(decoded) }
+                if kind == .weights { try receiveWeights(decoded, frame: received[1]) }
                 return Reply(header: decoded.header, text: decoded.text)
             }
             if let reply { return reply }
