@@ -1,0 +1,132 @@
+import Config
+import Data
+import Foundation
+import Models
+import Numerics
+import Optimizers
+import Training
+import Transport
+import Wire
+
+/// Applying gradients per consistency mode, evaluating, and watching for silent workers.
+extension ParameterServer {
+    /// Sync: once every worker has pushed for this version, sums the gradients in rank order (weighted by
+    /// batch size, so the mean equals one big batch's), applies them once, and answers every worker.
+    func completeSyncStepIfReady() throws {
+        guard pending.allSatisfy({ $0 != nil }) else { return }
+        let total = pending.reduce(0) { $0 + $1!.batch }
+        let loss = pending.reduce(0.0) { $0 + $1!.loss * Double($1!.batch) }
+        if total > 0 {
+            sum.withUnsafeMutableBufferPointer { s in
+                s.update(repeating: 0)
+                for rank in 0 ..< cluster.workers where pending[rank]!.hasGradient {
+                    gradients[rank].withUnsafeBufferPointer { VectorOps.addScaled($0, times: Float(pending[rank]!.batch), into: s) }
+                }
+                VectorOps.scale(s, by: 1 / Float(total))
+            }
+            applyUpdate(gradient: &sum, samples: total, lossSum: loss, staleness: 0)
+        } else {
+            version += 1
+        }
+        for rank in 0 ..< cluster.workers {
+            pending[rank] = nil
+            try sendWeights(to: rank)
+        }
+    }
+
+    /// Async applies every push at once. Bounded applies a push only while doing so keeps every other worker's
+    /// weights within `staleness` versions of the server's, oldest base first; the rest wait in `pending`.
+    func applyQueuedPushes() throws {
+        while true {
+            let candidates = (0 ..< cluster.workers).filter { pending[$0] != nil }.sorted { (pending[$0]!.base, $0) < (pending[$1]!.base, $1) }
+            guard let rank = candidates.first(where: canApply) else { return }
+            let push = pending[rank]!
+            pending[rank] = nil
+            let staleness = Int(version - min(push.base, version))
+            if push.hasGradient && push.batch > 0 {
+                applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch), staleness: staleness,
+                            sumOfSquares: push.sumOfSquares)
+            }
+            try sendWeights(to: rank)
+        }
+    }
+
+    func canApply(_ rank: Int) -> Bool {
+        guard cluster.mode == .bounded else { return true }
+        let others = (0 ..< cluster.workers).filter { $0 != rank && slots[$0]?.done != true }
+        // A worker not yet registered starts from whatever version is current when it joins: no constraint.
+        let oldest = others.compactMap { slots[$0]?.heldVersion }.min() ?? version + 1
+        return version + 1 - min(oldest, version + 1) <= UInt64(cluster.staleness)
+    }
+
+    /// Clips, steps the optimizer, advances the version, and records metrics; evaluates at epoch ends.
+    func applyUpdate(gradient: inout [Float], samples: Int, lossSum: Double, staleness: Int, sumOfSquares: Double? = nil) {
+        let o = run.config.optimizer
+        let learningRate = schedule.rate(atStep: Int(version))
+        let norm = weightsForUpdate().withFloats { p in
+            gradient.withUnsafeMutableBufferPointer { g in
+                let norm = Clipping.clip(g, byValue: o.clipValue, byNorm: o.clipNorm, sumOfSquares: sumOfSquares)
+                optimizer.update(parameters: p, gradient: g, learningRate: learningRate)
+                return norm
+            }
+        }
+        version += 1
+        samplesApplied += samples
+        maxStaleness = max(maxStaleness, staleness)
+        interval.updates += 1
+        interval.samples += samples
+        interval.lossSum += lossSum
+        interval.normSum += norm
+        interval.maxStaleness = max(interval.maxStaleness, staleness)
+        let rate = Double(interval.samples) / max(Date().timeIntervalSince(interval.start), 1e-9)
+        progress.step(Int(version), epoch: min(epochsEvaluated + 1, run.config.train.epochs), epochs: run.config.train.epochs,
+                      loss: interval.lossSum / Double(max(interval.samples, 1)), learningRate: learningRate, samplesPerSecond: rate)
+        if Int(version) % run.config.train.logEvery == 0 || Int(version) == totalUpdates {
+            metrics?.record("metrics", [
+                "step": Double(version), "epoch": Double(samplesApplied) / Double(run.train.rows),
+                "wall_seconds": Date().timeIntervalSince(serveStart),
+                "loss": interval.lossSum / Double(max(interval.samples, 1)), "learning_rate": learningRate,
+                "grad_norm": interval.normSum / Double(interval.updates), "samples_per_second": rate,
+                "max_staleness": Double(interval.maxStaleness),
+            ])
+            interval = IntervalStats()
+        }
+        let epochsDone = cluster.mode == .sync ? Int(version) / stepsPerEpoch.max()! : samplesApplied / run.train.rows
+        while epochsEvaluated < min(epochsDone, run.config.train.epochs) {
+            epochsEvaluated += 1
+            evaluateEpoch(epochsEvaluated)
+        }
+    }
+
+    func evaluateEpoch(_ epoch: Int) {
+        guard let test = run.test else { return }
+        let start = Date()
+        let e = evaluate(test)
+        evaluationSeconds += Date().timeIntervalSince(start)
+        metrics?.record("evaluation", [
+            "step": Double(version), "epoch": Double(epoch), "wall_seconds": Date().timeIntervalSince(serveStart),
+            "test_loss": e.loss, "test_accuracy": e.accuracy, "test_mse": e.meanSquaredError, "test_mae": e.meanAbsoluteError,
+        ])
+        var line = "epoch \(epoch)/\(run.config.train.epochs)  step \(version)" + String(format: "  test_loss %.4f", e.loss)
+        if let accuracy = e.accuracy { line += String(format: "  test_accuracy %.2f%%", 100 * accuracy) }
+        if let mse = e.meanSquaredError { line += String(format: "  test_mse %.4g", mse) }
+        progress.log(line)
+    }
+
+    func evaluate(_ data: Dataset) -> Evaluation {
+        weights.withFloats { network.evaluate(parameters: UnsafeBufferPointer($0), inputs: data.features, targets: data.targets, rows: data.rows) }
+    }
+
+    /// Reports, once, each worker silent for longer than the heartbeat timeout.
+    func checkHeartbeats() {
+        let now = Date()
+        for rank in slots.indices {
+            guard let slot = slots[rank], !slot.done, !slot.reportedSilent else { continue }
+            let silence = now.timeIntervalSince(slot.lastSeen)
+            if silence > cluster.heartbeatTimeout {
+                slots[rank]!.reportedSilent = true
+                log(String(format: "worker %d silent for %.1f s (heartbeat timeout %.1f s)", rank, silence, cluster.heartbeatTimeout))
+            }
+        }
+    }
+}
