@@ -27,6 +27,9 @@ extension RunConfig {
         try require(train.batchSize >= 1, "train.batch_size", "must be at least 1, got \(train.batchSize)")
         try require(train.logEvery >= 1, "train.log_every", "must be at least 1, got \(train.logEvery)")
         try require(train.blasThreads >= 1, "train.blas_threads", "must be at least 1, got \(train.blasThreads)")
+        try require(train.checkpointEvery >= 0, "train.checkpoint_every", "must be at least 0 (0: not by steps), got \(train.checkpointEvery)")
+        try require(train.checkpointSeconds >= 0, "train.checkpoint_seconds", "must be at least 0 (0: not by time), got \(train.checkpointSeconds)")
+        try require(train.keepCheckpoints >= 1, "train.keep_checkpoints", "must be at least 1, got \(train.keepCheckpoints)")
 
         try require(model.hidden.allSatisfy { $0 > 0 }, "model.hidden", "layer widths must be positive, got \(model.hidden)")
         try require(model.kind != .mlp || !model.hidden.isEmpty, "model.hidden", "an MLP needs at least one hidden layer",

@@ -128,11 +128,18 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var logEvery = 50
     /// Threads OpenBLAS may use; 1 is best when several processes share a host.
     public var blasThreads = 1
+    /// Write a checkpoint every this many steps (0: not by steps) and every this many seconds (0: not by time).
+    /// A run always writes one at its end and on SIGTERM.
+    public var checkpointEvery = 0
+    public var checkpointSeconds = 600.0
+    /// How many checkpoints to keep.
+    public var keepCheckpoints = 3
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case epochs, batchSize = "batch_size", seed, shuffle, dropLast = "drop_last", logEvery = "log_every", blasThreads = "blas_threads"
+        case checkpointEvery = "checkpoint_every", checkpointSeconds = "checkpoint_seconds", keepCheckpoints = "keep_checkpoints"
     }
 }
 

@@ -32,6 +32,18 @@ public struct Optimizer: Sendable {
         secondMoment = needsSecond ? [Float](repeating: start, count: count) : []
     }
 
+    /// Puts back state saved from an optimizer of the same settings and size (a checkpoint): the step count and
+    /// both moment buffers, each empty or `count` long as this rule keeps them.
+    public mutating func restore(step: Int, firstMoment first: [Float], secondMoment second: [Float]) throws(OptimizerStateError) {
+        guard first.count == firstMoment.count, second.count == secondMoment.count, step >= 0 else {
+            throw OptimizerStateError(message: "saved state has \(first.count) + \(second.count) values at step \(step); "
+                                      + "this \(settings.kind.rawValue) optimizer keeps \(firstMoment.count) + \(secondMoment.count)")
+        }
+        self.step = step
+        firstMoment = first
+        secondMoment = second
+    }
+
     /// Applies one step to `parameters` with `gradient` (which receives the regularisation terms) at `learningRate`.
     public mutating func update(parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeMutableBufferPointer<Float>, learningRate: Double) {
         precondition(parameters.count == count && gradient.count == count,
@@ -102,6 +114,12 @@ public struct Optimizer: Sendable {
             }
         }
     }
+}
+
+/// Saved optimizer state that does not fit this optimizer.
+public struct OptimizerStateError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
 
 /// `base^exponent` by repeated squaring, so Adam's bias correction does not depend on the platform's `pow`.

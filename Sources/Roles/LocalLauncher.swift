@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// Why a launch failed: which process, and where its log is.
 public struct LaunchError: Error, CustomStringConvertible {

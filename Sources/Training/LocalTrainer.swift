@@ -21,16 +21,34 @@ public final class LocalTrainer {
     public let directory: RunDirectory
     let progress: ProgressReporter?
     public private(set) var parameters: [Float]
+    let resume: TrainingCheckpoint?
+    let checkpoints: CheckpointStore
+    /// Stops training at the next step boundary, after writing a checkpoint; safe from any thread.
+    public let stop: StopRequest
 
-    public init(run: PreparedRun, directory: RunDirectory, quiet: Bool = false) {
+    /// A new run, or with `resume` the continuation of the run in `directory` from that checkpoint.
+    public init(run: PreparedRun, directory: RunDirectory, quiet: Bool = false, resume: TrainingCheckpoint? = nil, stop: StopRequest = StopRequest()) {
         self.run = run
         self.directory = directory
+        self.resume = resume
+        self.stop = stop
+        checkpoints = CheckpointStore(run: directory.url, keep: run.config.train.keepCheckpoints)
         let total = run.stepsPerEpoch(rows: run.train.rows) * run.config.train.epochs
         progress = quiet ? nil : ProgressReporter(totalSteps: total)
-        parameters = [Float](repeating: 0, count: run.spec.layout.count)
-        parameters.withUnsafeMutableBufferPointer {
-            run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
+        if let resume {
+            parameters = resume.parameters
+        } else {
+            parameters = [Float](repeating: 0, count: run.spec.layout.count)
+            parameters.withUnsafeMutableBufferPointer {
+                run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
+            }
         }
+    }
+
+    /// Loads the latest checkpoint of the run in `directory` (nil when it has none).
+    public static func latestCheckpoint(of run: PreparedRun, in directory: RunDirectory) throws -> TrainingCheckpoint? {
+        guard let (bytes, path) = try CheckpointStore(run: directory.url, keep: 1).loadLatest() else { return nil }
+        return try TrainingCheckpoint.decode(bytes, source: path, layout: run.spec.layout, jobID: run.jobID)
     }
 
     /// Runs every epoch, evaluating on the test set after each, and writes the run directory.
@@ -38,8 +56,8 @@ public final class LocalTrainer {
         let wallStart = Date()
         let config = run.config, t = config.train
         BLAS.setThreadCount(t.blasThreads)
-        try directory.writeConfig(config)
-        let metrics = try MetricsLog(directory: directory.url)
+        if resume == nil { try directory.writeConfig(config) }
+        let metrics = try MetricsLog(directory: directory.url, appending: resume != nil)
         try metrics.addTable("metrics", columns: ["step", "epoch", "wall_seconds", "loss", "learning_rate", "grad_norm", "samples_per_second"])
         try metrics.addTable("evaluation", columns: ["step", "epoch", "wall_seconds", "test_loss", "test_accuracy", "test_mse", "test_mae"])
 
@@ -49,17 +67,33 @@ public final class LocalTrainer {
         let stepsPerEpoch = run.stepsPerEpoch(rows: data.rows)
         let schedule = run.schedule(totalSteps: stepsPerEpoch * t.epochs)
         var optimizer = Optimizer(settings: run.optimizerSettings, count: layoutCount)
+        if let resume {
+            do { try optimizer.restore(step: resume.optimizerStep, firstMoment: resume.firstMoment, secondMoment: resume.secondMoment) } catch {
+                throw CheckpointError(path: checkpoints.directory.path, message: "optimizer state: \(error)")
+            }
+        }
         var gradient = [Float](repeating: 0, count: layoutCount)
         var batchX = [Float](repeating: 0, count: t.batchSize * data.featureCount)
         var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
 
-        var step = 0, samples = 0, trainSeconds = 0.0
+        var step = resume?.step ?? 0, samples = resume?.samples ?? 0, trainSeconds = resume?.trainSeconds ?? 0
+        var lastCheckpoint = Date()
+        var status = "completed"
+        func checkpoint(epoch: Int, batchInEpoch: Int) throws {
+            let state = TrainingCheckpoint(step: step, epoch: epoch, batchInEpoch: batchInEpoch, samples: samples, trainSeconds: trainSeconds,
+                                           parameters: parameters, optimizerStep: optimizer.step, firstMoment: optimizer.firstMoment,
+                                           secondMoment: optimizer.secondMoment)
+            try checkpoints.save(state.encode(layout: run.spec.layout, jobID: run.jobID, model: run.modelDescription), step: step)
+            lastCheckpoint = Date()
+        }
         // Clocks count step time only (gather to update), never evaluation, so speeds mean training speed.
         var intervalLoss = 0.0, intervalNorm = 0.0, intervalSteps = 0, intervalSamples = 0, intervalSeconds = 0.0
-        for epoch in 0 ..< t.epochs {
+        training: for epoch in (resume?.epoch ?? 0) ..< t.epochs {
             let batches = EpochBatches(shardRows: rows, batchSize: t.batchSize, epoch: epoch, seed: t.seed, shuffle: t.shuffle, dropLast: t.dropLast)
             let epochStart = Date()
-            for batch in batches {
+            // A resumed epoch skips the batches done before the checkpoint: the order is the same, by seed and epoch.
+            let done = epoch == resume?.epoch ? resume!.batchInEpoch : 0
+            for (index, batch) in batches.enumerated() where index >= done {
                 let stepStart = Date()
                 let learningRate = schedule.rate(atStep: step)
                 var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(step))
@@ -96,6 +130,16 @@ public final class LocalTrainer {
                     ])
                     intervalLoss = 0; intervalNorm = 0; intervalSteps = 0; intervalSamples = 0; intervalSeconds = 0
                 }
+                if let reason = stop.requested {
+                    try checkpoint(epoch: epoch, batchInEpoch: index + 1)
+                    progress?.log("stopped (\(reason)) at step \(step); checkpoint written, resume with --resume \(directory.url.path)")
+                    status = "interrupted"
+                    break training
+                }
+                if (t.checkpointEvery > 0 && step % t.checkpointEvery == 0)
+                    || (t.checkpointSeconds > 0 && Date().timeIntervalSince(lastCheckpoint) >= t.checkpointSeconds) {
+                    try checkpoint(epoch: epoch, batchInEpoch: index + 1)
+                }
             }
             var line = "epoch \(epoch + 1)/\(t.epochs)  step \(step)"
             if let test = run.test {
@@ -111,10 +155,11 @@ public final class LocalTrainer {
             progress?.log(line + String(format: "  (%.1f s)", Date().timeIntervalSince(epochStart)))
         }
 
+        if status == "completed" { try checkpoint(epoch: t.epochs, batchInEpoch: 0) }
         let trainEval = evaluate(network, data)
         let testEval = run.test.map { evaluate(network, $0) }
         let summary = TrainingSummary(
-            status: "completed", model: describeModel(), parameters: layoutCount,
+            status: status, model: describeModel(), parameters: layoutCount,
             trainLoss: trainEval.loss, trainAccuracy: trainEval.accuracy,
             testLoss: testEval?.loss, testAccuracy: testEval?.accuracy, testMse: testEval?.meanSquaredError, testMae: testEval?.meanAbsoluteError,
             steps: step, epochs: t.epochs, samples: samples,

@@ -8,9 +8,13 @@ public final class MetricsLog {
     private let jsonl: FileHandle
     private var tables: [String: (handle: FileHandle, columns: [String])] = [:]
 
-    public init(directory: URL) throws {
+    private let appending: Bool
+
+    /// Creates the files, or with `appending` (a resumed run) continues the existing ones.
+    public init(directory: URL, appending: Bool = false) throws {
         self.directory = directory
-        jsonl = try Self.create(directory.appendingPathComponent("metrics.jsonl"))
+        self.appending = appending
+        jsonl = try Self.open(directory.appendingPathComponent("metrics.jsonl"), appending: appending)
     }
 
     deinit {
@@ -18,7 +22,11 @@ public final class MetricsLog {
         for table in tables.values { try? table.handle.close() }
     }
 
-    static func create(_ url: URL) throws -> FileHandle {
+    static func open(_ url: URL, appending: Bool) throws -> FileHandle {
+        if appending, let handle = try? FileHandle(forWritingTo: url) {
+            handle.seekToEndOfFile()
+            return handle
+        }
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
             throw RunDirectoryError(path: url.path, message: "cannot create the file")
         }
@@ -27,8 +35,10 @@ public final class MetricsLog {
 
     /// Creates `name.csv` with `columns` as its header; rows recorded under event `name` go there.
     public func addTable(_ name: String, columns: [String]) throws {
-        let handle = try Self.create(directory.appendingPathComponent("\(name).csv"))
-        handle.write(Data((columns.joined(separator: ",") + "\n").utf8))
+        let url = directory.appendingPathComponent("\(name).csv")
+        let continuing = appending && (FileManager.default.contents(atPath: url.path)?.isEmpty == false)
+        let handle = try Self.open(url, appending: continuing)
+        if !continuing { handle.write(Data((columns.joined(separator: ",") + "\n").utf8)) }
         tables[name] = (handle, columns)
     }
 

@@ -6,6 +6,13 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
     public var path: String
     public var message: String
     public var hint: String?
+
+    public init(path: String, message: String, hint: String? = nil) {
+        self.path = path
+        self.message = message
+        self.hint = hint
+    }
+
     public var description: String { "\(path): \(message)" + (hint.map { "\n  hint: \($0)" } ?? "") }
 }
 
@@ -26,6 +33,15 @@ public struct RunDirectory: Sendable {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
             throw RunDirectoryError(path: chosen, message: "cannot create the run directory: \(error.localizedDescription)")
+        }
+    }
+
+    /// An existing run, to continue: it must hold the `config.yaml` that run was started with.
+    public init(resuming path: String) throws {
+        url = URL(fileURLWithPath: path)
+        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("config.yaml").path) else {
+            throw RunDirectoryError(path: path, message: "is not a run directory (no config.yaml)",
+                                    hint: "--resume takes the directory a `pstrain train` run wrote, e.g. runs/20261123-163012")
         }
     }
 

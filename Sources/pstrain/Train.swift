@@ -16,6 +16,13 @@ struct Train: ParsableCommand {
               evaluation.csv  test loss and accuracy (or MSE, MAE) per epoch
               metrics.jsonl   both of the above as JSON lines
               summary.json    final losses and accuracy, steps, wall time, speed
+              checkpoints/    safetensors checkpoints (parameters, optimizer state,
+                              position) and `latest`; the last one is the model
+
+            Checkpoints are written every train.checkpoint_every steps or \
+            train.checkpoint_seconds seconds, at the end, and on SIGINT/SIGTERM \
+            (which then stops the run with status 0). `--resume DIR` continues \
+            such a run from its latest checkpoint, exactly as if never stopped.
 
             Without --config, pstrain trains its defaults: an MLP on synthetic Gaussian blobs.
             """)
@@ -24,21 +31,45 @@ struct Train: ParsableCommand {
 
     @OptionGroup var output: RunDirectoryArgument
 
+    @Option(name: .long, help: ArgumentHelp("Continue the run in this directory from its latest checkpoint, with its own config.", valueName: "dir"))
+    var resume: String?
+
     @Flag(name: .long, help: "Print only the final summary.")
     var quiet = false
 
+    func validate() throws {
+        if resume != nil && (configuration.config != nil || !configuration.overrides.isEmpty || output.runDir != nil) {
+            throw ValidationError("--resume continues a run with its own config.yaml, in its own directory: "
+                                  + "drop --config, --run-dir and overrides (a changed config would not continue the same run)")
+        }
+    }
+
     func run() throws {
         do {
-            let resolved = try configuration.load()
-            let prepared = try PreparedRun(config: resolved)
-            let directory = try RunDirectory(path: output.runDir)
-            let trainer = LocalTrainer(run: prepared, directory: directory, quiet: quiet)
+            let trainer: LocalTrainer
+            let directory: RunDirectory
+            let stop = StopRequest()
+            if let resume {
+                directory = try RunDirectory(resuming: resume)
+                let prepared = try PreparedRun(config: try ConfigLoader.load(path: directory.url.appendingPathComponent("config.yaml").path))
+                guard let checkpoint = try LocalTrainer.latestCheckpoint(of: prepared, in: directory) else {
+                    throw RunDirectoryError(path: resume, message: "has no checkpoint to resume from (checkpoints/latest is missing)")
+                }
+                if !quiet { printError("pstrain: resuming \(resume) at step \(checkpoint.step) (epoch \(checkpoint.epoch + 1))") }
+                trainer = LocalTrainer(run: prepared, directory: directory, quiet: quiet, resume: checkpoint, stop: stop)
+            } else {
+                let prepared = try PreparedRun(config: try configuration.load())
+                directory = try RunDirectory(path: output.runDir)
+                trainer = LocalTrainer(run: prepared, directory: directory, quiet: quiet, stop: stop)
+            }
+            let prepared = trainer.run
             if !quiet {
                 let test = prepared.test.map { ", \($0.rows) test" } ?? ""
                 printError("pstrain: \(trainer.describeModel()) (\(prepared.spec.layout.count) parameters), "
                            + "\(prepared.train.rows) training samples\(test), run directory \(directory.url.path)")
             }
-            let summary = try trainer.train()
+            let trap = SignalTrap { signal in stop.request("signal \(signal)") }
+            let summary = try withExtendedLifetime(trap) { try trainer.train() }
             print(SummaryText.render(summary, directory: directory.url.path))
         } catch {
             printError("pstrain: error: \(error)")

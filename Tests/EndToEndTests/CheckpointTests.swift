@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// Checkpoints of `pstrain train`: exact resumption, atomic writes under SIGKILL, and clear refusals.
+@Suite(.serialized) struct CheckpointTests {
+    let args = ["train", "--config", "configs/digits-mlp.yaml", "train.epochs=4"]
+
+    @Test func sigtermThenResumeEqualsAnUninterruptedRun() throws {
+        let straight = PSTrainProcess.runDirectory()
+        #expect(try PSTrainProcess.run(args + ["--run-dir", straight, "--quiet"]).status == 0)
+
+        let dir = PSTrainProcess.runDirectory()
+        let run = try PSTrainProcess.start(args + ["--run-dir", dir], stderrPath: "\(dir).stderr")
+        // Stop it once it is past its first epoch (bounded wait on its progress).
+        let deadline = Date().addingTimeInterval(60)
+        while run.process.isRunning && Date() < deadline
+            && !((try? String(contentsOfFile: "\(dir).stderr", encoding: .utf8)) ?? "").contains("epoch 1/4") { usleep(20_000) }
+        kill(run.process.processIdentifier, SIGTERM)
+        #expect(run.wait(timeout: 30) == 0, "SIGTERM ends a run with status 0 after its checkpoint")
+        let interrupted = try PSTrainProcess.summary(in: dir)
+        #expect(interrupted["status"] as? String == "interrupted")
+
+        let resumed = try PSTrainProcess.run(["train", "--resume", dir, "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let a = try PSTrainProcess.summary(in: dir), b = try PSTrainProcess.summary(in: straight)
+        #expect(a["status"] as? String == "completed")
+        for key in ["train_loss", "test_loss", "test_accuracy", "steps", "samples"] {
+            #expect(a[key] as? Double == b[key] as? Double, "\(key): resumed \(a[key] ?? "-"), uninterrupted \(b[key] ?? "-")")
+        }
+        let rows = { (d: String) in try String(contentsOfFile: "\(d)/metrics.csv", encoding: .utf8).split(separator: "\n").count }
+        #expect(try rows(dir) == rows(straight), "metrics.csv continues where it stopped")
+    }
+
+    @Test func keepsTheLastCheckpointsAndPointsLatestAtTheNewest() throws {
+        let dir = PSTrainProcess.runDirectory()
+        #expect(try PSTrainProcess.run(args + ["--run-dir", dir, "--quiet", "train.checkpoint_every=25", "train.keep_checkpoints=2"]).status == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/checkpoints").sorted()
+        #expect(files == ["latest", "step-000000175.safetensors", "step-000000180.safetensors"])
+        #expect(try String(contentsOfFile: "\(dir)/checkpoints/latest", encoding: .utf8) == "step-000000180.safetensors\n")
+        #expect(!files.contains { $0.hasSuffix(".tmp") })
+    }
+
+    /// SIGKILL at arbitrary moments while checkpoints are written every step: the latest always loads.
+    @Test func killedWhileWritingTheLatestCheckpointAlwaysLoads() throws {
+        var rng = SystemRandomNumberGenerator()
+        for trial in 0 ..< 20 {
+            let dir = PSTrainProcess.runDirectory()
+            let run = try PSTrainProcess.start(["train", "--config", "configs/digits-softmax.yaml", "--run-dir", dir,
+                                                "train.checkpoint_every=1", "train.epochs=20"], stderrPath: "\(dir).stderr")
+            let deadline = Date().addingTimeInterval(30)
+            while run.process.isRunning && Date() < deadline && !FileManager.default.fileExists(atPath: "\(dir)/checkpoints/latest") { usleep(5_000) }
+            // Fault injection, not synchronisation: kill after a random extra moment of checkpoint writing.
+            usleep(UInt32.random(in: 0 ... 200_000, using: &rng))
+            kill(run.process.processIdentifier, SIGKILL)
+            _ = run.wait(timeout: 10)
+            let resumed = try PSTrainProcess.run(["train", "--resume", dir, "--quiet", ], timeout: 120)
+            #expect(resumed.status == 0, "trial \(trial): the latest checkpoint did not load: \(resumed.stderr)")
+        }
+    }
+
+    @Test func resumeRefusesAChangedConfigAndAnEmptyRun() throws {
+        let changed = try PSTrainProcess.run(["train", "--resume", "/tmp", "--config", "configs/digits-mlp.yaml"])
+        #expect(changed.status != 0 && changed.stderr.contains("--resume continues a run with its own config.yaml"))
+        let notARun = try PSTrainProcess.run(["train", "--resume", "/tmp"])
+        #expect(notARun.status != 0 && notARun.stderr.contains("is not a run directory (no config.yaml)"))
+    }
+}
