@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: kernelFlags),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models"], swiftSettings: kernelFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Config"], swiftSettings: kernelFlags),
         .testTarget(name: "RolesTests", dependencies: ["Roles", "Training", "Config", "Transport", "Wire"], swiftSettings: kernelFlags),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: kernelFlags),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),

@@ -1,7 +1,7 @@
 import Foundation
 
-/// The run's metric files: one CSV per table (`metrics.csv`, `evaluation.csv`) and every row of every table
-/// in `metrics.jsonl`, tagged with its event. Each row is written through at once, so a crash loses nothing
+/// The run's metric files: one CSV per table (`metrics.csv`, `evaluation.csv`), every row of every table
+/// in `metrics.jsonl` tagged with its event, and every value as a TensorBoard scalar `<table>/<column>`. Each row is written through at once, so a crash loses nothing
 /// already recorded. One handle per file: two handles on one file would overwrite each other's rows.
 public final class MetricsLog {
     private let directory: URL
@@ -9,12 +9,15 @@ public final class MetricsLog {
     private var tables: [String: (handle: FileHandle, columns: [String])] = [:]
 
     private let appending: Bool
+    /// The TensorBoard event file of the run (`tensorboard --logdir` on the run, or on a sweep, shows it).
+    public let events: EventFileWriter
 
     /// Creates the files, or with `appending` (a resumed run) continues the existing ones.
     public init(directory: URL, appending: Bool = false) throws {
         self.directory = directory
         self.appending = appending
         jsonl = try Self.open(directory.appendingPathComponent("metrics.jsonl"), appending: appending)
+        events = try EventFileWriter(directory: directory, appending: appending)
     }
 
     deinit {
@@ -52,6 +55,10 @@ public final class MetricsLog {
             if let value = values[column].flatMap({ $0 }) { fields.append("\"\(column)\":\(format(value))") }
         }
         jsonl.write(Data(("{" + fields.joined(separator: ",") + "}\n").utf8))
+        let step = Int(values["step"].flatMap { $0 } ?? 0)
+        for column in columns where !["step", "epoch", "wall_seconds"].contains(column) {
+            if let value = values[column].flatMap({ $0 }), value.isFinite { events.scalar("\(table)/\(column)", value, step: step) }
+        }
     }
 
     func format(_ value: Double) -> String {

@@ -42,7 +42,7 @@ import Training
 
     /// The reference implementation (Python `safetensors`) reads our files and we read its, where it is installed.
     @Test func agreesWithThePythonReferenceImplementation() throws {
-        guard let python = PythonWithSafetensors.path else {
+        guard let python = Python.with(["safetensors", "numpy"]) else {
             print("skipped: no python3 with safetensors and numpy (scripts/test sets up .venv-tests)")
             return
         }
@@ -60,38 +60,11 @@ import Training
             save_file({"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([0.5], dtype=np.float32)}, "\(dir)/theirs.safetensors", metadata={"k": "v"})
             print("ok")
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        process.waitUntilExit()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0 && output.contains("ok"), "python said: \(output)")
+        let (status, output) = try Python.run(python, script)
+        #expect(status == 0 && output.contains("ok"), "python said: \(output)")
         let (tensors, metadata) = try Safetensors.decode(Array(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/theirs.safetensors"))), source: "theirs")
         #expect(tensors["a"] == SafetensorsTensor(shape: [2, 3], values: [0, 1, 2, 3, 4, 5]))
         #expect(tensors["b"] == SafetensorsTensor(shape: [1], values: [0.5]))
         #expect(metadata == ["k": "v"])
     }
-}
-
-/// A Python interpreter that can import safetensors and numpy: the test venv, else the system python3.
-enum PythonWithSafetensors {
-    static let path: String? = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        for candidate in [root.appendingPathComponent(".venv-tests/bin/python").path, "/usr/bin/python3", "/usr/local/bin/python3"]
-        where FileManager.default.isExecutableFile(atPath: candidate) {
-            let probe = Process()
-            probe.executableURL = URL(fileURLWithPath: candidate)
-            probe.arguments = ["-c", "import safetensors, numpy"]
-            probe.standardOutput = FileHandle.nullDevice
-            probe.standardError = FileHandle.nullDevice
-            guard (try? probe.run()) != nil else { continue }
-            probe.waitUntilExit()
-            if probe.terminationStatus == 0 { return candidate }
-        }
-        return nil
-    }()
 }
