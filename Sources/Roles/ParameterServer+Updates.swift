@@ -51,12 +51,17 @@ extension ParameterServer {
         }
     }
 
+    /// Bounded: whether applying `rank`'s push keeps the run feasible, that is, whether every other worker's next
+    /// gradient could still be applied within `staleness` versions of the weights it holds. Applied oldest first,
+    /// the i-th of them (0-based, by held version) would land on version `version + 1 + i`. Checking only the
+    /// oldest worker is not enough: two workers sharing the oldest version cannot both be applied in time once the
+    /// others have run ahead, and every worker would then wait forever.
     func canApply(_ rank: Int) -> Bool {
         guard cluster.mode == .bounded else { return true }
-        let others = (0 ..< cluster.workers).filter { $0 != rank && slots[$0]?.done != true }
         // A worker not yet registered starts from whatever version is current when it joins: no constraint.
-        let oldest = others.compactMap { slots[$0]?.heldVersion }.min() ?? version + 1
-        return version + 1 - min(oldest, version + 1) <= UInt64(cluster.staleness)
+        let held = (0 ..< cluster.workers).filter { $0 != rank && slots[$0]?.done != true }.compactMap { slots[$0]?.heldVersion }.sorted()
+        let next = version + 1
+        return held.enumerated().allSatisfy { i, h in next + UInt64(i) - min(h, next + UInt64(i)) <= UInt64(cluster.staleness) }
     }
 
     /// Clips, steps the optimizer, advances the version, and records metrics; evaluates at epoch ends.

@@ -8,7 +8,7 @@ public final class OutboundFrame: @unchecked Sendable {
     public let count: Int
     let storage: UnsafeMutableRawPointer
 
-    /// `count` bytes, 64-byte aligned so that float views vectorise.
+    /// `count` bytes, uninitialised, 64-byte aligned so that float views vectorise.
     public init(count: Int) {
         self.count = count
         storage = .allocate(byteCount: max(count, 1), alignment: 64)

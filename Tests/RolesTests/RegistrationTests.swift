@@ -8,81 +8,8 @@ import Wire
 
 /// What the server says to peers it cannot accept, over the in-memory transport.
 @Suite struct RegistrationTests {
-    /// A server for 2 workers, serving on a thread of its own until the test ends.
-    final class ServerThread: @unchecked Sendable {
-        let network = InMemoryNetwork()
-        let run: PreparedRun
-        let stop = StopRequest()
-        let finished = DispatchSemaphore(value: 0)
-        let logLines = LogLines()
-
-        init(heartbeatTimeout: Double = 3) throws {
-            var c = RunConfig()
-            c.data.samples = 200
-            c.data.testSamples = 0
-            c.data.features = 4
-            c.cluster.workers = 2
-            c.cluster.heartbeatInterval = min(0.5, heartbeatTimeout / 3)
-            c.cluster.heartbeatTimeout = heartbeatTimeout
-            run = try PreparedRun(config: c)
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-reg-\(UUID().uuidString)").path
-            let directory = try RunDirectory(path: path)
-            let (run, network, stop, finished, logLines) = (run, network, stop, finished, logLines)
-            Thread {
-                let server = ParameterServer(run: run, transport: network, directory: directory, quiet: true, stop: stop, log: logLines.add)
-                _ = try? server.serve()
-                finished.signal()
-            }.start()
-        }
-
-        deinit {
-            stop.request("test over")
-            _ = finished.wait(timeout: .now() + 5)
-        }
-
-        /// Sends `header` from a new client and returns the reply's kind and text.
-        func ask(_ header: Header, from client: InMemoryClient? = nil) throws -> (MessageKind, String?) {
-            let client = client ?? network.connect()
-            try client.send([OutboundFrame(header.encoded())])
-            let frames = try #require(try client.receive(timeoutMilliseconds: 5000), "no reply")
-            return try withFrameBytes(frames) { views in
-                let message = try Message.decode(views, maxPayloadBytes: 1 << 20)
-                return (message.header.kind, message.text)
-            }
-        }
-
-        func register(rank: Int32, layoutHash: UInt64? = nil, jobID: UInt64? = nil) -> Header {
-            Header(kind: .register, jobID: jobID ?? run.jobID, sender: rank, layoutHash: layoutHash ?? run.spec.layout.hash)
-        }
-    }
-
-    /// The server's log, collected from its thread.
-    final class LogLines: @unchecked Sendable {
-        // @unchecked: guarded by `condition`.
-        private let condition = NSCondition()
-        private var lines: [String] = []
-
-        func add(_ line: String) {
-            condition.withLock {
-                lines.append(line)
-                condition.broadcast()
-            }
-        }
-
-        /// Waits up to `timeout` seconds for a line containing `text`.
-        func waitFor(_ text: String, timeout: TimeInterval) -> Bool {
-            let deadline = Date().addingTimeInterval(timeout)
-            return condition.withLock {
-                while !lines.contains(where: { $0.contains(text) }) {
-                    if !condition.wait(until: deadline) { return lines.contains { $0.contains(text) } }
-                }
-                return true
-            }
-        }
-    }
-
     @Test func aSilentWorkerIsReportedOnceAndItsReturnToo() throws {
-        let server = try ServerThread(heartbeatTimeout: 0.3)
+        let server = try ScriptedServer(heartbeatTimeout: 0.3)
         let client = server.network.connect()
         #expect(try server.ask(server.register(rank: 0), from: client).0 == .welcome)
         let started = Date()
@@ -93,7 +20,7 @@ import Wire
     }
 
     @Test func refusalsSayWhatDiffers() throws {
-        let server = try ServerThread()
+        let server = try ScriptedServer()
         let layout = try server.ask(server.register(rank: 0, layoutHash: 42))
         #expect(layout.0 == .refuse && layout.1?.contains("model layout differs: the server trains mlp 4-128-10 relu") == true)
         let job = try server.ask(server.register(rank: 0, jobID: 7))
@@ -112,7 +39,7 @@ import Wire
     }
 
     @Test func anotherProtocolVersionIsToldSo() throws {
-        let server = try ServerThread()
+        let server = try ScriptedServer()
         var bytes = server.register(rank: 0).encoded()
         bytes[4] = 2
         let client = server.network.connect()
@@ -123,7 +50,7 @@ import Wire
     }
 
     @Test func messagesBeforeRegisteringAreDropped() throws {
-        let server = try ServerThread()
+        let server = try ScriptedServer()
         let client = server.network.connect()
         try client.send([OutboundFrame(Header(kind: .pull, jobID: server.run.jobID, sender: 0).encoded())])
         #expect(try client.receive(timeoutMilliseconds: 300) == nil, "an unregistered pull gets no weights")
