@@ -8,6 +8,15 @@ public enum ConsistencyMode: String, Codable, Sendable, CaseIterable {
     case bounded
 }
 
+/// What the server does when a worker dies or goes silent for longer than the heartbeat timeout.
+public enum WorkerFailurePolicy: String, Codable, Sendable, CaseIterable {
+    /// Sync steps go on with the live workers; the lost worker's shard is skipped until a worker with its rank
+    /// rejoins, and the summary lists it.
+    case `continue`
+    /// Sync steps wait for a worker with the lost rank to rejoin, up to `replacement_timeout`; then the job fails.
+    case wait
+}
+
 /// The distributed run: how many workers, the consistency policy, and the liveness rules.
 public struct ClusterConfig: Codable, Equatable, Sendable {
     public var mode = ConsistencyMode.sync
@@ -20,6 +29,19 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
     public var heartbeatTimeout = 3.0
     /// A worker gives up when the server has not answered for this long (seconds).
     public var serverTimeout = 60.0
+    /// What happens to the job when a worker is lost.
+    public var onWorkerFailure = WorkerFailurePolicy.continue
+    /// How long the server waits for a lost worker's replacement (`wait`), or for any worker when none is left
+    /// (`continue`), before it fails the job (seconds).
+    public var replacementTimeout = 60.0
+    /// How often `pstrain launch` restarts a crashed worker of each rank, or a crashed server (then from its
+    /// latest checkpoint).
+    public var maxRestarts = 3
+    /// The longest pause between a worker's attempts to reconnect to a server that went away (seconds); the
+    /// pause starts at 0.1 s and doubles up to this.
+    public var reconnectMax = 2.0
+    /// What a non-finite gradient from a worker does.
+    public var nanPolicy = NaNPolicy.reject
     /// Inbound messages above this size are cut by the transport (MiB).
     public var maxMessageMb = 256
 
@@ -27,6 +49,8 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case mode, workers, staleness, heartbeatInterval = "heartbeat_interval", heartbeatTimeout = "heartbeat_timeout"
-        case serverTimeout = "server_timeout", maxMessageMb = "max_message_mb"
+        case serverTimeout = "server_timeout", maxMessageMb = "max_message_mb", onWorkerFailure = "on_worker_failure"
+        case replacementTimeout = "replacement_timeout", maxRestarts = "max_restarts", reconnectMax = "reconnect_max"
+        case nanPolicy = "nan_policy"
     }
 }

@@ -48,6 +48,9 @@ extension RunConfig {
         try require(c.heartbeatTimeout > c.heartbeatInterval, "cluster.heartbeat_timeout",
                     "must exceed heartbeat_interval (\(c.heartbeatInterval)), got \(c.heartbeatTimeout)")
         try require(c.serverTimeout > c.heartbeatInterval, "cluster.server_timeout", "must exceed heartbeat_interval, got \(c.serverTimeout)")
+        try require(c.replacementTimeout > 0, "cluster.replacement_timeout", "must be positive, got \(c.replacementTimeout)")
+        try require(c.maxRestarts >= 0, "cluster.max_restarts", "must be at least 0, got \(c.maxRestarts)")
+        try require(c.reconnectMax >= 0.1, "cluster.reconnect_max", "must be at least 0.1 (the first pause), got \(c.reconnectMax)")
         try require(c.maxMessageMb >= 1, "cluster.max_message_mb", "must be at least 1, got \(c.maxMessageMb)")
 
         switch data.format {

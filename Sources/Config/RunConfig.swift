@@ -116,6 +116,17 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
     }
 }
 
+/// What the server does with a worker's gradient that holds NaN or infinity. It is never applied: one NaN would
+/// poison every parameter. (`pstrain train` stops on a non-finite loss instead: there is no one else to wait for.)
+public enum NaNPolicy: String, Codable, Sendable, CaseIterable {
+    /// Drop that gradient and count it; the other workers' gradients of the step are applied.
+    case reject
+    /// Drop the whole step: nothing is applied for it.
+    case skipStep = "skip_step"
+    /// Stop the run with an error that names the worker and the step.
+    case fail
+}
+
 /// The training loop.
 public struct TrainConfig: Codable, Equatable, Sendable {
     public var epochs = 10
@@ -167,5 +178,7 @@ extension RunConfig {
         "optimizer.kind": OptimizerKind.allCases.map(\.rawValue),
         "optimizer.schedule": ScheduleKind.allCases.map(\.rawValue),
         "cluster.mode": ConsistencyMode.allCases.map(\.rawValue),
+        "cluster.on_worker_failure": WorkerFailurePolicy.allCases.map(\.rawValue),
+        "cluster.nan_policy": NaNPolicy.allCases.map(\.rawValue),
     ]
 }

@@ -1,6 +1,13 @@
 import Foundation
 import Training
 
+/// Exit statuses of `pstrain server` and `pstrain worker` that the launcher reads.
+public enum ChildExitStatus {
+    /// The job itself failed (a policy stopped it, or the server ended it, or refused the worker): restarting
+    /// the process would fail the same way.
+    public static let jobFailed: Int32 = 3
+}
+
 /// Why a launch failed: which process, and where its log is.
 public struct LaunchError: Error, CustomStringConvertible {
     public var message: String
@@ -8,42 +15,105 @@ public struct LaunchError: Error, CustomStringConvertible {
 }
 
 /// Starts a server and N workers of this same binary as child processes on this host, streams the server's
-/// progress, and stops every child when the job ends, when any child fails, or when asked to stop.
+/// progress, restarts a crashed worker (or a crashed server, from its latest checkpoint) up to `maxRestarts`
+/// times each, and stops every child when the job ends, when a child fails for good, or when asked to stop.
 public final class LocalLauncher {
     let executable: URL
     let configPath: String
     let workers: Int
     let directory: URL
+    let maxRestarts: Int
+    let resume: Bool
     let log: @Sendable (String) -> Void
-    private var children: [(name: String, process: Process, log: URL)] = []
+    /// The environment variable that tells each child the launcher's pid, so it can ask the kernel to stop it if
+    /// the launcher dies without cleaning up (SIGKILL).
+    let parentVariable: String
+    private var children: [Child] = []
+    private let exited = DispatchSemaphore(value: 0)
+    private var tee: LineTee?
+
+    /// One role's process, the latest of it after restarts.
+    private struct Child {
+        var role: Role
+        var process: Process
+        var log: URL
+        var restarts = 0
+        var name: String { role.name }
+    }
+
+    private enum Role: Equatable {
+        case server
+        case worker(Int)
+        var name: String {
+            switch self {
+            case .server: "server"
+            case .worker(let rank): "worker \(rank)"
+            }
+        }
+    }
 
     /// - Parameters:
     ///   - executable: the `pstrain` binary to start (this process's own).
-    ///   - parentVariable: the environment variable that tells each child the launcher's pid, so it can ask the
-    ///     kernel to stop it if the launcher dies without cleaning up (SIGKILL).
     ///   - configPath: the resolved config every child is started with, so all agree on the job.
-    let parentVariable: String
-
-    public init(executable: URL, configPath: String, workers: Int, directory: URL, parentVariable: String,
-                log: @escaping @Sendable (String) -> Void) {
+    ///   - resume: start the server with `--resume` on `directory`, continuing that run from its latest checkpoint.
+    public init(executable: URL, configPath: String, workers: Int, directory: URL, maxRestarts: Int = 0, resume: Bool = false,
+                parentVariable: String, log: @escaping @Sendable (String) -> Void) {
         self.executable = executable
         self.parentVariable = parentVariable
         self.configPath = configPath
         self.workers = workers
         self.directory = directory
+        self.maxRestarts = maxRestarts
+        self.resume = resume
         self.log = log
     }
 
-    /// Runs the job; returns when every child has exited. Throws, after stopping every child, when one fails,
-    /// the server never reports its endpoint, or `stop` is requested.
+    /// Runs the job; returns when every child has exited successfully. Throws, after stopping every child, when
+    /// one fails more often than it may be restarted, the server never reports its endpoint, or `stop` is requested.
     public func run(stop: StopRequest, endpointTimeout: TimeInterval = 120) throws {
-        let exited = DispatchSemaphore(value: 0)
         defer { terminateAll() }
         let serverLog = directory.appendingPathComponent("server.log")
-        let tee = try LineTee(file: serverLog, echo: log)
+        let tee = try LineTee(file: serverLog, echo: log, appending: resume)
+        self.tee = tee
+        let address = try startServer(resume: resume, stop: stop, timeout: endpointTimeout)
+        log("pstrain launch: server at \(address); starting \(workers) workers (logs in \(directory.path))")
+        for rank in 0 ..< workers { try startWorker(rank, address: address, appending: resume) }
+        while children.contains(where: { $0.process.isRunning }) {
+            _ = exited.wait(timeout: .now() + 0.2)
+            if let reason = stop.requested {
+                throw LaunchError(message: "stopped (\(reason)); every process was terminated. The server writes a checkpoint as it stops: "
+                                  + "pstrain launch --resume \(directory.path) continues the run")
+            }
+            for index in children.indices where !children[index].process.isRunning && children[index].process.terminationStatus != 0 {
+                let failed = children[index]
+                let how = "\(failed.name) failed with status \(failed.process.terminationStatus)"
+                guard failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
+                    let restarts = failed.restarts > 0 ? " after \(failed.restarts) restarts (cluster.max_restarts)" : ""
+                    throw LaunchError(message: how + restarts
+                                      + "; stopped the others. Its log: \(failed.log.path)\n" + Self.tail(of: failed.log))
+                }
+                log("pstrain launch: \(how); restarting it (\(failed.restarts + 1) of \(maxRestarts))")
+                children.remove(at: index)
+                switch failed.role {
+                case .server: _ = try startServer(resume: true, stop: stop, timeout: endpointTimeout)
+                case .worker(let rank): try startWorker(rank, address: address, appending: true)
+                }
+                children[children.count - 1].restarts = failed.restarts + 1
+                break
+            }
+        }
+        tee.finish()
+    }
+
+    /// Starts the server (with `--resume` on the run directory, binding the endpoint it recorded, after a crash)
+    /// and returns the endpoint it reports.
+    private func startServer(resume: Bool, stop: StopRequest, timeout: TimeInterval) throws -> String {
+        let serverLog = directory.appendingPathComponent("server.log")
         let endpoint = EndpointLatch()
-        let server = try start("server", ["server", "--config", configPath, "--run-dir", directory.path, "--bind", "tcp://127.0.0.1:*"],
-                               log: serverLog, exited: exited) { process in
+        let arguments = resume ? ["server", "--resume", directory.path]
+            : ["server", "--config", configPath, "--run-dir", directory.path, "--bind", "tcp://127.0.0.1:*"]
+        let tee = tee!
+        let server = try start(.server, arguments, log: serverLog) { process in
             let out = Pipe(), err = Pipe()
             process.standardOutput = out
             process.standardError = err
@@ -52,46 +122,40 @@ public final class LocalLauncher {
             }
             tee.follow(err.fileHandleForReading, echo: true) { _ in }
         }
-        guard let address = endpoint.wait(timeout: endpointTimeout, while: { server.isRunning && stop.requested == nil }) else {
+        guard let address = endpoint.wait(timeout: timeout, while: { server.isRunning && stop.requested == nil }) else {
             throw LaunchError(message: stop.requested.map { "stopped (\($0)) before the server started" }
-                              ?? "the server did not report its endpoint\(server.isRunning ? " within \(Int(endpointTimeout)) s" : "; it exited with status \(server.terminationStatus)")"
+                              ?? "the server did not report its endpoint\(server.isRunning ? " within \(Int(timeout)) s" : "; it exited with status \(server.terminationStatus)")"
                               + "; see \(serverLog.path)")
         }
-        log("pstrain launch: server at \(address); starting \(workers) workers (logs in \(directory.path))")
-        for rank in 0 ..< workers {
-            let logURL = directory.appendingPathComponent("worker-\(rank).log")
-            _ = try start("worker \(rank)", ["worker", "--config", configPath, "--connect", address, "--rank", "\(rank)"],
-                          log: logURL, exited: exited) { process in
+        return address
+    }
+
+    private func startWorker(_ rank: Int, address: String, appending: Bool) throws {
+        let logURL = directory.appendingPathComponent("worker-\(rank).log")
+        try start(.worker(rank), ["worker", "--config", configPath, "--connect", address, "--rank", "\(rank)"], log: logURL) { process in
+            if !appending || !FileManager.default.fileExists(atPath: logURL.path) {
                 _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-                let handle = try? FileHandle(forWritingTo: logURL)
-                process.standardOutput = handle
-                process.standardError = handle
             }
+            let handle = try? FileHandle(forWritingTo: logURL)
+            handle?.seekToEndOfFile()
+            process.standardOutput = handle
+            process.standardError = handle
         }
-        while children.contains(where: { $0.process.isRunning }) {
-            _ = exited.wait(timeout: .now() + 0.2)
-            if let reason = stop.requested { throw LaunchError(message: "stopped (\(reason)); every process was terminated") }
-            if let failed = children.first(where: { !$0.process.isRunning && $0.process.terminationStatus != 0 }) {
-                throw LaunchError(message: "\(failed.name) failed with status \(failed.process.terminationStatus); "
-                                  + "stopped the others. Its log: \(failed.log.path)\n" + Self.tail(of: failed.log))
-            }
-        }
-        tee.finish()
     }
 
     @discardableResult
-    private func start(_ name: String, _ arguments: [String], log logURL: URL, exited: DispatchSemaphore,
-                       wiring: (Process) throws -> Void) throws -> Process {
+    private func start(_ role: Role, _ arguments: [String], log logURL: URL, wiring: (Process) throws -> Void) throws -> Process {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging([parentVariable: "\(getpid())"]) { $1 }
         try wiring(process)
+        let exited = exited
         process.terminationHandler = { _ in exited.signal() }
         do { try process.run() } catch {
-            throw LaunchError(message: "cannot start \(name) (\(executable.path)): \(error.localizedDescription)")
+            throw LaunchError(message: "cannot start \(role.name) (\(executable.path)): \(error.localizedDescription)")
         }
-        children.append((name, process, logURL))
+        children.append(Child(role: role, process: process, log: logURL))
         return process
     }
 
@@ -148,9 +212,12 @@ final class LineTee: @unchecked Sendable {
     private let echo: @Sendable (String) -> Void
     private let readers = DispatchGroup()
 
-    init(file url: URL, echo: @escaping @Sendable (String) -> Void) throws {
-        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+    init(file url: URL, echo: @escaping @Sendable (String) -> Void, appending: Bool = false) throws {
+        if !appending || !FileManager.default.fileExists(atPath: url.path) {
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
         file = try FileHandle(forWritingTo: url)
+        file.seekToEndOfFile()
         self.echo = echo
     }
 

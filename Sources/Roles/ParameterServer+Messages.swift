@@ -29,13 +29,9 @@ extension ParameterServer {
     func dispatch(_ peer: PeerID, _ message: Message) throws {
         let h = message.header
         if h.kind == .register { return try register(peer, h) }
-        guard let rank = rankOfPeer[peer] else { return reject(peer, reason: "unregistered", "\(h.kind) from a peer that has not registered") }
         guard h.jobID == jobID else { return reject(peer, reason: "job_id", "job id \(h.jobID) is not this job's") }
-        slots[rank]!.lastSeen = Date()
-        if slots[rank]!.reportedSilent {
-            slots[rank]!.reportedSilent = false
-            log("worker \(rank) is back")
-        }
+        guard let rank = rankOfPeer[peer] else { return try answerUnknownPeer(peer, h) }
+        seen(rank)
         switch h.kind {
         case .pull:
             try sendWeights(to: rank)
@@ -47,50 +43,20 @@ extension ParameterServer {
             slots[rank]!.done = true
             log("worker \(rank) finished")
         case .stats:
-            let state: [String: Any] = ["version": version, "mode": cluster.mode.rawValue, "workers": slots.compactMap { $0 }.count]
-            try transport.send(textFrames(Header(kind: .stats, jobID: jobID, sender: -1, version: version), json(state)), to: peer)
+            try dispatchStats(peer)
         case .register, .welcome, .refuse, .weights, .shutdown:
             reject(peer, reason: "unexpected_kind", "a worker does not send \(h.kind)")
         }
     }
 
-    func register(_ peer: PeerID, _ h: Header) throws {
-        guard h.jobID == jobID else {
-            return try refuse(peer, "this worker was started with another config than the server (job id \(h.jobID), server's \(jobID)); "
-                              + "start every process from the same config file and overrides")
-        }
-        guard h.layoutHash == run.spec.layout.hash else {
-            return try refuse(peer, "model layout differs: the server trains \(run.modelDescription) (layout hash \(run.spec.layout.hash)), "
-                              + "the worker's layout hash is \(h.layoutHash)")
-        }
-        let requested = Int(h.sender)
-        let rank: Int
-        if let existing = rankOfPeer[peer] {
-            rank = existing
-        } else if requested >= 0 {
-            guard requested < cluster.workers else {
-                return try refuse(peer, "rank \(requested) is outside this job's \(cluster.workers) workers (0...\(cluster.workers - 1))")
-            }
-            guard slots[requested] == nil else { return try refuse(peer, "rank \(requested) is already taken") }
-            rank = requested
-        } else {
-            guard let free = slots.firstIndex(where: { $0 == nil }) else {
-                return try refuse(peer, "all \(cluster.workers) worker ranks are taken")
-            }
-            rank = free
-        }
-        slots[rank] = WorkerSlot(peer: peer, lastSeen: Date(), heldVersion: version)
-        rankOfPeer[peer] = rank
-        log("worker \(rank) registered (\(slots.compactMap { $0 }.count)/\(cluster.workers))")
-        if slots.allSatisfy({ $0 != nil }) && startTime == nil { startTime = Date() }
-        let facts: [String: Any] = ["rank": rank, "workers": cluster.workers, "mode": cluster.mode.rawValue, "version": version,
-                                    "steps_per_epoch": cluster.mode == .sync ? stepsPerEpoch.max()! : stepsPerEpoch[rank]]
-        try transport.send(textFrames(Header(kind: .welcome, jobID: jobID, sender: -1, version: version, aux: UInt64(rank)), json(facts)), to: peer)
+    func dispatchStats(_ peer: PeerID) throws {
+        let state: [String: Any] = ["version": version, "mode": cluster.mode.rawValue, "workers": slots.compactMap { $0 }.count]
+        try transport.send(textFrames(Header(kind: .stats, jobID: jobID, sender: -1, version: version), json(state)), to: peer)
     }
 
-    func refuse(_ peer: PeerID, _ reason: String) throws {
-        log("refused peer \(peer): \(reason)")
-        try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1), reason), to: peer)
+    func refuse(_ peer: PeerID, _ reason: String, _ refusal: Refusal = .final) throws {
+        if refusal == .final { log("refused peer \(peer): \(reason)") }
+        try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1, aux: refusal.rawValue), reason), to: peer)
     }
 
     /// Counts a rejected message and logs it once per peer.
@@ -126,31 +92,34 @@ extension ParameterServer {
 
     func receivePush(rank: Int, _ message: Message) throws {
         let h = message.header
+        let peer = slots[rank]!.peer
+        if slots[rank]!.done { return reject(peer, reason: "after_barrier", "worker \(rank) pushed after finishing") }
         guard pending[rank] == nil else {
-            return reject(slots[rank]!.peer, reason: "duplicate_push", "worker \(rank) pushed again before its last push was answered")
+            return reject(peer, reason: "duplicate_push", "worker \(rank) pushed again before its last push was answered")
         }
         var push = PendingPush(base: h.version, batch: Int(clamping: h.aux), loss: h.value, hasGradient: h.elementType == .float32,
                                sumOfSquares: 0)
-        if push.hasGradient {
-            guard h.count == UInt64(layoutCount), let payload = message.payload else {
-                reject(slots[rank]!.peer, reason: "gradient_size", "gradient of \(h.count) values; the model has \(layoutCount)")
-                return try sendWeights(to: rank)
-            }
+        if push.hasGradient && h.count != UInt64(layoutCount) {
+            reject(peer, reason: "gradient_size", "gradient of \(h.count) values; the model has \(layoutCount)")
+            return try sendWeights(to: rank)
+        }
+        if cluster.mode == .sync && push.base != version {
+            // A worker back from a silence, or a push that crossed a step: it gets the current weights and
+            // continues at the current step.
+            reject(peer, reason: "wrong_version", "sync push against version \(push.base); the server is at \(version)")
+            return try sendWeights(to: rank)
+        }
+        if push.hasGradient, let payload = message.payload {
             // One pass copies the gradient in, proves it finite, and measures it for clipping.
             push.sumOfSquares = gradients[rank].withUnsafeMutableBufferPointer { VectorOps.copySumOfSquares(from: payload, into: $0) }
             if !push.sumOfSquares.isFinite {
-                // A non-finite gradient would poison every parameter: drop it, keep the worker's step.
-                reject(slots[rank]!.peer, reason: "non_finite", "gradient with NaN or infinity from worker \(rank)")
+                try nonFiniteGradient(from: rank)
                 push.hasGradient = false
-                push.batch = 0
             }
         } else {
-            push.batch = 0
+            push.hasGradient = false
         }
-        if cluster.mode == .sync && push.base != version {
-            reject(slots[rank]!.peer, reason: "wrong_version", "sync push against version \(push.base); the server is at \(version)")
-            return try sendWeights(to: rank)
-        }
+        if !push.hasGradient { push.batch = 0 }
         pending[rank] = push
         switch cluster.mode {
         case .sync: try completeSyncStepIfReady()
@@ -158,4 +127,15 @@ extension ParameterServer {
         }
     }
 
+    /// A gradient with NaN or infinity in it is never applied; `cluster.nan_policy` says what else happens.
+    func nonFiniteGradient(from rank: Int) throws {
+        reject(slots[rank]!.peer, reason: "non_finite", "gradient with NaN or infinity from worker \(rank)")
+        switch cluster.nanPolicy {
+        case .reject: break
+        case .skipStep: skipCurrentStep = cluster.mode == .sync
+        case .fail:
+            throw ServerFailure(message: "worker \(rank) sent a gradient with NaN or infinity at step \(version) (cluster.nan_policy: fail)",
+                                hint: "lower optimizer.lr, set optimizer.clip_norm, or check the worker's data shard")
+        }
+    }
 }

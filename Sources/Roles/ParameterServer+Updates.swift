@@ -8,18 +8,19 @@ import Training
 import Transport
 import Wire
 
-/// Applying gradients per consistency mode, evaluating, and watching for silent workers.
+/// Applying gradients per consistency mode, and evaluating.
 extension ParameterServer {
     /// Sync: once every worker has pushed for this version, sums the gradients in rank order (weighted by
     /// batch size, so the mean equals one big batch's), applies them once, and answers every worker.
     func completeSyncStepIfReady() throws {
-        guard pending.allSatisfy({ $0 != nil }) else { return }
-        let total = pending.reduce(0) { $0 + $1!.batch }
-        let loss = pending.reduce(0.0) { $0 + $1!.loss * Double($1!.batch) }
+        let ranks = 0 ..< cluster.workers
+        guard ranks.contains(where: { pending[$0] != nil }), ranks.allSatisfy({ pending[$0] != nil || !awaited($0) }) else { return }
+        let total = skipCurrentStep ? 0 : ranks.reduce(0) { $0 + (pending[$1]?.batch ?? 0) }
+        let loss = ranks.reduce(0.0) { $0 + (pending[$1].map { $0.loss * Double($0.batch) } ?? 0) }
         if total > 0 {
             sum.withUnsafeMutableBufferPointer { s in
                 s.update(repeating: 0)
-                for rank in 0 ..< cluster.workers where pending[rank]!.hasGradient {
+                for rank in ranks where pending[rank]?.hasGradient == true {
                     gradients[rank].withUnsafeBufferPointer { VectorOps.addScaled($0, times: Float(pending[rank]!.batch), into: s) }
                 }
                 VectorOps.scale(s, by: 1 / Float(total))
@@ -28,10 +29,13 @@ extension ParameterServer {
         } else {
             version += 1
         }
-        for rank in 0 ..< cluster.workers {
+        skipCurrentStep = false
+        for rank in ranks where pending[rank] != nil {
             pending[rank] = nil
+            stepsDone[rank] += 1
             try sendWeights(to: rank)
         }
+        try checkpointIfDue()
     }
 
     /// Async applies every push at once. Bounded applies a push only while doing so keeps every other worker's
@@ -47,7 +51,9 @@ extension ParameterServer {
                 applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch), staleness: staleness,
                             sumOfSquares: push.sumOfSquares)
             }
+            stepsDone[rank] += 1
             try sendWeights(to: rank)
+            try checkpointIfDue()
         }
     }
 
@@ -59,7 +65,9 @@ extension ParameterServer {
     func canApply(_ rank: Int) -> Bool {
         guard cluster.mode == .bounded else { return true }
         // A worker not yet registered starts from whatever version is current when it joins: no constraint.
-        let held = (0 ..< cluster.workers).filter { $0 != rank && slots[$0]?.done != true }.compactMap { slots[$0]?.heldVersion }.sorted()
+        // A lost worker rejoins at the current version: no constraint either.
+        let held = (0 ..< cluster.workers).filter { $0 != rank && slots[$0]?.done != true && slots[$0]?.lostSince == nil }
+            .compactMap { slots[$0]?.heldVersion }.sorted()
         let next = version + 1
         return held.enumerated().allSatisfy { i, h in next + UInt64(i) - min(h, next + UInt64(i)) <= UInt64(cluster.staleness) }
     }
@@ -120,18 +128,5 @@ extension ParameterServer {
 
     func evaluate(_ data: Dataset) -> Evaluation {
         weights.withFloats { network.evaluate(parameters: UnsafeBufferPointer($0), inputs: data.features, targets: data.targets, rows: data.rows) }
-    }
-
-    /// Reports, once, each worker silent for longer than the heartbeat timeout.
-    func checkHeartbeats() {
-        let now = Date()
-        for rank in slots.indices {
-            guard let slot = slots[rank], !slot.done, !slot.reportedSilent else { continue }
-            let silence = now.timeIntervalSince(slot.lastSeen)
-            if silence > cluster.heartbeatTimeout {
-                slots[rank]!.reportedSilent = true
-                log(String(format: "worker %d silent for %.1f s (heartbeat timeout %.1f s)", rank, silence, cluster.heartbeatTimeout))
-            }
-        }
     }
 }

@@ -11,7 +11,18 @@ import Wire
 /// `serve()` ended before the job was done, because its `stop` was requested.
 public struct ServerStopped: Error, CustomStringConvertible {
     public var reason: String
-    public var description: String { "server stopped before the job was done: \(reason)" }
+    /// The step of the checkpoint written on the way out, if one was.
+    public var checkpointStep: Int?
+    public var description: String {
+        "server stopped before the job was done: \(reason)" + (checkpointStep.map { "; checkpoint written at step \($0)" } ?? "")
+    }
+}
+
+/// The job cannot go on: a worker was lost and not replaced in time, or a policy says to stop.
+public struct ServerFailure: Error, CustomStringConvertible {
+    public var message: String
+    public var hint: String?
+    public var description: String { message + (hint.map { "\n  hint: \($0)" } ?? "") }
 }
 
 /// The parameter server: holds the parameters and the optimizer state, aggregates gradients from the workers
@@ -40,6 +51,13 @@ public final class ParameterServer {
 
     var slots: [WorkerSlot?]
     var rankOfPeer: [PeerID: Int] = [:]
+    /// Peers asking for a rank that a live worker holds: admitted if that worker is lost.
+    var waitingToJoin: [Int: PeerID] = [:]
+    /// Per rank: the pushes consumed (applied, or dropped by policy). Async and bounded workers rejoin here.
+    var stepsDone: [Int]
+    var lostWorkers: [LostWorker] = []
+    /// Sync: a non-finite gradient under `nan_policy: skip_step` drops the whole current step.
+    var skipCurrentStep = false
     /// Per rank: the gradient pushed and not yet applied (sync: for this version; bounded: queued).
     var gradients: [[Float]]
     var pending: [PendingPush?]
@@ -59,7 +77,15 @@ public final class ParameterServer {
     /// When `serve()` began: metrics' wall_seconds count from here, so they are never negative.
     var serveStart = Date()
     var evaluationSeconds = 0.0
+    /// Training time before this process started, for a server resumed from a checkpoint.
+    var trainSecondsBefore = 0.0
     let progress: ProgressReporter
+    let checkpoints: CheckpointStore
+    var lastCheckpoint = Date()
+    var lastCheckpointStep = -1
+    /// The checkpoint this server resumed from, if any, and how many logged steps after it are done again.
+    var resumedFrom: TrainingCheckpoint?
+    var stepsRedone: Int?
     /// Stops `serve()` within 250 ms when requested, from any thread.
     public let stop: StopRequest
 
@@ -69,7 +95,8 @@ public final class ParameterServer {
         /// The version of the weights this worker holds, so its next gradient's base.
         var heldVersion: UInt64
         var done = false
-        var reportedSilent = false
+        /// Since when the worker has been lost (silent for longer than the heartbeat timeout).
+        var lostSince: Date?
     }
 
     struct PendingPush {
@@ -107,41 +134,53 @@ public final class ParameterServer {
         slots = Array(repeating: nil, count: n)
         gradients = Array(repeating: [Float](repeating: 0, count: layoutCount), count: n)
         pending = Array(repeating: nil, count: n)
+        stepsDone = Array(repeating: 0, count: n)
         sum = [Float](repeating: 0, count: layoutCount)
         stepsPerEpoch = (0 ..< n).map { run.stepsPerEpoch(rows: run.shardRows(rank: $0, workers: n).count) }
         // Sync runs in lockstep, so every worker takes as many steps as the largest shard needs.
         totalUpdates = run.config.train.epochs * (cluster.mode == .sync ? stepsPerEpoch.max()! : stepsPerEpoch.reduce(0, +))
         schedule = run.schedule(totalSteps: totalUpdates)
         progress = ProgressReporter(totalSteps: totalUpdates, quiet: quiet)
+        checkpoints = CheckpointStore(run: directory.url, keep: run.config.train.keepCheckpoints)
     }
 
     /// Serves until every worker has finished, then evaluates, writes `summary.json`, and shuts the workers down.
+    /// When `stop` is requested it writes a checkpoint and throws `ServerStopped`; on a failure it tells the
+    /// workers the job is over before throwing.
     public func serve() throws -> TrainingSummary {
         let wallStart = Date()
         serveStart = wallStart
         BLAS.setThreadCount(run.config.train.blasThreads)
-        try directory.writeConfig(run.config)
-        let metrics = try MetricsLog(directory: directory.url)
+        if resumedFrom == nil { try directory.writeConfig(run.config) }
+        let metrics = try MetricsLog(directory: directory.url, appending: resumedFrom != nil)
         try metrics.addTable("metrics", columns: ["step", "epoch", "wall_seconds", "loss", "learning_rate", "grad_norm",
                                                    "samples_per_second", "max_staleness"])
         try metrics.addTable("evaluation", columns: ["step", "epoch", "wall_seconds", "test_loss", "test_accuracy", "test_mse", "test_mae"])
         self.metrics = metrics
+        lastCheckpoint = Date()
         let heartbeatCheck = Int(min(cluster.heartbeatInterval, 0.25) * 1000)
-        while !allDone {
-            if let reason = stop.requested { throw ServerStopped(reason: reason) }
-            if let (peer, frames) = try transport.receive(timeoutMilliseconds: heartbeatCheck) {
-                try handle(peer, frames)
+        do {
+            while !allDone {
+                if let reason = stop.requested {
+                    try saveCheckpoint()
+                    throw ServerStopped(reason: reason, checkpointStep: Int(version))
+                }
+                if let (peer, frames) = try transport.receive(timeoutMilliseconds: heartbeatCheck) {
+                    try handle(peer, frames)
+                }
+                try checkHeartbeats()
             }
-            checkHeartbeats()
+        } catch {
+            if !(error is ServerStopped) { shutDownWorkers() }
+            throw error
         }
-        let trainSeconds = Date().timeIntervalSince(startTime ?? wallStart) - evaluationSeconds
+        let trainSeconds = trainSecondsBefore + Date().timeIntervalSince(startTime ?? wallStart) - evaluationSeconds
+        try saveCheckpoint()
         let trainEval = evaluate(run.train)
         let testEval = run.test.map(evaluate)
-        for slot in slots.compactMap({ $0 }) {
-            try transport.send(frames(Header(kind: .shutdown, jobID: jobID, sender: -1, version: version)), to: slot.peer)
-        }
+        shutDownWorkers()
         let traffic = transport.traffic
-        let summary = TrainingSummary(
+        var summary = TrainingSummary(
             status: "completed", model: run.modelDescription, parameters: layoutCount,
             trainLoss: trainEval.loss, trainAccuracy: trainEval.accuracy,
             testLoss: testEval?.loss, testAccuracy: testEval?.accuracy, testMse: testEval?.meanSquaredError, testMae: testEval?.meanAbsoluteError,
@@ -151,15 +190,33 @@ public final class ParameterServer {
             finalLearningRate: schedule.rate(atStep: max(Int(version) - 1, 0)),
             workers: cluster.workers, mode: cluster.mode.rawValue, bytesSent: traffic.bytesSent, bytesReceived: traffic.bytesReceived,
             maxStaleness: maxStaleness, rejectedMessages: rejects.values.reduce(0, +))
+        summary.lostWorkers = lostWorkersAtEnd()
+        summary.resumedFromStep = resumedFrom?.step
+        summary.stepsRedone = stepsRedone
         try directory.writeSummary(summary)
         if !rejects.isEmpty { log("rejected messages by reason: \(rejects.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))") }
         return summary
     }
 
+    /// Tells every worker, and every peer still waiting for a rank, that the job is over.
+    func shutDownWorkers() {
+        for peer in slots.compactMap({ $0?.peer }) {
+            try? transport.send(frames(Header(kind: .shutdown, jobID: jobID, sender: -1, version: version)), to: peer)
+        }
+        for (rank, peer) in waitingToJoin {
+            try? refuse(peer, "rank \(rank) was held by a live worker until the job ended")
+        }
+        waitingToJoin = [:]
+    }
+
     /// Rejected messages so far, by reason.
     public var rejectedByReason: [String: Int] { rejects }
 
-    var allDone: Bool { slots.allSatisfy { $0?.done == true } }
+    /// Every worker finished, or (under `on_worker_failure: continue`) was lost, and at least one finished.
+    var allDone: Bool {
+        slots.allSatisfy { slot in slot?.done == true || (slot?.lostSince != nil && cluster.onWorkerFailure == .continue) }
+            && slots.contains { $0?.done == true }
+    }
 
     /// The current parameters (for tests and checkpoints).
     public var currentParameters: [Float] { weights.withFloats { Array($0) } }

@@ -41,7 +41,7 @@ public struct RunDirectory: Sendable {
         url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: url.appendingPathComponent("config.yaml").path) else {
             throw RunDirectoryError(path: path, message: "is not a run directory (no config.yaml)",
-                                    hint: "--resume takes the directory a `pstrain train` run wrote, e.g. runs/20261123-163012")
+                                    hint: "--resume takes the directory a `pstrain train`, `server` or `launch` run wrote, e.g. runs/20261123-163012")
         }
     }
 
@@ -51,6 +51,15 @@ public struct RunDirectory: Sendable {
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         formatter.timeZone = TimeZone(identifier: "UTC")
         return formatter.string(from: Date())
+    }
+
+    /// The endpoint a server of this run bound, so a restarted server binds it again and its workers find it.
+    public var recordedEndpoint: String? {
+        (try? String(contentsOf: url.appendingPathComponent("endpoint"), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func recordEndpoint(_ endpoint: String) throws {
+        try (endpoint + "\n").write(to: url.appendingPathComponent("endpoint"), atomically: true, encoding: .utf8)
     }
 
     /// Writes the resolved config, every default spelled out, so the run can be repeated exactly.
@@ -64,6 +73,23 @@ public struct RunDirectory: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         try encoder.encode(summary).write(to: url.appendingPathComponent("summary.json"), options: .atomic)
+    }
+}
+
+/// A worker the server lost (silent for longer than the heartbeat timeout) during a distributed run.
+public struct LostWorker: Codable, Sendable, Equatable {
+    public var rank: Int
+    /// The server's version when the worker was declared lost, and when a worker of its rank came back.
+    public var lostAtStep: Int
+    public var rejoinedAtStep: Int?
+    /// The worker's steps that were never done: its shard's batches skipped while it was gone.
+    public var skippedSteps: Int
+
+    public init(rank: Int, lostAtStep: Int, rejoinedAtStep: Int? = nil, skippedSteps: Int = 0) {
+        self.rank = rank
+        self.lostAtStep = lostAtStep
+        self.rejoinedAtStep = rejoinedAtStep
+        self.skippedSteps = skippedSteps
     }
 }
 
@@ -95,6 +121,11 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     public var bytesReceived: Int?
     public var maxStaleness: Int?
     public var rejectedMessages: Int?
+    /// Distributed runs: each time a worker was lost, and what its shard missed.
+    public var lostWorkers: [LostWorker]?
+    /// A resumed server: the checkpoint's step, and how many steps done before the restart were done again.
+    public var resumedFromStep: Int?
+    public var stepsRedone: Int?
 
     public init(status: String, model: String, parameters: Int, trainLoss: Double, trainAccuracy: Double?, testLoss: Double?,
                 testAccuracy: Double?, testMse: Double?, testMae: Double?, steps: Int, epochs: Int, samples: Int,

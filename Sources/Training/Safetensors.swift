@@ -102,4 +102,10 @@ public struct CheckpointError: Error, CustomStringConvertible {
     public var message: String
     public var hint: String?
     public var description: String { "\(path): \(message)" + (hint.map { "\n  hint: \($0)" } ?? "") }
+
+    public init(path: String, message: String, hint: String? = nil) {
+        self.path = path
+        self.message = message
+        self.hint = hint
+    }
 }

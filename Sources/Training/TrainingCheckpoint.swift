@@ -15,8 +15,25 @@ public struct TrainingCheckpoint: Sendable {
     public var optimizerStep: Int
     public var firstMoment: [Float]
     public var secondMoment: [Float]
+    /// A parameter server's: the steps each worker rank has had applied (async and bounded runs resume each
+    /// worker there). Empty for `pstrain train`.
+    public var workerSteps: [Int]
 
     static let format = "pstrain.checkpoint.1"
+
+    public init(step: Int, epoch: Int, batchInEpoch: Int, samples: Int, trainSeconds: Double, parameters: [Float], optimizerStep: Int,
+                firstMoment: [Float], secondMoment: [Float], workerSteps: [Int] = []) {
+        self.step = step
+        self.epoch = epoch
+        self.batchInEpoch = batchInEpoch
+        self.samples = samples
+        self.trainSeconds = trainSeconds
+        self.parameters = parameters
+        self.optimizerStep = optimizerStep
+        self.firstMoment = firstMoment
+        self.secondMoment = secondMoment
+        self.workerSteps = workerSteps
+    }
 
     /// The safetensors bytes: each parameter tensor by its layout name, the optimizer's moments as
     /// `optimizer.first_moment.<name>` and `optimizer.second_moment.<name>`, the rest as metadata.
@@ -30,11 +47,13 @@ public struct TrainingCheckpoint: Sendable {
                             tensors.append((prefix + e.name, e.shape, UnsafeBufferPointer(rebasing: buffer[e.range])))
                         }
                     }
-                    return Safetensors.encode(tensors, metadata: [
+                    var metadata = [
                         "format": Self.format, "model": model, "step": "\(step)", "epoch": "\(epoch)", "batch_in_epoch": "\(batchInEpoch)",
                         "samples": "\(samples)", "train_seconds": "\(trainSeconds)", "optimizer_step": "\(optimizerStep)",
                         "layout_hash": "\(layout.hash)", "config_hash": "\(jobID)",
-                    ])
+                    ]
+                    if !workerSteps.isEmpty { metadata["worker_steps"] = workerSteps.map(String.init).joined(separator: ",") }
+                    return Safetensors.encode(tensors, metadata: metadata)
                 }
             }
         }
@@ -64,10 +83,18 @@ public struct TrainingCheckpoint: Sendable {
             }
             return values
         }
+        var workerSteps: [Int] = []
+        if let list = meta["worker_steps"] {
+            let parsed = list.split(separator: ",").compactMap { Int($0) }
+            guard !parsed.isEmpty, parsed.count == list.split(separator: ",").count, parsed.allSatisfy({ $0 >= 0 }) else {
+                throw fail("metadata worker_steps is not a list of step counts: \(list)")
+            }
+            workerSteps = parsed
+        }
         return TrainingCheckpoint(
             step: try integer("step"), epoch: try integer("epoch"), batchInEpoch: try integer("batch_in_epoch"), samples: try integer("samples"),
             trainSeconds: meta["train_seconds"].flatMap(Double.init) ?? 0, parameters: try gather("", required: true),
             optimizerStep: try integer("optimizer_step"), firstMoment: try gather("optimizer.first_moment.", required: false),
-            secondMoment: try gather("optimizer.second_moment.", required: false))
+            secondMoment: try gather("optimizer.second_moment.", required: false), workerSteps: workerSteps)
     }
 }

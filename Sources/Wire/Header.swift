@@ -11,7 +11,7 @@
 /// | 22 | 1 | payload element type |
 /// | 23 | 1 | flags (0) |
 /// | 24 | 8 | model version (the base version, for a push) |
-/// | 32 | 8 | aux: samples behind a push; the assigned rank in a welcome |
+/// | 32 | 8 | aux: samples behind a push; the assigned rank in a welcome; the `Refusal` code of a refuse |
 /// | 40 | 8 | payload element count |
 /// | 48 | 8 | model layout hash |
 /// | 56 | 8 | value: float64, the mean loss of a push's batch (0 in other kinds) |

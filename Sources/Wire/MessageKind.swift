@@ -4,7 +4,8 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case register = 1
     /// Server → worker: accepted. Header: assigned rank in `aux`, current version; payload: job facts as JSON.
     case welcome = 2
-    /// Server → peer: not accepted. Payload: the reason, as UTF-8 text that says what differs.
+    /// Server → peer: not accepted. Payload: the reason, as UTF-8 text that says what differs; `aux`: a
+    /// `Refusal` code, which tells a worker whether to give up or to register again.
     case refuse = 3
     /// Worker → server: send the weights.
     case pull = 4
@@ -32,6 +33,15 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
         case .push: [.none, .float32]
         }
     }
+}
+
+/// What a refused worker should do, carried in a `refuse` message's `aux`. Never renumber, only add.
+public enum Refusal: UInt64, Sendable {
+    /// The worker cannot join this job as it is: give up.
+    case final = 0
+    /// The server does not know this worker (it restarted from a checkpoint, or the worker was replaced while
+    /// silent): register again and continue where the welcome says.
+    case registerAgain = 1
 }
 
 /// The type of a message's payload elements.

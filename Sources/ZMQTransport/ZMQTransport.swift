@@ -46,9 +46,13 @@ public final class ZMQClientTransport: ClientTransport, @unchecked Sendable {
     private let socket: ZMQSocket
     public private(set) var traffic = Traffic()
 
-    public init(context: ZMQContext, connect address: String, maxMessageBytes: Int) throws {
+    /// - Parameter reconnectMax: when the server goes away, libzmq reconnects after 0.1 s, doubling the pause up
+    ///   to this many seconds.
+    public init(context: ZMQContext, connect address: String, maxMessageBytes: Int, reconnectMax: Double = 2) throws {
         socket = try context.socket(.dealer)
         try socket.set(.maxMessageSize(bytes: Int64(maxMessageBytes)))
+        try socket.set(.reconnectInterval(milliseconds: 100))
+        try socket.set(.reconnectIntervalMax(milliseconds: Int32(max(100, reconnectMax * 1000))))
         try socket.set(.sendHighWaterMark(messages: 0))
         try socket.set(.receiveHighWaterMark(messages: 0))
         try socket.connect(address)

@@ -12,8 +12,12 @@ struct LaunchCommand: ParsableCommand {
         discussion: """
             Starts `pstrain server` on a free loopback port and N `pstrain worker` processes, all from the same \
             resolved config, shows the server's progress, and writes the run directory: config.yaml, metrics.csv, \
-            evaluation.csv, metrics.jsonl, summary.json, server.log and worker-<rank>.log. If any process fails, or \
-            on Ctrl-C / SIGTERM, every process is stopped and the exit status is non-zero.
+            evaluation.csv, metrics.jsonl, summary.json, checkpoints/, server.log and worker-<rank>.log.
+
+            A crashed worker is restarted with its rank, and a crashed server from its latest checkpoint, up to \
+            cluster.max_restarts times each. If a process fails beyond that, or on Ctrl-C / SIGTERM, every process \
+            is stopped and the exit status is non-zero; `--resume DIR` then continues the run from its latest \
+            checkpoint.
             """)
 
     @OptionGroup var configuration: ConfigArguments
@@ -24,16 +28,36 @@ struct LaunchCommand: ParsableCommand {
 
     @OptionGroup var output: RunDirectoryArgument
 
+    @Option(name: .long, help: ArgumentHelp("Continue the run in this directory from its latest checkpoint, with its own config.", valueName: "dir"))
+    var resume: String?
+
+    func validate() throws {
+        if resume != nil && (configuration.config != nil || !configuration.overrides.isEmpty || output.runDir != nil || workers != nil) {
+            throw ValidationError("--resume continues a run with its own config, in its own directory: "
+                                  + "drop --config, --run-dir, --workers and overrides")
+        }
+    }
+
     func run() throws {
         do {
-            let resolved = try configuration.load(extra: workers.map { ["cluster.workers=\($0)"] } ?? [])
+            let directory: RunDirectory
+            let launchConfig: URL
+            let resolved: RunConfig
+            if let resume {
+                directory = try RunDirectory(resuming: resume)
+                launchConfig = directory.url.appendingPathComponent("config.yaml")
+                resolved = try ConfigLoader.load(path: launchConfig.path)
+            } else {
+                resolved = try configuration.load(extra: workers.map { ["cluster.workers=\($0)"] } ?? [])
+                directory = try RunDirectory(path: output.runDir)
+                launchConfig = directory.url.appendingPathComponent("launch.yaml")
+                try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
+            }
             _ = try PreparedRun(config: resolved) // fail here, once, on bad data rather than in N + 1 processes
-            let directory = try RunDirectory(path: output.runDir)
-            let launchConfig = directory.url.appendingPathComponent("launch.yaml")
-            try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             let launcher = LocalLauncher(executable: executable, configPath: launchConfig.path, workers: resolved.cluster.workers,
-                                         directory: directory.url, parentVariable: LaunchedChild.parentVariable, log: printError)
+                                         directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
+                                         parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             try withExtendedLifetime(trap) { try launcher.run(stop: stop) }

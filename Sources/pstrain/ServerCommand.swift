@@ -13,42 +13,85 @@ struct ServerCommand: ParsableCommand {
         commandName: "server",
         abstract: "Run the parameter server: hold the parameters, apply the workers' gradients.",
         discussion: """
-            Binds the address, prints "listening on <endpoint>" as its first line of standard output, waits for \
-            cluster.workers workers, trains per cluster.mode, evaluates at each epoch's end, and writes the run \
-            directory (as pstrain train does, with workers, mode, bytes_sent and max_staleness in summary.json). \
-            SIGINT or SIGTERM stops it. Usually started by `pstrain launch`.
+            Binds the address, prints "listening on <endpoint>" as its first line of standard output (and writes \
+            it to <run>/endpoint), waits for cluster.workers workers, trains per cluster.mode, evaluates at each \
+            epoch's end, and writes the run directory (as pstrain train does, with workers, mode, bytes_sent and \
+            max_staleness in summary.json). Usually started by `pstrain launch`.
+
+            Checkpoints go to <run>/checkpoints every train.checkpoint_every steps or train.checkpoint_seconds \
+            seconds, at the end, and on SIGINT/SIGTERM, which then stop the server with status 0. A server \
+            restarted with `--resume DIR` binds the same endpoint and continues from the latest checkpoint; \
+            its workers register again by themselves.
+
+            A worker silent for cluster.heartbeat_timeout seconds is lost: with cluster.on_worker_failure: \
+            continue, training goes on without it (summary.json lists it under lost_workers); with wait, sync \
+            steps wait for a worker of its rank, up to cluster.replacement_timeout seconds.
             """)
 
     @OptionGroup var configuration: ConfigArguments
 
-    @Option(name: .long, help: ArgumentHelp("Address to serve; * picks a free port.", valueName: "endpoint"))
-    var bind = "tcp://127.0.0.1:*"
+    @Option(name: .long, help: ArgumentHelp("Address to serve; * picks a free port (default: tcp://127.0.0.1:*, or with --resume the run's own).",
+                                            valueName: "endpoint"))
+    var bind: String?
 
     @Flag(name: .long, help: "Allow binding to a non-loopback address without encryption (CurveZMQ is not built yet).")
     var insecure = false
 
     @OptionGroup var output: RunDirectoryArgument
 
+    @Option(name: .long, help: ArgumentHelp("Continue the run in this directory from its latest checkpoint, with its own config.", valueName: "dir"))
+    var resume: String?
+
     @Flag(name: .long, help: "Print only the final summary.")
     var quiet = false
+
+    func validate() throws {
+        if resume != nil && (configuration.config != nil || !configuration.overrides.isEmpty || output.runDir != nil) {
+            throw ValidationError("--resume continues a run with its own config.yaml, in its own directory: "
+                                  + "drop --config, --run-dir and overrides (workers started with another config would be refused)")
+        }
+    }
 
     func run() throws {
         LaunchedChild.followParent()
         do {
-            try Endpoint.checkBinding(bind, insecure: insecure)
-            let resolved = try configuration.load()
+            let directory: RunDirectory
+            let resolved: RunConfig
+            var checkpoint: TrainingCheckpoint?
+            var address = bind ?? "tcp://127.0.0.1:*"
+            if let resume {
+                directory = try RunDirectory(resuming: resume)
+                resolved = try ConfigLoader.load(path: directory.url.appendingPathComponent("config.yaml").path)
+                if bind == nil, let recorded = directory.recordedEndpoint { address = recorded }
+            } else {
+                resolved = try configuration.load()
+                directory = try RunDirectory(path: output.runDir)
+            }
             let prepared = try PreparedRun(config: resolved)
-            let directory = try RunDirectory(path: output.runDir)
+            if let resume {
+                checkpoint = try ParameterServer.latestCheckpoint(of: prepared, in: directory)
+                if checkpoint == nil && !quiet { printError("pstrain server: \(resume) has no checkpoint yet: starting its job from step 0") }
+            }
+            try Endpoint.checkBinding(address, insecure: insecure)
             let context = try ZMQContext()
-            let transport = try ZMQServerTransport(context: context, bind: bind, maxMessageBytes: resolved.cluster.maxMessageMb << 20)
+            let transport = try ZMQServerTransport(context: context, bind: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20)
             defer { transport.close() }
+            try directory.recordEndpoint(transport.endpoint)
             print("listening on \(transport.endpoint)")
             fflush(nil) // the launcher reads this line through a pipe: send it now
             let server = ParameterServer(run: prepared, transport: transport, directory: directory, quiet: quiet, log: printError)
+            if let checkpoint { try server.resume(from: checkpoint) }
             let stop = server.stop
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
-            let summary = try withExtendedLifetime(trap) { try server.serve() }
-            print(SummaryText.render(summary, directory: directory.url.path))
+            do {
+                let summary = try withExtendedLifetime(trap) { try server.serve() }
+                print(SummaryText.render(summary, directory: directory.url.path))
+            } catch let stopped as ServerStopped {
+                printError("pstrain server: \(stopped); continue with: pstrain server --resume \(directory.url.path)")
+            }
+        } catch let failure as ServerFailure {
+            printError("pstrain server: error: \(failure)")
+            throw ExitCode(ChildExitStatus.jobFailed)
         } catch {
             printError("pstrain server: error: \(error)")
             throw ExitCode.failure
@@ -80,11 +123,15 @@ struct WorkerCommand: ParsableCommand {
             let resolved = try configuration.load()
             let prepared = try PreparedRun(config: resolved)
             let context = try ZMQContext()
-            let transport = try ZMQClientTransport(context: context, connect: connect, maxMessageBytes: resolved.cluster.maxMessageMb << 20)
+            let transport = try ZMQClientTransport(context: context, connect: connect, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
+                                                    reconnectMax: resolved.cluster.reconnectMax)
             defer { transport.close() }
             let trap = SignalTrap { _ in Glibc.exit(143) }
             let report = try withExtendedLifetime(trap) { try Worker(run: prepared, transport: transport, rank: rank ?? -1, log: printError).work() }
             print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes")
+        } catch let error as WorkerError where !error.restartable {
+            printError("pstrain worker: error: \(error)")
+            throw ExitCode(ChildExitStatus.jobFailed)
         } catch {
             printError("pstrain worker: error: \(error)")
             throw ExitCode.failure

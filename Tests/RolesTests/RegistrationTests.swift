@@ -13,7 +13,7 @@ import Wire
         let client = server.network.connect()
         #expect(try server.ask(server.register(rank: 0), from: client).0 == .welcome)
         let started = Date()
-        #expect(server.logLines.waitFor("worker 0 silent for", timeout: 10))
+        #expect(server.logLines.waitFor("worker 0 lost: silent for", timeout: 10))
         #expect(Date().timeIntervalSince(started) >= 0.3, "reported before the timeout had passed")
         try client.send([OutboundFrame(Header(kind: .heartbeat, jobID: server.run.jobID, sender: 0).encoded())])
         #expect(server.logLines.waitFor("worker 0 is back", timeout: 10))
@@ -30,8 +30,6 @@ import Wire
 
         let welcome = try server.ask(server.register(rank: 1))
         #expect(welcome.0 == .welcome && welcome.1?.contains("\"rank\":1") == true)
-        let taken = try server.ask(server.register(rank: 1))
-        #expect(taken.0 == .refuse && taken.1 == "rank 1 is already taken")
         let chosen = try server.ask(server.register(rank: -1))
         #expect(chosen.0 == .welcome && chosen.1?.contains("\"rank\":0") == true)
         let full = try server.ask(server.register(rank: -1))
@@ -49,14 +47,38 @@ import Wire
         #expect(text == "protocol: protocol version 2; this pstrain speaks 1: run the same pstrain release everywhere")
     }
 
-    @Test func messagesBeforeRegisteringAreDropped() throws {
+    @Test func messagesBeforeRegisteringAreAnsweredWithRegisterAgain() throws {
         let server = try ScriptedServer()
         let client = server.network.connect()
         try client.send([OutboundFrame(Header(kind: .pull, jobID: server.run.jobID, sender: 0).encoded())])
-        #expect(try client.receive(timeoutMilliseconds: 300) == nil, "an unregistered pull gets no weights")
+        let frames = try #require(try client.receive(timeoutMilliseconds: 5000))
+        let refusal = try withFrameBytes(frames) { try Message.decode($0, maxPayloadBytes: 1 << 20).header }
+        #expect(refusal.kind == .refuse && refusal.aux == Refusal.registerAgain.rawValue, "an unregistered pull gets no weights")
         let welcome = try server.ask(server.register(rank: 0), from: client)
         #expect(welcome.0 == .welcome)
         let weights = try server.ask(Header(kind: .pull, jobID: server.run.jobID, sender: 0), from: client)
         #expect(weights.0 == .weights)
+    }
+
+    /// A second worker asking for a held rank waits while the holder lives, and takes the rank once the holder
+    /// is lost; the holder, back, is a stranger that must register again.
+    @Test func aNewWorkerTakesTheRankOfALostOne() throws {
+        let server = try ScriptedServer(heartbeatTimeout: 0.5)
+        let holder = server.network.connect(), newcomer = server.network.connect()
+        #expect(try server.ask(server.register(rank: 1), from: holder).0 == .welcome)
+        try newcomer.send([OutboundFrame(server.register(rank: 1).encoded())])
+        // The holder stays alive for a while: the newcomer gets no answer.
+        for _ in 0 ..< 4 {
+            #expect(try newcomer.receive(timeoutMilliseconds: 200) == nil, "admitted while the holder was alive")
+            try holder.send([OutboundFrame(Header(kind: .heartbeat, jobID: server.run.jobID, sender: 1).encoded())])
+        }
+        // Silent now: lost after the timeout, and the newcomer is welcomed as rank 1.
+        let frames = try #require(try newcomer.receive(timeoutMilliseconds: 5000), "never admitted")
+        let welcome = try withFrameBytes(frames) { try Message.decode($0, maxPayloadBytes: 1 << 20) }
+        #expect(welcome.header.kind == .welcome && welcome.header.aux == 1)
+        #expect(server.logLines.waitFor("worker 1 lost: silent for", timeout: 1))
+        #expect(server.logLines.waitFor("worker 1 rejoined at step 0", timeout: 1))
+        let back = try server.ask(Header(kind: .heartbeat, jobID: server.run.jobID, sender: 1), from: holder)
+        #expect(back.0 == .refuse)
     }
 }

@@ -1,0 +1,149 @@
+import Config
+import Foundation
+import Training
+import Transport
+import Wire
+
+/// Who is in the job: registration, workers lost to silence, their return or replacement, and the
+/// `on_worker_failure` policy.
+extension ParameterServer {
+    func register(_ peer: PeerID, _ h: Header) throws {
+        guard h.jobID == jobID else {
+            return try refuse(peer, "this worker was started with another config than the server (job id \(h.jobID), server's \(jobID)); "
+                              + "start every process from the same config file and overrides")
+        }
+        guard h.layoutHash == run.spec.layout.hash else {
+            return try refuse(peer, "model layout differs: the server trains \(run.modelDescription) (layout hash \(run.spec.layout.hash)), "
+                              + "the worker's layout hash is \(h.layoutHash)")
+        }
+        if let existing = rankOfPeer[peer] { return try welcome(peer, rank: existing) }
+        let requested = Int(h.sender)
+        let rank: Int
+        if requested >= 0 {
+            guard requested < cluster.workers else {
+                return try refuse(peer, "rank \(requested) is outside this job's \(cluster.workers) workers (0...\(cluster.workers - 1))")
+            }
+            if let holder = slots[requested] {
+                guard !holder.done else { return try refuse(peer, "rank \(requested) has already finished its work") }
+                guard holder.lostSince != nil else {
+                    if waitingToJoin.updateValue(peer, forKey: requested) == nil {
+                        log("a new worker asks for rank \(requested), which a live worker holds: it joins if that one stays silent "
+                            + String(format: "for %.1f s (cluster.heartbeat_timeout)", cluster.heartbeatTimeout))
+                    }
+                    return
+                }
+            }
+            rank = requested
+        } else {
+            guard let free = slots.firstIndex(where: { $0 == nil }) ?? slots.firstIndex(where: { $0?.lostSince != nil }) else {
+                return try refuse(peer, "all \(cluster.workers) worker ranks are taken")
+            }
+            rank = free
+        }
+        try admit(peer, rank: rank)
+    }
+
+    /// Gives `rank` to `peer`: a first registration, or the replacement of a lost worker.
+    func admit(_ peer: PeerID, rank: Int) throws {
+        if let old = slots[rank] {
+            rankOfPeer[old.peer] = nil
+            pending[rank] = nil
+            if let index = lostWorkers.lastIndex(where: { $0.rank == rank && $0.rejoinedAtStep == nil }) {
+                lostWorkers[index].rejoinedAtStep = Int(version)
+            }
+            log("worker \(rank) rejoined at step \(version), replacing the lost one")
+        }
+        slots[rank] = WorkerSlot(peer: peer, lastSeen: Date(), heldVersion: version)
+        rankOfPeer[peer] = rank
+        if waitingToJoin[rank] == peer { waitingToJoin[rank] = nil }
+        log("worker \(rank) registered (\(slots.compactMap { $0 }.count)/\(cluster.workers))")
+        if slots.allSatisfy({ $0 != nil }) && startTime == nil { startTime = Date() }
+        try welcome(peer, rank: rank)
+    }
+
+    /// The welcome: the job's facts, and where this rank starts. A sync worker starts at the server's version
+    /// (every worker takes one step per version); an async or bounded worker after its last consumed push.
+    func welcome(_ peer: PeerID, rank: Int) throws {
+        let steps = cluster.mode == .sync ? stepsPerEpoch.max()! : stepsPerEpoch[rank]
+        let facts: [String: Any] = ["rank": rank, "workers": cluster.workers, "mode": cluster.mode.rawValue, "version": version,
+                                    "steps_per_epoch": steps, "start_step": cluster.mode == .sync ? Int(version) : stepsDone[rank]]
+        try transport.send(textFrames(Header(kind: .welcome, jobID: jobID, sender: -1, version: version, aux: UInt64(rank)), json(facts)), to: peer)
+    }
+
+    /// A message from a peer with no rank. A peer waiting for a rank may heartbeat; anyone else is told to
+    /// register: after a restart from a checkpoint, that is how the workers of the old server come back.
+    func answerUnknownPeer(_ peer: PeerID, _ h: Header) throws {
+        if waitingToJoin.values.contains(peer) && h.kind == .heartbeat { return }
+        guard h.kind != .stats else { return try dispatchStats(peer) }
+        try refuse(peer, "this server does not know this worker (it was restarted, or the worker was replaced): register again",
+                   .registerAgain)
+    }
+
+    /// Notes that `rank` was heard from; a lost worker that speaks again is back.
+    func seen(_ rank: Int) {
+        slots[rank]!.lastSeen = Date()
+        guard let since = slots[rank]!.lostSince else { return }
+        slots[rank]!.lostSince = nil
+        if let index = lostWorkers.lastIndex(where: { $0.rank == rank && $0.rejoinedAtStep == nil }) {
+            lostWorkers[index].rejoinedAtStep = Int(version)
+        }
+        log(String(format: "worker %d is back after %.1f s lost, at step %d", rank, Date().timeIntervalSince(since), version))
+    }
+
+    /// Whether the current sync step waits for `rank`'s push.
+    func awaited(_ rank: Int) -> Bool {
+        guard let slot = slots[rank] else { return true } // not registered yet (start-up, or after a restart)
+        if slot.done { return false }
+        return slot.lostSince == nil || cluster.onWorkerFailure == .wait
+    }
+
+    /// Declares lost each worker silent for longer than the heartbeat timeout; fails the job when a lost
+    /// worker is not replaced in time (`wait`) or no worker at all is left (`continue`).
+    func checkHeartbeats() throws {
+        let now = Date()
+        for rank in slots.indices {
+            guard let slot = slots[rank], !slot.done, slot.lostSince == nil else { continue }
+            let silence = now.timeIntervalSince(slot.lastSeen)
+            if silence > cluster.heartbeatTimeout { try markLost(rank, silence: silence) }
+        }
+        let lost = slots.indices.compactMap { rank in slots[rank]?.lostSince.map { (rank, now.timeIntervalSince($0)) } }
+        guard let (rank, duration) = lost.max(by: { $0.1 < $1.1 }), duration > cluster.replacementTimeout else { return }
+        let live = slots.contains { $0 != nil && $0!.lostSince == nil && !$0!.done }
+        if cluster.onWorkerFailure == .wait || !live {
+            throw ServerFailure(
+                message: String(format: "worker %d was lost %.0f s ago and no worker took its place", rank, duration)
+                    + (live ? " (cluster.on_worker_failure: wait)" : "; no live worker is left"),
+                hint: "restart a worker with --rank \(rank); cluster.replacement_timeout (\(cluster.replacementTimeout) s) sets how long to wait")
+        }
+    }
+
+    func markLost(_ rank: Int, silence: TimeInterval) throws {
+        slots[rank]!.lostSince = Date()
+        pending[rank] = nil
+        lostWorkers.append(LostWorker(rank: rank, lostAtStep: Int(version)))
+        let what = cluster.onWorkerFailure == .continue
+            ? "training goes on without it (cluster.on_worker_failure: continue)"
+            : "sync steps wait for a worker with its rank (cluster.on_worker_failure: wait)"
+        log(String(format: "worker %d lost: silent for %.1f s (heartbeat timeout %.1f s); ", rank, silence, cluster.heartbeatTimeout) + what)
+        if let peer = waitingToJoin[rank] { return try admit(peer, rank: rank) }
+        switch cluster.mode {
+        case .sync: try completeSyncStepIfReady()
+        case .async, .bounded: try applyQueuedPushes()
+        }
+    }
+
+    /// The lost workers with their skipped steps: in sync, the steps taken while they were gone; otherwise
+    /// the steps of theirs never consumed.
+    func lostWorkersAtEnd() -> [LostWorker]? {
+        guard !lostWorkers.isEmpty else { return nil }
+        return lostWorkers.map { record in
+            var record = record
+            if cluster.mode == .sync {
+                record.skippedSteps = (record.rejoinedAtStep ?? Int(version)) - record.lostAtStep
+            } else if record.rejoinedAtStep == nil {
+                record.skippedSteps = run.config.train.epochs * stepsPerEpoch[record.rank] - stepsDone[record.rank]
+            }
+            return record
+        }
+    }
+}
