@@ -63,6 +63,6 @@ let package = Package(
         .testTarget(name: "RolesTests", dependencies: ["Roles", "Training", "Config", "Transport", "Wire"], swiftSettings: kernelFlags),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: kernelFlags),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Wire", "ZeroMQ"], swiftSettings: kernelFlags),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Wire", "ZeroMQ"], swiftSettings: kernelFlags),
     ]
 )

@@ -182,3 +182,13 @@ extension RunConfig {
         "cluster.nan_policy": NaNPolicy.allCases.map(\.rawValue),
     ]
 }
+
+extension RunConfig {
+    /// An identifier of the job: every process started from the same resolved config computes the same one,
+    /// so a worker started with another config is refused rather than mixed in. FNV-1a of the config's YAML.
+    public var jobID: UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in ConfigLoader.yaml(self).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return h
+    }
+}

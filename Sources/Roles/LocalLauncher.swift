@@ -24,6 +24,7 @@ public final class LocalLauncher {
     let directory: URL
     let maxRestarts: Int
     let resume: Bool
+    let continueWithoutFailedWorkers: Bool
     let log: @Sendable (String) -> Void
     /// The environment variable that tells each child the launcher's pid, so it can ask the kernel to stop it if
     /// the launcher dies without cleaning up (SIGKILL).
@@ -38,6 +39,8 @@ public final class LocalLauncher {
         var process: Process
         var log: URL
         var restarts = 0
+        /// A worker that failed for good while the server goes on without it.
+        var abandoned = false
         var name: String { role.name }
     }
 
@@ -56,8 +59,11 @@ public final class LocalLauncher {
     ///   - executable: the `pstrain` binary to start (this process's own).
     ///   - configPath: the resolved config every child is started with, so all agree on the job.
     ///   - resume: start the server with `--resume` on `directory`, continuing that run from its latest checkpoint.
+    ///   - continueWithoutFailedWorkers: a worker that fails beyond its restarts does not end the job: the server
+    ///     goes on without it (`on_worker_failure: continue`) and the job's outcome is the server's.
     public init(executable: URL, configPath: String, workers: Int, directory: URL, maxRestarts: Int = 0, resume: Bool = false,
-                parentVariable: String, log: @escaping @Sendable (String) -> Void) {
+                continueWithoutFailedWorkers: Bool = false, parentVariable: String, log: @escaping @Sendable (String) -> Void) {
+        self.continueWithoutFailedWorkers = continueWithoutFailedWorkers
         self.executable = executable
         self.parentVariable = parentVariable
         self.configPath = configPath
@@ -78,16 +84,26 @@ public final class LocalLauncher {
         let address = try startServer(resume: resume, stop: stop, timeout: endpointTimeout)
         log("pstrain launch: server at \(address); starting \(workers) workers (logs in \(directory.path))")
         for rank in 0 ..< workers { try startWorker(rank, address: address, appending: resume) }
-        while children.contains(where: { $0.process.isRunning }) {
-            _ = exited.wait(timeout: .now() + 0.2)
+        // Checked once more after the last child has exited, so that its failure is never missed.
+        var anyRunning = true
+        while anyRunning {
+            anyRunning = children.contains { $0.process.isRunning }
+            if anyRunning { _ = exited.wait(timeout: .now() + 0.2) }
             if let reason = stop.requested {
                 throw LaunchError(message: "stopped (\(reason)); every process was terminated. The server writes a checkpoint as it stops: "
                                   + "pstrain launch --resume \(directory.path) continues the run")
             }
-            for index in children.indices where !children[index].process.isRunning && children[index].process.terminationStatus != 0 {
+            for index in children.indices where !children[index].process.isRunning && children[index].process.terminationStatus != 0
+                && !children[index].abandoned {
                 let failed = children[index]
                 let how = "\(failed.name) failed with status \(failed.process.terminationStatus)"
                 guard failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
+                    if failed.role != .server && continueWithoutFailedWorkers && failed.process.terminationStatus != ChildExitStatus.jobFailed {
+                        log("pstrain launch: \(how); the server goes on without it (cluster.on_worker_failure: continue). "
+                            + "Its log: \(failed.log.path)")
+                        children[index].abandoned = true
+                        continue
+                    }
                     let restarts = failed.restarts > 0 ? " after \(failed.restarts) restarts (cluster.max_restarts)" : ""
                     throw LaunchError(message: how + restarts
                                       + "; stopped the others. Its log: \(failed.log.path)\n" + Self.tail(of: failed.log))
@@ -99,6 +115,7 @@ public final class LocalLauncher {
                 case .worker(let rank): try startWorker(rank, address: address, appending: true)
                 }
                 children[children.count - 1].restarts = failed.restarts + 1
+                anyRunning = true
                 break
             }
         }

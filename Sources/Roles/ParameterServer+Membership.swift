@@ -75,8 +75,9 @@ extension ParameterServer {
     func answerUnknownPeer(_ peer: PeerID, _ h: Header) throws {
         if waitingToJoin.values.contains(peer) && h.kind == .heartbeat { return }
         guard h.kind != .stats else { return try dispatchStats(peer) }
+        reject(peer, reason: "unregistered", "\(h.kind) from a peer that has not registered")
         try refuse(peer, "this server does not know this worker (it was restarted, or the worker was replaced): register again",
-                   .registerAgain)
+                   .registerAgain, quietly: true)
     }
 
     /// Notes that `rank` was heard from; a lost worker that speaks again is back.

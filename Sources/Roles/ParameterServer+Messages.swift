@@ -18,7 +18,8 @@ extension ParameterServer {
             } catch let error as WireError {
                 reject(peer, reason: error.reason, error.description)
                 if case .protocolVersion = error {
-                    try refuse(peer, "protocol: \(error.description)")
+                    // Told every time, logged once (by `reject`): a flood must not flood the log too.
+                    try refuse(peer, "protocol: \(error.description)", quietly: true)
                 }
                 return
             }
@@ -54,8 +55,8 @@ extension ParameterServer {
         try transport.send(textFrames(Header(kind: .stats, jobID: jobID, sender: -1, version: version), json(state)), to: peer)
     }
 
-    func refuse(_ peer: PeerID, _ reason: String, _ refusal: Refusal = .final) throws {
-        if refusal == .final { log("refused peer \(peer): \(reason)") }
+    func refuse(_ peer: PeerID, _ reason: String, _ refusal: Refusal = .final, quietly: Bool = false) throws {
+        if refusal == .final && !quietly { log("refused peer \(peer): \(reason)") }
         try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1, aux: refusal.rawValue), reason), to: peer)
     }
 

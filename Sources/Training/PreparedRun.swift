@@ -112,11 +112,6 @@ public struct PreparedRun: Sendable {
         Shard(rank: rank, count: workers, mode: config.data.shard).indices(total: train.rows)
     }
 
-    /// An identifier of the job: every process started from the same resolved config computes the same one,
-    /// so a worker started with another config is refused rather than mixed in.
-    public var jobID: UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in ConfigLoader.yaml(config).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return h
-    }
+    /// The job's identifier (see `RunConfig.jobID`).
+    public var jobID: UInt64 { config.jobID }
 }

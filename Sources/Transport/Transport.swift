@@ -6,7 +6,8 @@ public protocol ServerTransport: AnyObject {
     var endpoint: String { get }
     /// The next message from any peer, waiting up to `timeoutMilliseconds`; nil when none came.
     func receive(timeoutMilliseconds: Int) throws -> (peer: PeerID, frames: [any InboundFrame])?
-    /// Sends one message (its frames) to `peer`.
+    /// Sends one message (its frames) to `peer`. A peer that has disconnected is not an error: the message is
+    /// dropped and counted in `traffic.messagesDropped` (the server notices a dead worker by its silence).
     func send(_ frames: [OutboundFrame], to peer: PeerID) throws
     /// Bytes sent and received so far, payloads and headers.
     var traffic: Traffic { get }
@@ -25,12 +26,19 @@ public struct Traffic: Sendable, Equatable {
     public var bytesReceived = 0
     public var messagesSent = 0
     public var messagesReceived = 0
+    /// Messages not sent because their peer had disconnected.
+    public var messagesDropped = 0
     public init() {}
 
     /// Counts one message sent.
     public mutating func sent(_ frames: [OutboundFrame]) {
         messagesSent += 1
         bytesSent += frames.reduce(0) { $0 + $1.count }
+    }
+
+    /// Counts one message dropped for want of its peer.
+    public mutating func dropped() {
+        messagesDropped += 1
     }
 
     /// Counts one message of `byteCount` bytes received.

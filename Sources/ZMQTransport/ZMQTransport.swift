@@ -1,3 +1,4 @@
+import Glibc
 import Transport
 import ZeroMQ
 
@@ -30,11 +31,26 @@ public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
     }
 
     public func send(_ frames: [OutboundFrame], to peer: PeerID) throws {
-        try socket.send(peer.bytes, more: true)
+        guard try sendRoutingID(peer) else {
+            // The peer has disconnected (a worker that died): nothing was queued; drop the message.
+            traffic.dropped()
+            return
+        }
         for (i, frame) in frames.enumerated() {
             try socket.send(zeroCopy: frame.bytes, owner: frame, more: i < frames.count - 1)
         }
         traffic.sent(frames)
+    }
+
+    /// Starts a message to `peer`; false when the peer is gone (the ROUTER is mandatory, so it says so).
+    private func sendRoutingID(_ peer: PeerID) throws -> Bool {
+        do {
+            try socket.send(peer.bytes, more: true)
+            return true
+        } catch {
+            if error.errno == EHOSTUNREACH { return false }
+            throw error
+        }
     }
 
     public func close() { socket.close() }

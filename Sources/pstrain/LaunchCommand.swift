@@ -15,7 +15,9 @@ struct LaunchCommand: ParsableCommand {
             evaluation.csv, metrics.jsonl, summary.json, checkpoints/, server.log and worker-<rank>.log.
 
             A crashed worker is restarted with its rank, and a crashed server from its latest checkpoint, up to \
-            cluster.max_restarts times each. If a process fails beyond that, or on Ctrl-C / SIGTERM, every process \
+            cluster.max_restarts times each. A worker that fails beyond that is left out when \
+            cluster.on_worker_failure is continue (summary.json lists it under lost_workers). If the server \
+            fails beyond that, a worker does under on_worker_failure: wait, or on Ctrl-C / SIGTERM, every process \
             is stopped and the exit status is non-zero; `--resume DIR` then continues the run from its latest \
             checkpoint.
             """)
@@ -57,6 +59,7 @@ struct LaunchCommand: ParsableCommand {
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             let launcher = LocalLauncher(executable: executable, configPath: launchConfig.path, workers: resolved.cluster.workers,
                                          directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
+                                         continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
                                          parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }

@@ -14,6 +14,8 @@ final class ScriptedServer: @unchecked Sendable {
     let stop = StopRequest()
     let finished = DispatchSemaphore(value: 0)
     let logLines = LogLines()
+    /// Why `serve()` failed, once it has.
+    let failure = Box<any Error>()
 
     init(heartbeatTimeout: Double = 3, adjust: (inout RunConfig) -> Void = { _ in }) throws {
         var c = RunConfig()
@@ -27,10 +29,10 @@ final class ScriptedServer: @unchecked Sendable {
         run = try PreparedRun(config: c)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-reg-\(UUID().uuidString)").path
         let directory = try RunDirectory(path: path)
-        let (run, network, stop, finished, logLines) = (run, network, stop, finished, logLines)
+        let (run, network, stop, finished, logLines, failure) = (run, network, stop, finished, logLines, failure)
         Thread {
             let server = ParameterServer(run: run, transport: network, directory: directory, quiet: true, stop: stop, log: logLines.add)
-            _ = try? server.serve()
+            do { _ = try server.serve() } catch { failure.set(error) }
             finished.signal()
         }.start()
     }
@@ -78,5 +80,60 @@ final class LogLines: @unchecked Sendable {
             }
             return true
         }
+    }
+}
+
+/// A value set on one thread and read on another.
+final class Box<Value>: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLock()
+    private var stored: Value?
+    func set(_ value: Value) { lock.withLock { stored = value } }
+    var value: Value? { lock.withLock { stored } }
+}
+
+/// One worker played by a test: registers with a rank and pulls, then pushes gradients it is given.
+struct ScriptedWorker {
+    let server: ScriptedServer
+    let client: InMemoryClient
+    let rank: Int32
+    /// The version and values of the weights last received.
+    var heldVersion: UInt64 = 0
+    var weights: [Float] = []
+
+    init(_ server: ScriptedServer, rank: Int32) throws {
+        self.server = server
+        self.rank = rank
+        client = server.network.connect()
+        #expect(try server.ask(server.register(rank: rank), from: client).0 == .welcome)
+        try client.send([OutboundFrame(Header(kind: .pull, jobID: server.run.jobID, sender: rank).encoded())])
+        _ = try #require(try awaitWeights())
+    }
+
+    /// Pushes a gradient of `gradient` in every element, computed on the held weights from `batch` samples.
+    func sendPush(gradient: Float, batch: UInt64 = 1) throws {
+        let count = server.run.spec.layout.count
+        let header = Header(kind: .push, jobID: server.run.jobID, sender: rank, elementType: .float32, version: heldVersion, aux: batch,
+                            count: UInt64(count))
+        let payload = OutboundFrame(count: 4 * count)
+        payload.withFloats { $0.update(repeating: gradient) }
+        try client.send([OutboundFrame(header.encoded()), payload])
+    }
+
+    /// The header of the next message for this worker within `timeout` ms, nil if none; a weights message
+    /// updates the held weights.
+    mutating func awaitWeights(timeout: Int = 5000) throws -> Header? {
+        guard let received = try client.receive(timeoutMilliseconds: timeout) else { return nil }
+        let (message, values) = try withFrameBytes(received) { views in
+            let message = try Message.decode(views, maxPayloadBytes: 1 << 24)
+            var values = [Float](repeating: 0, count: Int(message.header.count))
+            if message.header.kind == .weights { values.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) } }
+            return (message.header, values)
+        }
+        if message.kind == .weights {
+            heldVersion = message.version
+            weights = values
+        }
+        return message
     }
 }

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+
+/// Real processes killed with SIGKILL in the middle of a sync run on the digits split: a lost worker, a
+/// restarted worker, and a server restarted from its checkpoint. Every run is bounded in time and every
+/// process it starts is killed when the test ends.
+@Suite(.serialized) struct FailureTests {
+    /// Per-worker batch 8: 4 workers, 45 sync steps an epoch, 1,800 steps in all.
+    let mlp = ["--config", "configs/digits-mlp.yaml", "train.batch_size=8"]
+
+    /// The highest step in the run's metrics.jsonl (0 before the first row).
+    static func loggedStep(_ dir: String) -> Int {
+        let text = (try? String(contentsOfFile: "\(dir)/metrics.jsonl", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["step"] as? Int
+        }.max() ?? 0
+    }
+
+    /// Waits, polling the run's files, until `step` is logged; false if `alive` turns false or 120 s pass.
+    static func waitForStep(_ step: Int, in dir: String, while alive: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(120)
+        while loggedStep(dir) < step {
+            guard alive(), Date() < deadline else { return false }
+            usleep(20_000)
+        }
+        return true
+    }
+
+    /// The pid of the worker of `rank` started by the launch writing `dir`.
+    static func workerProcess(rank: Int, of dir: String) throws -> Int32 {
+        let ofRun = Set(try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml"))
+        let ofRank = try PSTrainProcess.processes(mentioning: "--rank \(rank)").filter(ofRun.contains)
+        return try #require(ofRank.first, "worker \(rank) of \(dir) is not running")
+    }
+
+    static func accuracy(_ dir: String) throws -> Double {
+        try #require(try PSTrainProcess.summary(in: dir)["test_accuracy"] as? Double)
+    }
+
+    /// The same job, undisturbed.
+    func cleanLaunch() throws -> String {
+        let dir = PSTrainProcess.runDirectory()
+        let result = try PSTrainProcess.run(["launch", "--workers", "4", "--run-dir", dir] + mlp, timeout: 300)
+        #expect(result.status == 0, "the clean run failed: \(result.stderr)")
+        return dir
+    }
+
+    /// Launches the job, kills worker 2 with SIGKILL once `killAt` steps are logged, and returns the run
+    /// directory after the launch has ended with status 0.
+    func launchAndKillWorker2(at killAt: Int, _ overrides: [String]) throws -> String {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try PSTrainProcess.start(["launch", "--workers", "4", "--run-dir", dir] + mlp + overrides, stderrPath: "\(dir).stderr")
+        defer { launch.stop() }
+        #expect(Self.waitForStep(killAt, in: dir) { launch.process.isRunning }, "the run never reached step \(killAt)")
+        kill(try Self.workerProcess(rank: 2, of: dir), SIGKILL)
+        let status = launch.wait(timeout: 300)
+        let stderr = (try? String(contentsOfFile: "\(dir).stderr", encoding: .utf8)) ?? ""
+        #expect(status == 0, "launch failed: \(stderr)")
+        return dir
+    }
+
+    /// The server's "worker 2 lost: silent for X s" line: lost within the timeout (3 s) plus the check period.
+    static func expectLostInTime(_ dir: String) throws {
+        let log = try String(contentsOfFile: "\(dir)/server.log", encoding: .utf8)
+        let line = try #require(log.split(separator: "\n").first { $0.contains("worker 2 lost: silent for") }, "no loss reported")
+        let silence = try #require(Double(line.split(separator: " ")[5]))
+        #expect(silence >= 3 && silence < 3.5, "\(line)")
+    }
+
+    @Test func aKilledWorkerIsLostAndTheOthersFinishTheJob() throws {
+        let clean = try Self.accuracy(try cleanLaunch())
+        let dir = try launchAndKillWorker2(at: 1200, ["cluster.max_restarts=0"])
+        try Self.expectLostInTime(dir)
+        let summary = try PSTrainProcess.summary(in: dir)
+        let lost = try #require(summary["lost_workers"] as? [[String: Any]])
+        #expect(lost.count == 1 && lost[0]["rank"] as? Int == 2 && lost[0]["rejoined_at_step"] == nil)
+        let skipped = try #require(lost[0]["skipped_steps"] as? Int)
+        #expect(skipped > 0 && skipped <= 600, "worker 2 was killed after step 1200 of 1800: \(skipped) skipped")
+        #expect(summary["steps"] as? Int == 1800)
+        let accuracy = try Self.accuracy(dir)
+        #expect(accuracy >= clean - 0.01, "clean \(clean), with a lost worker \(accuracy)")
+    }
+
+    @Test func aRestartedWorkerRejoinsWithItsRank() throws {
+        let clean = try Self.accuracy(try cleanLaunch())
+        let dir = try launchAndKillWorker2(at: 400, ["cluster.max_restarts=1"])
+        try Self.expectLostInTime(dir)
+        let launchLog = (try? String(contentsOfFile: "\(dir).stderr", encoding: .utf8)) ?? ""
+        #expect(launchLog.contains("worker 2 failed with status 9; restarting it (1 of 1)"), "\(launchLog)")
+        let lost = try #require(try PSTrainProcess.summary(in: dir)["lost_workers"] as? [[String: Any]])
+        let rejoined = try #require(lost.first?["rejoined_at_step"] as? Int, "\(lost)")
+        #expect(rejoined >= 400 && rejoined < 1800)
+        let workerLog = try String(contentsOfFile: "\(dir)/worker-2.log", encoding: .utf8)
+        #expect(workerLog.contains("starting at step \(rejoined)"), "the new worker 2 starts where the others are")
+        let accuracy = try Self.accuracy(dir)
+        #expect(accuracy >= clean - 0.01, "clean \(clean), with a restarted worker \(accuracy)")
+    }
+
+    /// A server killed mid-run and restarted with --resume: its workers register again and the job ends as an
+    /// undisturbed one would, bit for bit (sync runs are deterministic, and every worker goes back to the
+    /// checkpoint's step).
+    @Test func aServerRestartedFromItsCheckpointFinishesTheJobExactly() throws {
+        let cleanDir = try cleanLaunch()
+        let dir = PSTrainProcess.runDirectory()
+        let options = mlp + ["cluster.workers=4", "train.checkpoint_every=100", "train.log_every=1"]
+        var server = try PSTrainProcess.start(["server", "--run-dir", dir] + options, stderrPath: "\(dir).server1")
+        let endpoint = String(try #require(server.line(startingWith: "listening on ")).dropFirst("listening on ".count))
+        let workers = try (0 ..< 4).map { rank in
+            try PSTrainProcess.start(["worker", "--connect", endpoint, "--rank", "\(rank)"] + options, stderrPath: "\(dir).worker\(rank)")
+        }
+        defer { workers.forEach { $0.stop() } }
+        #expect(Self.waitForStep(550, in: dir) { server.process.isRunning }, "the run never reached step 550")
+        server.stop()
+        let killedAt = Self.loggedStep(dir)
+
+        server = try PSTrainProcess.start(["server", "--resume", dir], stderrPath: "\(dir).server2")
+        defer { server.stop() }
+        #expect(server.line(startingWith: "listening on ") == "listening on \(endpoint)", "the restarted server binds the same endpoint")
+        let serverLog = (try? String(contentsOfFile: "\(dir).server2", encoding: .utf8)) ?? ""
+        #expect(server.wait(timeout: 300) == 0, "\(serverLog)")
+        for (rank, worker) in workers.enumerated() {
+            #expect(worker.wait(timeout: 30) == 0, "worker \(rank): \((try? String(contentsOfFile: "\(dir).worker\(rank)", encoding: .utf8)) ?? "")")
+        }
+        let summary = try PSTrainProcess.summary(in: dir)
+        let resumedFrom = try #require(summary["resumed_from_step"] as? Int)
+        let redone = try #require(summary["steps_redone"] as? Int)
+        #expect(resumedFrom % 100 == 0 && killedAt - resumedFrom == redone && redone <= 100,
+                "killed at step \(killedAt), resumed from \(resumedFrom), \(redone) redone")
+        let clean = try PSTrainProcess.summary(in: cleanDir)
+        for key in ["test_loss", "test_accuracy", "train_loss"] {
+            #expect(summary[key] as? Double == clean[key] as? Double, "\(key): \(String(describing: summary[key])) after the restart, \(String(describing: clean[key])) clean")
+        }
+    }
+}
