@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Roles", dependencies: ["Training", "Config", "Wire", "Transport"], swiftSettings: kernelFlags),
         .executableTarget(
             name: "pstrain",
-            dependencies: ["Training", "Config", "Roles", "ZMQTransport", "ZeroMQ", "CProcessControl", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
+            dependencies: ["Training", "Config", "Roles", "Wire", "Transport", "ZMQTransport", "ZeroMQ", "CProcessControl", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
         .executableTarget(
             name: "PSBench",
             dependencies: [

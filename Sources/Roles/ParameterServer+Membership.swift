@@ -74,7 +74,6 @@ extension ParameterServer {
     /// register: after a restart from a checkpoint, that is how the workers of the old server come back.
     func answerUnknownPeer(_ peer: PeerID, _ h: Header) throws {
         if waitingToJoin.values.contains(peer) && h.kind == .heartbeat { return }
-        guard h.kind != .stats else { return try dispatchStats(peer) }
         reject(peer, reason: "unregistered", "\(h.kind) from a peer that has not registered")
         try refuse(peer, "this server does not know this worker (it was restarted, or the worker was replaced): register again",
                    .registerAgain, quietly: true)

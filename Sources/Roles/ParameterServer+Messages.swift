@@ -30,6 +30,8 @@ extension ParameterServer {
     func dispatch(_ peer: PeerID, _ message: Message) throws {
         let h = message.header
         if h.kind == .register { return try register(peer, h) }
+        // Anyone who can reach the port may read the state (`pstrain status` knows no job id).
+        if h.kind == .stats { return try dispatchStats(peer) }
         guard h.jobID == jobID else { return reject(peer, reason: "job_id", "job id \(h.jobID) is not this job's") }
         guard let rank = rankOfPeer[peer] else { return try answerUnknownPeer(peer, h) }
         seen(rank)
@@ -43,16 +45,9 @@ extension ParameterServer {
         case .barrier:
             slots[rank]!.done = true
             log("worker \(rank) finished")
-        case .stats:
-            try dispatchStats(peer)
-        case .register, .welcome, .refuse, .weights, .shutdown:
+        case .register, .stats, .welcome, .refuse, .weights, .shutdown:
             reject(peer, reason: "unexpected_kind", "a worker does not send \(h.kind)")
         }
-    }
-
-    func dispatchStats(_ peer: PeerID) throws {
-        let state: [String: Any] = ["version": version, "mode": cluster.mode.rawValue, "workers": slots.compactMap { $0 }.count]
-        try transport.send(textFrames(Header(kind: .stats, jobID: jobID, sender: -1, version: version), json(state)), to: peer)
     }
 
     func refuse(_ peer: PeerID, _ reason: String, _ refusal: Refusal = .final, quietly: Bool = false) throws {

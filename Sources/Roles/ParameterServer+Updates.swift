@@ -92,8 +92,10 @@ extension ParameterServer {
         interval.normSum += norm
         interval.maxStaleness = max(interval.maxStaleness, staleness)
         let rate = Double(interval.samples) / max(Date().timeIntervalSince(interval.start), 1e-9)
+        recentLoss = interval.lossSum / Double(max(interval.samples, 1))
+        recentSamplesPerSecond = rate
         progress.step(Int(version), epoch: min(epochsEvaluated + 1, run.config.train.epochs), epochs: run.config.train.epochs,
-                      loss: interval.lossSum / Double(max(interval.samples, 1)), learningRate: learningRate, samplesPerSecond: rate)
+                      loss: recentLoss!, learningRate: learningRate, samplesPerSecond: rate)
         if Int(version) % run.config.train.logEvery == 0 || Int(version) == totalUpdates {
             metrics?.record("metrics", [
                 "step": Double(version), "epoch": Double(samplesApplied) / Double(run.train.rows),

@@ -72,6 +72,9 @@ public final class ParameterServer {
     var reportedPeers: Set<PeerID> = []
     var metrics: MetricsLog?
     var interval = IntervalStats()
+    /// The latest progress figures (mean loss and samples/s since the last metrics row), for `pstrain status`.
+    var recentLoss: Double?
+    var recentSamplesPerSecond: Double?
     /// When every worker had registered: training time counts from here.
     var startTime: Date?
     /// When `serve()` began: metrics' wall_seconds count from here, so they are never negative.

@@ -1,0 +1,41 @@
+import Foundation
+import Transport
+import Wire
+
+/// The live state `pstrain status` shows, answered to a `stats` request as JSON.
+extension ParameterServer {
+    func dispatchStats(_ peer: PeerID) throws {
+        try transport.send(textFrames(Header(kind: .stats, jobID: jobID, sender: -1, version: version), json(status())), to: peer)
+    }
+
+    /// The job, its progress, and every worker rank's state.
+    func status() -> [String: Any] {
+        let now = Date()
+        var state: [String: Any] = [
+            "job_id": String(jobID, radix: 16), "model": run.modelDescription, "mode": cluster.mode.rawValue, "version": version,
+            "total_steps": totalUpdates, "epoch": min(epochsEvaluated + 1, run.config.train.epochs), "epochs": run.config.train.epochs,
+            "samples": samplesApplied, "uptime_seconds": now.timeIntervalSince(serveStart),
+            "rejected_messages": rejects.values.reduce(0, +), "max_staleness": maxStaleness,
+        ]
+        if let recentLoss { state["loss"] = recentLoss }
+        if let recentSamplesPerSecond { state["samples_per_second"] = recentSamplesPerSecond }
+        if lastCheckpointStep >= 0 {
+            state["checkpoint_step"] = lastCheckpointStep
+            state["checkpoint_age_seconds"] = now.timeIntervalSince(lastCheckpoint)
+        }
+        state["workers"] = slots.indices.map { rank -> [String: Any] in
+            // A sync worker's step is the version it holds; an async one's, its pushes consumed.
+            var worker: [String: Any] = ["rank": rank, "steps": stepsDone[rank]]
+            guard let slot = slots[rank] else {
+                worker["state"] = waitingToJoin[rank] != nil ? "joining" : "unregistered"
+                return worker
+            }
+            worker["state"] = slot.done ? "done" : slot.lostSince != nil ? "lost" : "live"
+            worker["held_version"] = slot.heldVersion
+            if cluster.mode == .sync { worker["steps"] = Int(slot.heldVersion) }
+            worker["last_seen_seconds"] = now.timeIntervalSince(slot.lastSeen)
+            return worker
+        }
+        return state
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Transport
+import Wire
+import ZeroMQ
+import ZMQTransport
+
+/// `pstrain status`: a running server's live state.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show a running server's state: progress, speed, and each worker.",
+        discussion: """
+            ENDPOINT is what the server printed as "listening on ..." (also in <run>/endpoint), e.g. \
+            pstrain status $(cat runs/20261123-163012/endpoint). A worker is live, lost (silent for longer than \
+            cluster.heartbeat_timeout), done, joining (waiting for a lost worker's rank) or unregistered.
+            """)
+
+    @Argument(help: ArgumentHelp("The server's endpoint, e.g. tcp://127.0.0.1:40123.", valueName: "endpoint"))
+    var endpoint: String
+
+    @Flag(name: .long, help: "Print the server's answer as JSON.")
+    var json = false
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for an answer.", valueName: "seconds"))
+    var timeout: Double = 5
+
+    func run() throws {
+        do {
+            let text = try ask()
+            if json {
+                print(text)
+                return
+            }
+            guard let state = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+                throw ValidationError("the server's answer is not JSON: \(text)")
+            }
+            print(Self.render(state))
+        } catch {
+            printError("pstrain status: error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Sends a `stats` request and returns the JSON text of the answer.
+    func ask() throws -> String {
+        let context = try ZMQContext()
+        let socket = try context.socket(.dealer)
+        defer { socket.close() }
+        try socket.connect(endpoint)
+        try socket.sendMultipart([Header(kind: .stats, jobID: 0, sender: -1).encoded()])
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let wait = Int32(max(1, deadline.timeIntervalSinceNow * 1000))
+            guard try ZMQPoller([socket]).readable(timeoutMilliseconds: Int(wait))[0],
+                  let frames = try socket.receiveMultipart(dontWait: true) else { continue }
+            let text = try withFrameBytes(frames) { views -> String? in
+                let message = try Message.decode(views, maxPayloadBytes: 16 << 20)
+                return message.header.kind == .stats ? message.text : nil
+            }
+            if let text { return text }
+        }
+        throw ValidationError("no answer from \(endpoint) within \(timeout) s\n  hint: is a pstrain server listening there? "
+                              + "It prints its endpoint as \"listening on ...\" and writes it to <run>/endpoint")
+    }
+
+    /// The state as a few lines and a table of workers.
+    static func render(_ s: [String: Any]) -> String {
+        func number(_ key: String) -> Double? { (s[key] as? NSNumber)?.doubleValue }
+        var head = "\(s["model"] ?? "?")  \(s["mode"] ?? "?")  step \(s["version"] ?? "?")/\(s["total_steps"] ?? "?")"
+            + "  epoch \(s["epoch"] ?? "?")/\(s["epochs"] ?? "?")"
+        if let loss = number("loss") { head += String(format: "  loss %.4f", loss) }
+        if let rate = number("samples_per_second") { head += String(format: "  %.0f samples/s", rate) }
+        head += String(format: "  up %.1f s", number("uptime_seconds") ?? 0)
+        var lines = [head]
+        if let step = s["checkpoint_step"], let age = number("checkpoint_age_seconds") {
+            lines.append(String(format: "checkpoint: step \(step), %.1f s ago", age))
+        }
+        lines.append("rejected messages: \(s["rejected_messages"] ?? 0)  max staleness: \(s["max_staleness"] ?? 0)")
+        lines.append("rank  state         steps  last seen")
+        for worker in s["workers"] as? [[String: Any]] ?? [] {
+            let seen = (worker["last_seen_seconds"] as? NSNumber).map { String(format: "%.1f s ago", $0.doubleValue) } ?? "-"
+            let rank = "\(worker["rank"] ?? "?")".padding(toLength: 4, withPad: " ", startingAt: 0)
+            let state = "\(worker["state"] ?? "?")".padding(toLength: 12, withPad: " ", startingAt: 0)
+            let steps = "\(worker["steps"] ?? "-")".padding(toLength: 5, withPad: " ", startingAt: 0)
+            lines.append("\(rank)  \(state)  \(steps)  \(seen)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+
+/// `pstrain status` asks a real server for its live state.
+@Suite(.serialized) struct StatusCommandTests {
+    let config = ["--config", "configs/digits-softmax.yaml", "cluster.workers=2"]
+
+    @Test func showsTheJobAndEachWorker() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let server = try PSTrainProcess.start(["server", "--run-dir", dir] + config, stderrPath: "\(dir).stderr")
+        defer { server.stop() }
+        let endpoint = String(try #require(server.line(startingWith: "listening on ")).dropFirst("listening on ".count))
+        // Worker 1 never comes, so the job waits with worker 0 registered.
+        let worker = try PSTrainProcess.start(["worker", "--connect", endpoint, "--rank", "0"] + config, stderrPath: "\(dir).worker0")
+        defer { worker.stop() }
+        var state: [String: Any] = [:]
+        let deadline = Date().addingTimeInterval(60)
+        repeat {
+            let result = try PSTrainProcess.run(["status", endpoint, "--json"], timeout: 30)
+            #expect(result.status == 0, "\(result.stderr)")
+            state = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+        } while ((state["workers"] as? [[String: Any]])?.first?["state"] as? String) != "live" && Date() < deadline
+        #expect(state["mode"] as? String == "sync" && state["model"] as? String == "softmax 64-10" && state["version"] as? Int == 0)
+        let workers = try #require(state["workers"] as? [[String: Any]])
+        #expect(workers.map { $0["state"] as? String } == ["live", "unregistered"])
+
+        let table = try PSTrainProcess.run(["status", endpoint], timeout: 30)
+        #expect(table.stdout.contains("softmax 64-10  sync  step 0/"), "\(table.stdout)")
+        #expect(table.stdout.contains("1     unregistered  0      -"), "\(table.stdout)")
+    }
+
+    @Test func saysWhenNothingAnswers() throws {
+        let result = try PSTrainProcess.run(["status", "tcp://127.0.0.1:9", "--timeout", "0.5"], timeout: 30)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no answer from tcp://127.0.0.1:9 within 0.5 s"))
+        #expect(result.stderr.contains("hint: is a pstrain server listening there?"))
+    }
+}
