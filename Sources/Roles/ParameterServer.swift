@@ -196,6 +196,7 @@ public final class ParameterServer {
         summary.lostWorkers = lostWorkersAtEnd()
         summary.resumedFromStep = resumedFrom?.step
         summary.stepsRedone = stepsRedone
+        summary.eventFile = metrics.events.url.lastPathComponent
         try directory.writeSummary(summary)
         if !rejects.isEmpty { log("rejected messages by reason: \(rejects.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))") }
         return summary

@@ -158,13 +158,14 @@ public final class LocalTrainer {
         if status == "completed" { try checkpoint(epoch: t.epochs, batchInEpoch: 0) }
         let trainEval = evaluate(network, data)
         let testEval = run.test.map { evaluate(network, $0) }
-        let summary = TrainingSummary(
+        var summary = TrainingSummary(
             status: status, model: describeModel(), parameters: layoutCount,
             trainLoss: trainEval.loss, trainAccuracy: trainEval.accuracy,
             testLoss: testEval?.loss, testAccuracy: testEval?.accuracy, testMse: testEval?.meanSquaredError, testMae: testEval?.meanAbsoluteError,
             steps: step, epochs: t.epochs, samples: samples,
             wallSeconds: Date().timeIntervalSince(wallStart), trainSeconds: trainSeconds,
             samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9), finalLearningRate: schedule.rate(atStep: max(step - 1, 0)))
+        summary.eventFile = metrics.events.url.lastPathComponent
         try directory.writeSummary(summary)
         return summary
     }

@@ -126,6 +126,8 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     /// A resumed server: the checkpoint's step, and how many steps done before the restart were done again.
     public var resumedFromStep: Int?
     public var stepsRedone: Int?
+    /// The run's TensorBoard event file, in the run directory (`tensorboard --logdir` on the run shows it).
+    public var eventFile: String?
 
     public init(status: String, model: String, parameters: Int, trainLoss: Double, trainAccuracy: Double?, testLoss: Double?,
                 testAccuracy: Double?, testMse: Double?, testMae: Double?, steps: Int, epochs: Int, samples: Int,

@@ -13,7 +13,13 @@ import Testing
         for run in ["sync-1w", "sync-2w", "async-2w"] {
             #expect(report.contains("| [\(run)](\(run)/summary.json) |"), "report lacks \(run)")
             #expect(FileManager.default.fileExists(atPath: "\(dir)/\(run)/summary.json"))
+            // Each run's summary names its event file, and the report links it.
+            let summary = try PSTrainProcess.summary(in: "\(dir)/\(run)")
+            let events = try #require(summary["event_file"] as? String)
+            #expect(events.hasPrefix("events.out.tfevents.") && FileManager.default.fileExists(atPath: "\(dir)/\(run)/\(events)"))
+            #expect(report.contains("[TensorBoard](\(run)/\(events))"), "report lacks \(run)'s event file")
         }
+        #expect(report.contains("`tensorboard --logdir \(dir)` shows every run's curves side by side"))
         let runs = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/sweep.json"))) as? [[String: Any]])
         #expect(runs.map { $0["name"] as? String } == ["sync-1w", "sync-2w", "async-2w"])
         #expect(runs.map { $0["per_worker_batch"] as? Int } == [32, 16, 16], "the global batch of 32 is split")
