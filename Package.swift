@@ -18,6 +18,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian: libopenblas-dev and libzmq3-dev. Each is imported by exactly one Swift target.
@@ -43,10 +45,18 @@ let package = Package(
         .target(name: "Data", dependencies: ["Numerics"], swiftSettings: kernelFlags),
         .target(name: "Config", dependencies: ["Models", "Optimizers", "Data", "Yams"], swiftSettings: kernelFlags),
         .target(name: "Training", dependencies: ["Numerics", "Models", "Optimizers", "Data", "Config"], swiftSettings: kernelFlags),
-        .target(name: "Roles", dependencies: ["Training", "Config", "Wire", "Transport"], swiftSettings: kernelFlags),
+        .target(
+            name: "Roles",
+            dependencies: ["Training", "Config", "Wire", "Transport", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: kernelFlags),
+        // The HTTP side of monitoring: /metrics (Prometheus) and /healthz, served on a thread of its own.
+        .target(
+            name: "Monitoring",
+            dependencies: ["Roles", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: kernelFlags),
         .executableTarget(
             name: "pstrain",
-            dependencies: ["Training", "Config", "Roles", "Wire", "Transport", "ZMQTransport", "ZeroMQ", "CProcessControl", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
+            dependencies: ["Training", "Config", "Roles", "Monitoring", "Wire", "Transport", "ZMQTransport", "ZeroMQ", "CProcessControl", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
         .executableTarget(
             name: "PSBench",
             dependencies: [
@@ -60,7 +70,14 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: kernelFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Config"], swiftSettings: kernelFlags),
-        .testTarget(name: "RolesTests", dependencies: ["Roles", "Training", "Config", "Transport", "Wire"], swiftSettings: kernelFlags),
+        .testTarget(
+            name: "RolesTests",
+            dependencies: ["Roles", "Training", "Config", "Transport", "Wire", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            swiftSettings: kernelFlags),
+        .testTarget(
+            name: "MonitoringTests",
+            dependencies: ["Monitoring", "Roles", "Training", "Config", "Transport", .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: kernelFlags),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: kernelFlags),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),
         .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Wire", "ZeroMQ"], swiftSettings: kernelFlags),

@@ -25,6 +25,8 @@ public final class LocalLauncher {
     let maxRestarts: Int
     let resume: Bool
     let continueWithoutFailedWorkers: Bool
+    /// Options for the server process beyond its config and run directory (`--metrics`).
+    let serverOptions: [String]
     let log: @Sendable (String) -> Void
     /// The environment variable that tells each child the launcher's pid, so it can ask the kernel to stop it if
     /// the launcher dies without cleaning up (SIGKILL).
@@ -62,8 +64,10 @@ public final class LocalLauncher {
     ///   - continueWithoutFailedWorkers: a worker that fails beyond its restarts does not end the job: the server
     ///     goes on without it (`on_worker_failure: continue`) and the job's outcome is the server's.
     public init(executable: URL, configPath: String, workers: Int, directory: URL, maxRestarts: Int = 0, resume: Bool = false,
-                continueWithoutFailedWorkers: Bool = false, parentVariable: String, log: @escaping @Sendable (String) -> Void) {
+                continueWithoutFailedWorkers: Bool = false, serverOptions: [String] = [], parentVariable: String,
+                log: @escaping @Sendable (String) -> Void) {
         self.continueWithoutFailedWorkers = continueWithoutFailedWorkers
+        self.serverOptions = serverOptions
         self.executable = executable
         self.parentVariable = parentVariable
         self.configPath = configPath
@@ -127,15 +131,16 @@ public final class LocalLauncher {
     private func startServer(resume: Bool, stop: StopRequest, timeout: TimeInterval) throws -> String {
         let serverLog = directory.appendingPathComponent("server.log")
         let endpoint = EndpointLatch()
-        let arguments = resume ? ["server", "--resume", directory.path]
-            : ["server", "--config", configPath, "--run-dir", directory.path, "--bind", "tcp://127.0.0.1:*"]
-        let tee = tee!
+        let arguments = (resume ? ["server", "--resume", directory.path]
+            : ["server", "--config", configPath, "--run-dir", directory.path, "--bind", "tcp://127.0.0.1:*"]) + serverOptions
+        let (tee, log) = (tee!, log)
         let server = try start(.server, arguments, log: serverLog) { process in
             let out = Pipe(), err = Pipe()
             process.standardOutput = out
             process.standardError = err
             tee.follow(out.fileHandleForReading, echo: false) { line in
                 if line.hasPrefix("listening on ") { endpoint.set(String(line.dropFirst("listening on ".count))) }
+                if line.hasPrefix("metrics on ") { log(line) }
             }
             tee.follow(err.fileHandleForReading, echo: true) { _ in }
         }

@@ -22,6 +22,7 @@ extension ParameterServer {
         try checkpoints.save(state.encode(layout: run.spec.layout, jobID: jobID, model: run.modelDescription), step: Int(version))
         lastCheckpoint = Date()
         lastCheckpointStep = Int(version)
+        monitoring.checkpointed(step: lastCheckpointStep, at: lastCheckpoint)
     }
 
     /// Continues from `checkpoint` (call before `serve()`): its parameters, optimizer state, version and each

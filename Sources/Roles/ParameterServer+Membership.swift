@@ -57,7 +57,10 @@ extension ParameterServer {
         rankOfPeer[peer] = rank
         if waitingToJoin[rank] == peer { waitingToJoin[rank] = nil }
         log("worker \(rank) registered (\(slots.compactMap { $0 }.count)/\(cluster.workers))")
-        if slots.allSatisfy({ $0 != nil }) && startTime == nil { startTime = Date() }
+        if slots.allSatisfy({ $0 != nil }) && startTime == nil {
+            startTime = Date()
+            monitoring.entered(.training)
+        }
         try welcome(peer, rank: rank)
     }
 

@@ -58,6 +58,7 @@ extension ParameterServer {
     /// Counts a rejected message and logs it once per peer.
     func reject(_ peer: PeerID, reason: String, _ detail: String) {
         rejects[reason, default: 0] += 1
+        monitoring.rejected(reason: reason)
         if reportedPeers.insert(peer).inserted {
             let who = rankOfPeer[peer].map { "worker \($0)" } ?? "peer \(peer)"
             log("rejected a message from \(who): \(detail) (further rejects from it are counted, not logged)")

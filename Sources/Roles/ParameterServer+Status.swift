@@ -2,7 +2,7 @@ import Foundation
 import Transport
 import Wire
 
-/// The live state `pstrain status` shows, answered to a `stats` request as JSON.
+/// The live state `pstrain status` shows, answered to a `stats` request as JSON, and the worker states metrics count.
 extension ParameterServer {
     func dispatchStats(_ peer: PeerID) throws {
         try transport.send(textFrames(Header(kind: .stats, jobID: jobID, sender: -1, version: version), json(status())), to: peer)
@@ -26,16 +26,24 @@ extension ParameterServer {
         state["workers"] = slots.indices.map { rank -> [String: Any] in
             // A sync worker's step is the version it holds; an async one's, its pushes consumed.
             var worker: [String: Any] = ["rank": rank, "steps": stepsDone[rank]]
-            guard let slot = slots[rank] else {
-                worker["state"] = waitingToJoin[rank] != nil ? "joining" : "unregistered"
-                return worker
-            }
-            worker["state"] = slot.done ? "done" : slot.lostSince != nil ? "lost" : "live"
+            worker["state"] = workerState(rank)
+            guard let slot = slots[rank] else { return worker }
             worker["held_version"] = slot.heldVersion
             if cluster.mode == .sync { worker["steps"] = Int(slot.heldVersion) }
             worker["last_seen_seconds"] = now.timeIntervalSince(slot.lastSeen)
             return worker
         }
         return state
+    }
+
+    /// A rank's state: live, lost, done, joining (a peer waits for it) or unregistered.
+    func workerState(_ rank: Int) -> String {
+        guard let slot = slots[rank] else { return waitingToJoin[rank] != nil ? "joining" : "unregistered" }
+        return slot.done ? "done" : slot.lostSince != nil ? "lost" : "live"
+    }
+
+    /// How many ranks are in each state, for `pstrain_workers`.
+    func workerStateCounts() -> [String: Int] {
+        slots.indices.reduce(into: [:]) { counts, rank in counts[workerState(rank), default: 0] += 1 }
     }
 }

@@ -76,6 +76,7 @@ extension ParameterServer {
     func applyUpdate(gradient: inout [Float], samples: Int, lossSum: Double, staleness: Int, sumOfSquares: Double? = nil) {
         let o = run.config.optimizer
         let learningRate = schedule.rate(atStep: Int(version))
+        let started = DispatchTime.now().uptimeNanoseconds
         let norm = weightsForUpdate().withFloats { p in
             gradient.withUnsafeMutableBufferPointer { g in
                 let norm = Clipping.clip(g, byValue: o.clipValue, byNorm: o.clipNorm, sumOfSquares: sumOfSquares)
@@ -83,6 +84,7 @@ extension ParameterServer {
                 return norm
             }
         }
+        let optimizerNanoseconds = Int64(DispatchTime.now().uptimeNanoseconds - started)
         version += 1
         samplesApplied += samples
         maxStaleness = max(maxStaleness, staleness)
@@ -94,6 +96,8 @@ extension ParameterServer {
         let rate = Double(interval.samples) / max(Date().timeIntervalSince(interval.start), 1e-9)
         recentLoss = interval.lossSum / Double(max(interval.samples, 1))
         recentSamplesPerSecond = rate
+        monitoring.updateApplied(samples: samples, staleness: staleness, optimizerNanoseconds: optimizerNanoseconds,
+                                 loss: lossSum / Double(max(samples, 1)), learningRate: learningRate)
         progress.step(Int(version), epoch: min(epochsEvaluated + 1, run.config.train.epochs), epochs: run.config.train.epochs,
                       loss: recentLoss!, learningRate: learningRate, samplesPerSecond: rate)
         if Int(version) % run.config.train.logEvery == 0 || Int(version) == totalUpdates {
@@ -118,6 +122,7 @@ extension ParameterServer {
         let start = Date()
         let e = evaluate(test)
         evaluationSeconds += Date().timeIntervalSince(start)
+        monitoring.evaluated(loss: e.loss, accuracy: e.accuracy)
         metrics?.record("evaluation", [
             "step": Double(version), "epoch": Double(epoch), "wall_seconds": Date().timeIntervalSince(serveStart),
             "test_loss": e.loss, "test_accuracy": e.accuracy, "test_mse": e.meanSquaredError, "test_mae": e.meanAbsoluteError,

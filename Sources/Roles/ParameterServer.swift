@@ -91,6 +91,8 @@ public final class ParameterServer {
     var stepsRedone: Int?
     /// Stops `serve()` within 250 ms when requested, from any thread.
     public let stop: StopRequest
+    /// What monitoring sees: metrics for swift-metrics' backend, and health.
+    public let monitoring: ServerMetrics
 
     struct WorkerSlot {
         var peer: PeerID
@@ -117,9 +119,10 @@ public final class ParameterServer {
     }
 
     public init(run: PreparedRun, transport: ServerTransport, directory: RunDirectory, quiet: Bool = false,
-                stop: StopRequest = StopRequest(), log: @escaping (String) -> Void) {
+                stop: StopRequest = StopRequest(), monitoring: ServerMetrics = ServerMetrics(), log: @escaping (String) -> Void) {
         self.run = run
         self.stop = stop
+        self.monitoring = monitoring
         self.transport = transport
         self.directory = directory
         self.log = log
@@ -162,6 +165,7 @@ public final class ParameterServer {
         self.metrics = metrics
         lastCheckpoint = Date()
         let heartbeatCheck = Int(min(cluster.heartbeatInterval, 0.25) * 1000)
+        monitoring.entered(startTime == nil ? .waitingForWorkers : .training)
         do {
             while !allDone {
                 if let reason = stop.requested {
@@ -172,11 +176,14 @@ public final class ParameterServer {
                     try handle(peer, frames)
                 }
                 try checkHeartbeats()
+                monitoring.loopTurned(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts)
             }
         } catch {
+            monitoring.entered(error is ServerStopped ? .stopped : .failed)
             if !(error is ServerStopped) { shutDownWorkers() }
             throw error
         }
+        monitoring.entered(.finishing)
         let trainSeconds = trainSecondsBefore + Date().timeIntervalSince(startTime ?? wallStart) - evaluationSeconds
         try saveCheckpoint()
         let trainEval = evaluate(run.train)
@@ -198,6 +205,8 @@ public final class ParameterServer {
         summary.stepsRedone = stepsRedone
         summary.eventFile = metrics.events.url.lastPathComponent
         try directory.writeSummary(summary)
+        monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts())
+        monitoring.entered(.finished)
         if !rejects.isEmpty { log("rejected messages by reason: \(rejects.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))") }
         return summary
     }

@@ -20,6 +20,8 @@ struct LaunchCommand: ParsableCommand {
             fails beyond that, a worker does under on_worker_failure: wait, or on Ctrl-C / SIGTERM, every process \
             is stopped and the exit status is non-zero; `--resume DIR` then continues the run from its latest \
             checkpoint.
+
+            --metrics is passed to the server: see `pstrain server --help`.
             """)
 
     @OptionGroup var configuration: ConfigArguments
@@ -29,6 +31,8 @@ struct LaunchCommand: ParsableCommand {
 
 
     @OptionGroup var output: RunDirectoryArgument
+
+    @OptionGroup var monitoring: MetricsArgument
 
     @Option(name: .long, help: ArgumentHelp("Continue the run in this directory from its latest checkpoint, with its own config.", valueName: "dir"))
     var resume: String?
@@ -60,6 +64,7 @@ struct LaunchCommand: ParsableCommand {
             let launcher = LocalLauncher(executable: executable, configPath: launchConfig.path, workers: resolved.cluster.workers,
                                          directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                          continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
+                                         serverOptions: monitoring.metrics.map { ["--metrics", $0] } ?? [],
                                          parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }

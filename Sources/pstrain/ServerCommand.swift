@@ -2,6 +2,7 @@ import Glibc
 import ArgumentParser
 import Config
 import Foundation
+import Monitoring
 import Roles
 import Training
 import ZeroMQ
@@ -23,6 +24,11 @@ struct ServerCommand: ParsableCommand {
             restarted with `--resume DIR` binds the same endpoint and continues from the latest checkpoint; \
             its workers register again by themselves.
 
+            With --metrics, it serves Prometheus metrics at http://HOST:PORT/metrics (steps, applied updates, \
+            rejected messages by reason, staleness, bytes, workers by state, optimizer step time, checkpoint \
+            age) and its health at /healthz (200 while serving; 503 once stopped, failed, or stalled for 30 s), \
+            and prints "metrics on <url>" after the endpoint line.
+
             A worker silent for cluster.heartbeat_timeout seconds is lost: with cluster.on_worker_failure: \
             continue, training goes on without it (summary.json lists it under lost_workers); with wait, sync \
             steps wait for a worker of its rank, up to cluster.replacement_timeout seconds.
@@ -41,6 +47,8 @@ struct ServerCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Continue the run in this directory from its latest checkpoint, with its own config.", valueName: "dir"))
     var resume: String?
+
+    @OptionGroup var monitoring: MetricsArgument
 
     @Flag(name: .long, help: "Print only the final summary.")
     var quiet = false
@@ -77,9 +85,13 @@ struct ServerCommand: ParsableCommand {
             let transport = try ZMQServerTransport(context: context, bind: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20)
             defer { transport.close() }
             try directory.recordEndpoint(transport.endpoint)
+            let endpoint = try monitoring.start()
+            defer { endpoint?.close() }
             print("listening on \(transport.endpoint)")
-            fflush(nil) // the launcher reads this line through a pipe: send it now
-            let server = ParameterServer(run: prepared, transport: transport, directory: directory, quiet: quiet, log: printError)
+            if let endpoint { print("metrics on http://\(endpoint.address)/metrics") }
+            fflush(nil) // the launcher reads these lines through a pipe: send them now
+            let server = ParameterServer(run: prepared, transport: transport, directory: directory, quiet: quiet,
+                                         monitoring: endpoint?.metrics ?? ServerMetrics(), log: printError)
             if let checkpoint { try server.resume(from: checkpoint) }
             let stop = server.stop
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }

@@ -22,8 +22,13 @@ struct PSTrainProcess {
             Issue.record("pstrain binary not found at \(binary.path); run the tests with `swift test`, which builds it")
             return Result(status: -1, stdout: "", stderr: "")
         }
+        return try run(executable: binary, arguments, timeout: timeout)
+    }
+
+    /// Runs `executable arguments...` from the package root, as `run` does `pstrain`.
+    static func run(executable: URL, _ arguments: [String], timeout: TimeInterval) throws -> Result {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = packageRoot
         // Output goes to files, not pipes: a chatty child can never block on a full pipe.
@@ -43,7 +48,7 @@ struct PSTrainProcess {
         if finished.wait(timeout: .now() + timeout) == .timedOut {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            Issue.record("pstrain \(arguments.joined(separator: " ")) did not finish within \(timeout) s; killed")
+            Issue.record("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish within \(timeout) s; killed")
         }
         return Result(
             status: process.terminationStatus,
@@ -55,22 +60,26 @@ struct PSTrainProcess {
     final class Running {
         let process: Process
         let stdout: FileHandle
+        /// Output read but not yet returned by `line(startingWith:)`.
+        private var unread = ""
         init(process: Process, stdout: FileHandle) {
             self.process = process
             self.stdout = stdout
         }
         deinit { stop() }
 
-        /// Reads standard output up to the first line that starts with `prefix`; nil at end of output.
+        /// Reads standard output up to the first line that starts with `prefix`; nil at end of output. Lines
+        /// after it stay for the next call.
         func line(startingWith prefix: String) -> String? {
-            var buffer = Data()
             while true {
+                while let newline = unread.firstIndex(of: "\n") {
+                    let line = unread[..<newline]
+                    unread = String(unread[unread.index(after: newline)...])
+                    if line.hasPrefix(prefix) { return String(line) }
+                }
                 let chunk = stdout.availableData
                 if chunk.isEmpty { return nil }
-                buffer.append(chunk)
-                for line in String(decoding: buffer, as: UTF8.self).split(separator: "\n") where line.hasPrefix(prefix) {
-                    return String(line)
-                }
+                unread += String(decoding: chunk, as: UTF8.self)
             }
         }
 

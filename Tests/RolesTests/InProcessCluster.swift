@@ -23,11 +23,12 @@ struct InProcessCluster {
         var directory: String
     }
 
-    static func run(_ config: RunConfig, timeout: TimeInterval = 120) throws -> Outcome {
+    static func run(_ config: RunConfig, timeout: TimeInterval = 120, monitoring: ServerMetrics = ServerMetrics()) throws -> Outcome {
         let prepared = try PreparedRun(config: config)
         let network = InMemoryNetwork()
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-roles-\(UUID().uuidString)").path
-        let server = ParameterServer(run: prepared, transport: network, directory: try RunDirectory(path: path), quiet: true, log: { _ in })
+        let server = ParameterServer(run: prepared, transport: network, directory: try RunDirectory(path: path), quiet: true,
+                                     monitoring: monitoring, log: { _ in })
         let failures = Failures()
         let stop = server.stop
         let finished = DispatchGroup()

@@ -17,7 +17,7 @@ final class ScriptedServer: @unchecked Sendable {
     /// Why `serve()` failed, once it has.
     let failure = Box<any Error>()
 
-    init(heartbeatTimeout: Double = 3, adjust: (inout RunConfig) -> Void = { _ in }) throws {
+    init(heartbeatTimeout: Double = 3, monitoring: ServerMetrics = ServerMetrics(), adjust: (inout RunConfig) -> Void = { _ in }) throws {
         var c = RunConfig()
         c.data.samples = 200
         c.data.testSamples = 0
@@ -31,7 +31,8 @@ final class ScriptedServer: @unchecked Sendable {
         let directory = try RunDirectory(path: path)
         let (run, network, stop, finished, logLines, failure) = (run, network, stop, finished, logLines, failure)
         Thread {
-            let server = ParameterServer(run: run, transport: network, directory: directory, quiet: true, stop: stop, log: logLines.add)
+            let server = ParameterServer(run: run, transport: network, directory: directory, quiet: true, stop: stop, monitoring: monitoring,
+                                         log: logLines.add)
             do { _ = try server.serve() } catch { failure.set(error) }
             finished.signal()
         }.start()
