@@ -69,7 +69,10 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: kernelFlags),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Config"], swiftSettings: kernelFlags),
+        // Helpers shared by test targets (Python reference implementations).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Config", "TestSupport"], swiftSettings: kernelFlags),
+        .testTarget(name: "ZMQTransportTests", dependencies: ["ZMQTransport", "ZeroMQ", "TestSupport"], swiftSettings: kernelFlags),
         .testTarget(
             name: "RolesTests",
             dependencies: ["Roles", "Training", "Config", "Transport", "Wire", .product(name: "MetricsTestKit", package: "swift-metrics")],
@@ -80,6 +83,6 @@ let package = Package(
             swiftSettings: kernelFlags),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: kernelFlags),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Wire", "ZeroMQ"], swiftSettings: kernelFlags),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Wire", "ZeroMQ", "ZMQTransport"], swiftSettings: kernelFlags),
     ]
 )

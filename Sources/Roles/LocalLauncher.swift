@@ -25,8 +25,10 @@ public final class LocalLauncher {
     let maxRestarts: Int
     let resume: Bool
     let continueWithoutFailedWorkers: Bool
-    /// Options for the server process beyond its config and run directory (`--metrics`).
+    /// Options for the server process beyond its config and run directory (`--metrics`, keys).
     let serverOptions: [String]
+    /// Options for each worker process beyond its config, endpoint and rank (keys).
+    let workerOptions: [String]
     let log: @Sendable (String) -> Void
     /// The environment variable that tells each child the launcher's pid, so it can ask the kernel to stop it if
     /// the launcher dies without cleaning up (SIGKILL).
@@ -64,10 +66,11 @@ public final class LocalLauncher {
     ///   - continueWithoutFailedWorkers: a worker that fails beyond its restarts does not end the job: the server
     ///     goes on without it (`on_worker_failure: continue`) and the job's outcome is the server's.
     public init(executable: URL, configPath: String, workers: Int, directory: URL, maxRestarts: Int = 0, resume: Bool = false,
-                continueWithoutFailedWorkers: Bool = false, serverOptions: [String] = [], parentVariable: String,
-                log: @escaping @Sendable (String) -> Void) {
+                continueWithoutFailedWorkers: Bool = false, serverOptions: [String] = [], workerOptions: [String] = [],
+                parentVariable: String, log: @escaping @Sendable (String) -> Void) {
         self.continueWithoutFailedWorkers = continueWithoutFailedWorkers
         self.serverOptions = serverOptions
+        self.workerOptions = workerOptions
         self.executable = executable
         self.parentVariable = parentVariable
         self.configPath = configPath
@@ -154,7 +157,7 @@ public final class LocalLauncher {
 
     private func startWorker(_ rank: Int, address: String, appending: Bool) throws {
         let logURL = directory.appendingPathComponent("worker-\(rank).log")
-        try start(.worker(rank), ["worker", "--config", configPath, "--connect", address, "--rank", "\(rank)"], log: logURL) { process in
+        try start(.worker(rank), ["worker", "--config", configPath, "--connect", address, "--rank", "\(rank)"] + workerOptions, log: logURL) { process in
             if !appending || !FileManager.default.fileExists(atPath: logURL.path) {
                 _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
             }

@@ -179,7 +179,9 @@ public final class Worker {
                 waited += cluster.heartbeatInterval
                 guard waited < cluster.serverTimeout else {
                     throw WorkerError(message: "no answer from the server for \(Int(cluster.serverTimeout)) s while waiting for \(kind)",
-                                      hint: "is the server running and reachable? (cluster.server_timeout sets this limit)")
+                                      hint: "is the server running and reachable? (cluster.server_timeout sets this limit) "
+                                          + "A server started with --curve-secret hears only workers with --curve-server, "
+                                          + "--curve-secret and a public key in its --curve-clients")
                 }
                 try transport.send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1)))
                 continue

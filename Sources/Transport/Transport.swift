@@ -16,6 +16,8 @@ public protocol ServerTransport: AnyObject {
 /// A worker's side: one server.
 public protocol ClientTransport: AnyObject {
     func receive(timeoutMilliseconds: Int) throws -> [any InboundFrame]?
+    /// Sends one message to the server. One that no connection takes in time is dropped, not an error: the
+    /// caller notices the missing answer.
     func send(_ frames: [OutboundFrame]) throws
     var traffic: Traffic { get }
 }
@@ -26,7 +28,7 @@ public struct Traffic: Sendable, Equatable {
     public var bytesReceived = 0
     public var messagesSent = 0
     public var messagesReceived = 0
-    /// Messages not sent because their peer had disconnected.
+    /// Messages not sent because their peer had disconnected (server), or no connection took them in time (client).
     public var messagesDropped = 0
     public init() {}
 

@@ -4,17 +4,72 @@ import ZeroMQ
 
 extension ZMQMessage: InboundFrame {}
 
+/// A server's CurveZMQ settings: its key pair, and the public keys of the clients it lets in (with their names).
+public struct CurveServerKeys: Sendable {
+    public var keys: CurveKeyPair
+    public var allowedClients: [CurveKey: String]
+    public init(keys: CurveKeyPair, allowedClients: [CurveKey: String]) {
+        self.keys = keys
+        self.allowedClients = allowedClients
+    }
+}
+
+/// A client's CurveZMQ settings: the server's public key, and its own pair.
+public struct CurveClientKeys: Sendable {
+    public var serverKey: CurveKey
+    public var keys: CurveKeyPair
+    public init(serverKey: CurveKey, keys: CurveKeyPair) {
+        self.serverKey = serverKey
+        self.keys = keys
+    }
+}
+
+extension ZMQSocket {
+    /// Makes this (not yet connected) socket a CurveZMQ client of the server whose key `curve` holds.
+    public func useCurve(_ curve: CurveClientKeys) throws {
+        try CurveUnavailable.check()
+        try set(.curveServerKey(curve.serverKey))
+        try set(.curvePublicKey(curve.keys.publicKey))
+        try set(.curveSecretKey(curve.keys.secretKey))
+    }
+}
+
+/// This libzmq cannot encrypt.
+public struct CurveUnavailable: Error, CustomStringConvertible {
+    public var description: String {
+        "this libzmq \(ZMQ.version) was built without CURVE security (zmq_has(\"curve\") is false)\n"
+            + "  hint: install Debian's libzmq5 (built with libsodium), or run on loopback without keys"
+    }
+
+    /// Throws unless libzmq has CURVE.
+    public static func check() throws(CurveUnavailable) {
+        if !ZMQ.has("curve") { throw CurveUnavailable() }
+    }
+}
+
 /// The server side over ZeroMQ: a ROUTER socket bound to the given address. Outbound frames go zero-copy.
 public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
     // @unchecked: like its socket, it may be handed to the thread that will own it; never used by two at once.
     private let socket: ZMQSocket
+    private let authenticator: ZAPAuthenticator?
     public let endpoint: String
     public private(set) var traffic = Traffic()
 
     /// Binds `address` (`tcp://127.0.0.1:*` picks a free port; `endpoint` then tells which).
     /// Inbound messages over `maxMessageBytes` are cut by libzmq before they reach us (`ZMQ_MAXMSGSIZE`).
-    public init(context: ZMQContext, bind address: String, maxMessageBytes: Int) throws {
+    /// With `curve`, only clients holding an allowed key get through, encrypted; `log` tells of those refused.
+    public init(context: ZMQContext, bind address: String, maxMessageBytes: Int, curve: CurveServerKeys? = nil,
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         socket = try context.socket(.router)
+        if let curve {
+            try CurveUnavailable.check()
+            authenticator = try ZAPAuthenticator(context: context, allowed: curve.allowedClients, log: log)
+            try socket.set(.curveServer(true))
+            try socket.set(.curveSecretKey(curve.keys.secretKey))
+            try socket.set(.zapDomain("pstrain"))
+        } else {
+            authenticator = nil
+        }
         try socket.set(.maxMessageSize(bytes: Int64(maxMessageBytes)))
         try socket.set(.routerMandatory(true))
         try socket.set(.sendHighWaterMark(messages: 0))
@@ -53,7 +108,10 @@ public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
         }
     }
 
-    public func close() { socket.close() }
+    public func close() {
+        socket.close()
+        authenticator?.stop()
+    }
 }
 
 /// A worker's side over ZeroMQ: a DEALER socket connected to the server.
@@ -64,8 +122,14 @@ public final class ZMQClientTransport: ClientTransport, @unchecked Sendable {
 
     /// - Parameter reconnectMax: when the server goes away, libzmq reconnects after 0.1 s, doubling the pause up
     ///   to this many seconds.
-    public init(context: ZMQContext, connect address: String, maxMessageBytes: Int, reconnectMax: Double = 2) throws {
+    /// - Parameter curve: the server's public key and this client's pair, for a server that requires CurveZMQ.
+    public init(context: ZMQContext, connect address: String, maxMessageBytes: Int, reconnectMax: Double = 2,
+                curve: CurveClientKeys? = nil) throws {
         socket = try context.socket(.dealer)
+        if let curve { try socket.useCurve(curve) }
+        // A DEALER with no connection to send on blocks, which happens while a CurveZMQ handshake keeps failing:
+        // the send then gives up and the message is dropped, so the caller's own timeout can report it.
+        try socket.set(.sendTimeout(milliseconds: 1000))
         try socket.set(.maxMessageSize(bytes: Int64(maxMessageBytes)))
         try socket.set(.reconnectInterval(milliseconds: 100))
         try socket.set(.reconnectIntervalMax(milliseconds: Int32(max(100, reconnectMax * 1000))))
@@ -83,7 +147,11 @@ public final class ZMQClientTransport: ClientTransport, @unchecked Sendable {
 
     public func send(_ frames: [OutboundFrame]) throws {
         for (i, frame) in frames.enumerated() {
-            try socket.send(zeroCopy: frame.bytes, owner: frame, more: i < frames.count - 1)
+            // Once the first frame is queued, the rest follow it on the same connection without waiting.
+            guard try socket.send(zeroCopy: frame.bytes, owner: frame, more: i < frames.count - 1) || i > 0 else {
+                traffic.dropped()
+                return
+            }
         }
         traffic.sent(frames)
     }

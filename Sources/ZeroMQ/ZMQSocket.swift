@@ -39,6 +39,15 @@ public enum SocketOption: Sendable {
     case reconnectInterval(milliseconds: Int32)
     case reconnectIntervalMax(milliseconds: Int32)
     case subscribe([UInt8])
+    /// This socket is a CurveZMQ server: clients must know its public key (set its secret with `curveSecretKey`).
+    case curveServer(Bool)
+    /// This socket's own CurveZMQ keys.
+    case curvePublicKey(CurveKey)
+    case curveSecretKey(CurveKey)
+    /// A CurveZMQ client's knowledge of the server's public key.
+    case curveServerKey(CurveKey)
+    /// The ZAP domain a server socket's connections are authenticated in.
+    case zapDomain(String)
 }
 
 /// An owning handle of one libzmq socket.
@@ -128,6 +137,11 @@ public final class ZMQSocket: @unchecked Sendable {
         case .reconnectInterval(let ms): try int32(ZMQ_RECONNECT_IVL, ms, "ZMQ_RECONNECT_IVL")
         case .reconnectIntervalMax(let ms): try int32(ZMQ_RECONNECT_IVL_MAX, ms, "ZMQ_RECONNECT_IVL_MAX")
         case .subscribe(let prefix): try bytes(ZMQ_SUBSCRIBE, prefix, "ZMQ_SUBSCRIBE")
+        case .curveServer(let on): try int32(ZMQ_CURVE_SERVER, on ? 1 : 0, "ZMQ_CURVE_SERVER")
+        case .curvePublicKey(let key): try bytes(ZMQ_CURVE_PUBLICKEY, key.bytes, "ZMQ_CURVE_PUBLICKEY")
+        case .curveSecretKey(let key): try bytes(ZMQ_CURVE_SECRETKEY, key.bytes, "ZMQ_CURVE_SECRETKEY")
+        case .curveServerKey(let key): try bytes(ZMQ_CURVE_SERVERKEY, key.bytes, "ZMQ_CURVE_SERVERKEY")
+        case .zapDomain(let domain): try bytes(ZMQ_ZAP_DOMAIN, Array(domain.utf8), "ZMQ_ZAP_DOMAIN")
         }
     }
 }

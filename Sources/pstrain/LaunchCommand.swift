@@ -3,6 +3,8 @@ import Config
 import Foundation
 import Roles
 import Training
+import ZeroMQ
+import ZMQTransport
 
 /// `pstrain launch`: a whole local cluster from one command.
 struct LaunchCommand: ParsableCommand {
@@ -21,7 +23,9 @@ struct LaunchCommand: ParsableCommand {
             is stopped and the exit status is non-zero; `--resume DIR` then continues the run from its latest \
             checkpoint.
 
-            --metrics is passed to the server: see `pstrain server --help`.
+            --metrics is passed to the server: see `pstrain server --help`. With --curve, a server key pair and \
+            a worker key pair are written to <run>/keys (kept for --resume) and every connection is encrypted \
+            and authenticated with them.
             """)
 
     @OptionGroup var configuration: ConfigArguments
@@ -33,6 +37,9 @@ struct LaunchCommand: ParsableCommand {
     @OptionGroup var output: RunDirectoryArgument
 
     @OptionGroup var monitoring: MetricsArgument
+
+    @Flag(name: .long, help: "Encrypt and authenticate the job's traffic with CurveZMQ, with keys made for it in <run>/keys.")
+    var curve = false
 
     @Option(name: .long, help: ArgumentHelp("Continue the run in this directory from its latest checkpoint, with its own config.", valueName: "dir"))
     var resume: String?
@@ -60,11 +67,13 @@ struct LaunchCommand: ParsableCommand {
                 try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             }
             _ = try PreparedRun(config: resolved) // fail here, once, on bad data rather than in N + 1 processes
+            let keys = curve ? try Self.curveOptions(in: directory.url) : (server: [], worker: [])
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             let launcher = LocalLauncher(executable: executable, configPath: launchConfig.path, workers: resolved.cluster.workers,
                                          directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                          continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
-                                         serverOptions: monitoring.metrics.map { ["--metrics", $0] } ?? [],
+                                         serverOptions: (monitoring.metrics.map { ["--metrics", $0] } ?? []) + keys.server,
+                                         workerOptions: keys.worker,
                                          parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
@@ -77,5 +86,20 @@ struct LaunchCommand: ParsableCommand {
             printError("pstrain launch: error: \(error)")
             throw ExitCode.failure
         }
+    }
+
+    /// The key options for the server and the workers, from `<run>/keys`, made there on first use: a server pair,
+    /// and a worker pair whose public key is the only one in `keys/clients`.
+    static func curveOptions(in run: URL) throws -> (server: [String], worker: [String]) {
+        try CurveUnavailable.check()
+        let keys = run.appendingPathComponent("keys"), clients = keys.appendingPathComponent("clients")
+        if !FileManager.default.fileExists(atPath: keys.path) {
+            _ = try CurveKeyFile.write(try CurveKeyPair.generate(), name: "server", in: keys)
+            let worker = try CurveKeyFile.write(try CurveKeyPair.generate(), name: "worker", in: keys)
+            try FileManager.default.createDirectory(at: clients, withIntermediateDirectories: false)
+            try FileManager.default.copyItem(at: worker.public, to: clients.appendingPathComponent("worker.key"))
+        }
+        return (["--curve-secret", keys.appendingPathComponent("server.key_secret").path, "--curve-clients", clients.path],
+                ["--curve-server", keys.appendingPathComponent("server.key").path, "--curve-secret", keys.appendingPathComponent("worker.key_secret").path])
     }
 }

@@ -15,5 +15,6 @@ struct PSTrain: ParsableCommand {
               pstrain train --config configs/digits-mlp.yaml train.epochs=5
               pstrain train --config configs/digits-softmax.yaml --run-dir runs/s1
             """,
-        subcommands: [Train.self, LaunchCommand.self, SweepCommand.self, ServerCommand.self, WorkerCommand.self, StatusCommand.self])
+        subcommands: [Train.self, LaunchCommand.self, SweepCommand.self, ServerCommand.self, WorkerCommand.self, StatusCommand.self,
+                      KeygenCommand.self])
 }

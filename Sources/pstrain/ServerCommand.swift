@@ -24,6 +24,10 @@ struct ServerCommand: ParsableCommand {
             restarted with `--resume DIR` binds the same endpoint and continues from the latest checkpoint; \
             its workers register again by themselves.
 
+            With --curve-secret and --curve-clients (keys from `pstrain keygen`), traffic is encrypted with \
+            CurveZMQ and only workers whose public key is in the --curve-clients directory get through. Off \
+            loopback, a server without keys refuses to start unless --insecure is given.
+
             With --metrics, it serves Prometheus metrics at http://HOST:PORT/metrics (steps, applied updates, \
             rejected messages by reason, staleness, bytes, workers by state, optimizer step time, checkpoint \
             age) and its health at /healthz (200 while serving; 503 once stopped, failed, or stalled for 30 s), \
@@ -40,8 +44,10 @@ struct ServerCommand: ParsableCommand {
                                             valueName: "endpoint"))
     var bind: String?
 
-    @Flag(name: .long, help: "Allow binding to a non-loopback address without encryption (CurveZMQ is not built yet).")
+    @Flag(name: .long, help: "Allow binding to a non-loopback address without CurveZMQ: unencrypted, and anyone who reaches the port may join.")
     var insecure = false
+
+    @OptionGroup var curve: CurveServerArguments
 
     @OptionGroup var output: RunDirectoryArgument
 
@@ -54,6 +60,9 @@ struct ServerCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        if insecure && curve.curveSecret != nil {
+            throw ValidationError("--insecure and --curve-secret contradict each other: with keys, traffic is encrypted; drop --insecure")
+        }
         if resume != nil && (configuration.config != nil || !configuration.overrides.isEmpty || output.runDir != nil) {
             throw ValidationError("--resume continues a run with its own config.yaml, in its own directory: "
                                   + "drop --config, --run-dir and overrides (workers started with another config would be refused)")
@@ -80,10 +89,13 @@ struct ServerCommand: ParsableCommand {
                 checkpoint = try ParameterServer.latestCheckpoint(of: prepared, in: directory)
                 if checkpoint == nil && !quiet { printError("pstrain server: \(resume) has no checkpoint yet: starting its job from step 0") }
             }
-            try Endpoint.checkBinding(address, insecure: insecure)
+            let curveKeys = try curve.load()
+            try Endpoint.checkBinding(address, insecure: insecure, encrypted: curveKeys != nil)
             let context = try ZMQContext()
-            let transport = try ZMQServerTransport(context: context, bind: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20)
+            let transport = try ZMQServerTransport(context: context, bind: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
+                                                   curve: curveKeys, log: printError)
             defer { transport.close() }
+            if let note = Endpoint.describe(transport.endpoint, curve: curveKeys) { printError(note) }
             try directory.recordEndpoint(transport.endpoint)
             let endpoint = try monitoring.start()
             defer { endpoint?.close() }
@@ -129,6 +141,8 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("This worker's rank, 0 to cluster.workers - 1 (default: the server picks).", valueName: "n"))
     var rank: Int?
 
+    @OptionGroup var curve: CurveClientArguments
+
     func run() throws {
         LaunchedChild.followParent()
         do {
@@ -136,7 +150,7 @@ struct WorkerCommand: ParsableCommand {
             let prepared = try PreparedRun(config: resolved)
             let context = try ZMQContext()
             let transport = try ZMQClientTransport(context: context, connect: connect, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
-                                                    reconnectMax: resolved.cluster.reconnectMax)
+                                                    reconnectMax: resolved.cluster.reconnectMax, curve: try curve.load())
             defer { transport.close() }
             let trap = SignalTrap { _ in Glibc.exit(143) }
             let report = try withExtendedLifetime(trap) { try Worker(run: prepared, transport: transport, rank: rank ?? -1, log: printError).work() }
@@ -153,19 +167,35 @@ struct WorkerCommand: ParsableCommand {
 
 /// Rules for the addresses roles bind to.
 enum Endpoint {
-    /// Binding off loopback is refused unless `insecure`, because traffic is not yet encrypted.
-    static func checkBinding(_ endpoint: String, insecure: Bool) throws {
-        guard endpoint.hasPrefix("tcp://") else { return }
-        let host = endpoint.dropFirst("tcp://".count).split(separator: ":").dropLast().joined(separator: ":")
-        let loopback = host.hasPrefix("127.") || host == "localhost" || host == "[::1]"
-        if loopback { return }
+    /// The host part of a tcp endpoint; nil for other transports (ipc, inproc), which stay on this host.
+    static func tcpHost(_ endpoint: String) -> String? {
+        guard endpoint.hasPrefix("tcp://") else { return nil }
+        return endpoint.dropFirst("tcp://".count).split(separator: ":").dropLast().joined(separator: ":")
+    }
+
+    static func isLoopback(_ host: String) -> Bool { host.hasPrefix("127.") || host == "localhost" || host == "[::1]" }
+
+    /// Binding off loopback without CurveZMQ is refused unless `insecure`, which is then said loudly.
+    static func checkBinding(_ endpoint: String, insecure: Bool, encrypted: Bool) throws {
+        guard let host = tcpHost(endpoint), !isLoopback(host), !encrypted else { return }
         if insecure {
-            printError("pstrain: WARNING: serving \(endpoint) without encryption or authentication (--insecure)")
+            printError("pstrain: WARNING: serving \(endpoint) without encryption or authentication (--insecure): "
+                       + "anyone who reaches the port can read the model and send gradients")
             return
         }
         throw ValidationError("""
             refusing to bind \(endpoint): off loopback, traffic would be neither encrypted nor authenticated.
-              hint: pass --insecure to accept that on a trusted network, or bind tcp://127.0.0.1:*
+              hint: give --curve-secret and --curve-clients (keys from `pstrain keygen`), or --insecure on a trusted \
+            network, or bind tcp://127.0.0.1:*
             """)
+    }
+
+    /// What a server reachable from other hosts says of itself: where it serves, and how it is protected.
+    static func describe(_ endpoint: String, curve: CurveServerKeys?) -> String? {
+        guard let host = tcpHost(endpoint), !isLoopback(host) else { return nil }
+        let port = endpoint.split(separator: ":").last ?? "?"
+        let interface = host == "0.0.0.0" || host == "[::]" || host == "*" ? "every interface" : "interface \(host)"
+        let protection = curve.map { "CurveZMQ, \($0.allowedClients.count) allowed client key(s)" } ?? "NO encryption or authentication"
+        return "pstrain server: serving \(interface), port \(port): \(protection)"
     }
 }

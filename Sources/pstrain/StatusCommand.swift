@@ -25,6 +25,8 @@ struct StatusCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for an answer.", valueName: "seconds"))
     var timeout: Double = 5
 
+    @OptionGroup var curve: CurveClientArguments
+
     func run() throws {
         do {
             let text = try ask()
@@ -47,6 +49,7 @@ struct StatusCommand: ParsableCommand {
         let context = try ZMQContext()
         let socket = try context.socket(.dealer)
         defer { socket.close() }
+        if let keys = try curve.load() { try socket.useCurve(keys) }
         try socket.connect(endpoint)
         try socket.sendMultipart([Header(kind: .stats, jobID: 0, sender: -1).encoded()])
         let deadline = Date().addingTimeInterval(timeout)
@@ -61,7 +64,8 @@ struct StatusCommand: ParsableCommand {
             if let text { return text }
         }
         throw ValidationError("no answer from \(endpoint) within \(timeout) s\n  hint: is a pstrain server listening there? "
-                              + "It prints its endpoint as \"listening on ...\" and writes it to <run>/endpoint")
+                              + "It prints its endpoint as \"listening on ...\" and writes it to <run>/endpoint. "
+                              + "A server started with --curve-secret answers only --curve-server and --curve-secret with an allowed key")
     }
 
     /// The state as a few lines and a table of workers.

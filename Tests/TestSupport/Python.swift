@@ -2,10 +2,10 @@ import Foundation
 
 /// Python interpreters for checks against reference implementations: the test venv (`scripts/test` sets up
 /// `.venv-tests`), else the system python3, whichever can import the modules asked for.
-enum Python {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+public enum Python {
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static func with(_ modules: [String]) -> String? {
+    public static func with(_ modules: [String]) -> String? {
         for candidate in [root.appendingPathComponent(".venv-tests/bin/python").path, "/usr/bin/python3", "/usr/local/bin/python3"]
         where FileManager.default.isExecutableFile(atPath: candidate) {
             if (try? run(candidate, "import " + modules.joined(separator: ", ")))?.status == 0 { return candidate }
@@ -14,7 +14,7 @@ enum Python {
     }
 
     /// Runs `script` with `interpreter`; its exit status and combined output.
-    static func run(_ interpreter: String, _ script: String) throws -> (status: Int32, output: String) {
+    public static func run(_ interpreter: String, _ script: String) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: interpreter)
         process.arguments = ["-c", script]
