@@ -35,6 +35,17 @@ public enum ConfigLoader {
         return config
     }
 
+    /// Whether the file at `path` or an override sets `section.key` itself (rather than leaving the default).
+    public static func setsKey(_ dotted: String, path: String?, overrides: [String]) -> Bool {
+        if overrides.contains(where: { $0.split(separator: "=", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } == dotted }) {
+            return true
+        }
+        let parts = dotted.split(separator: ".").map(String.init)
+        guard parts.count == 2, let path, let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let tree = (try? Yams.load(yaml: text)) as? [String: Any], let section = tree[parts[0]] as? [String: Any] else { return false }
+        return section[parts[1]] != nil
+    }
+
     /// The resolved config as YAML, every default written out, for the run directory.
     public static func yaml(_ config: RunConfig) -> String {
         (try? YAMLEncoder().encode(config)) ?? ""

@@ -16,5 +16,5 @@ struct PSTrain: ParsableCommand {
               pstrain train --config configs/digits-softmax.yaml --run-dir runs/s1
             """,
         subcommands: [Train.self, LaunchCommand.self, SweepCommand.self, ServerCommand.self, WorkerCommand.self, StatusCommand.self,
-                      KeygenCommand.self])
+                      KeygenCommand.self, EnvCommand.self])
 }

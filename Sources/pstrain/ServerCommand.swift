@@ -40,7 +40,7 @@ struct ServerCommand: ParsableCommand {
 
     @OptionGroup var configuration: ConfigArguments
 
-    @Option(name: .long, help: ArgumentHelp("Address to serve; * picks a free port (default: tcp://127.0.0.1:*, or with --resume the run's own).",
+    @Option(name: .long, help: ArgumentHelp("Address to serve; * picks a free port (default: the engine's address for this shard, see `pstrain env`; with --resume the run's own; else tcp://127.0.0.1:*).",
                                             valueName: "endpoint"))
     var bind: String?
 
@@ -75,13 +75,15 @@ struct ServerCommand: ParsableCommand {
             let directory: RunDirectory
             let resolved: RunConfig
             var checkpoint: TrainingCheckpoint?
-            var address = bind ?? "tcp://127.0.0.1:*"
+            let cluster = try ClusterResolution()
+            try cluster.check(role: .server)
+            var address = cluster.bindAddress(flag: bind)
             if let resume {
                 directory = try RunDirectory(resuming: resume)
                 resolved = try ConfigLoader.load(path: directory.url.appendingPathComponent("config.yaml").path)
                 if bind == nil, let recorded = directory.recordedEndpoint { address = recorded }
             } else {
-                resolved = try configuration.load()
+                resolved = try configuration.load(extra: cluster.configOverrides(configuration))
                 directory = try RunDirectory(path: output.runDir)
             }
             let prepared = try PreparedRun(config: resolved)
@@ -130,15 +132,16 @@ struct WorkerCommand: ParsableCommand {
         abstract: "Run a worker: read this rank's shard, compute gradients, push them to the server.",
         discussion: """
             Start it with the same config and overrides as the server: a worker whose config differs is refused. \
-            Usually started by `pstrain launch`.
+            Usually started by `pstrain launch`, or by an engine whose environment names the server and the rank \
+            (TF_CONFIG, DMLC_*, SLURM_*, JOB_COMPLETION_INDEX; `pstrain env` shows what it found).
             """)
 
     @OptionGroup var configuration: ConfigArguments
 
-    @Option(name: .long, help: ArgumentHelp("The server's endpoint, as it printed it.", valueName: "endpoint"))
-    var connect: String
+    @Option(name: .long, help: ArgumentHelp("The server's endpoint, as it printed it (default: the engine's, see `pstrain env`).", valueName: "endpoint"))
+    var connect: String?
 
-    @Option(name: .long, help: ArgumentHelp("This worker's rank, 0 to cluster.workers - 1 (default: the server picks).", valueName: "n"))
+    @Option(name: .long, help: ArgumentHelp("This worker's rank, 0 to cluster.workers - 1 (default: the engine's, else the server picks).", valueName: "n"))
     var rank: Int?
 
     @OptionGroup var curve: CurveClientArguments
@@ -146,14 +149,18 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         LaunchedChild.followParent()
         do {
-            let resolved = try configuration.load()
+            let cluster = try ClusterResolution()
+            try cluster.check(role: .worker)
+            let resolved = try configuration.load(extra: cluster.configOverrides(configuration))
             let prepared = try PreparedRun(config: resolved)
             let context = try ZMQContext()
-            let transport = try ZMQClientTransport(context: context, connect: connect, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
+            let transport = try ZMQClientTransport(context: context, connect: try cluster.connectAddress(flag: connect), maxMessageBytes: resolved.cluster.maxMessageMb << 20,
                                                     reconnectMax: resolved.cluster.reconnectMax, curve: try curve.load())
             defer { transport.close() }
             let trap = SignalTrap { _ in Glibc.exit(143) }
-            let report = try withExtendedLifetime(trap) { try Worker(run: prepared, transport: transport, rank: rank ?? -1, log: printError).work() }
+            let report = try withExtendedLifetime(trap) {
+                try Worker(run: prepared, transport: transport, rank: cluster.rank(flag: rank), log: printError).work()
+            }
             print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes")
         } catch let error as WorkerError where !error.restartable {
             printError("pstrain worker: error: \(error)")

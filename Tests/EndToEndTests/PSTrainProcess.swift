@@ -17,18 +17,19 @@ struct PSTrainProcess {
     }
 
     /// Runs `pstrain arguments...`; a child still running after `timeout` seconds is killed and reported.
-    static func run(_ arguments: [String], timeout: TimeInterval = 120) throws -> Result {
+    static func run(_ arguments: [String], timeout: TimeInterval = 120, environment: [String: String] = [:]) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             Issue.record("pstrain binary not found at \(binary.path); run the tests with `swift test`, which builds it")
             return Result(status: -1, stdout: "", stderr: "")
         }
-        return try run(executable: binary, arguments, timeout: timeout)
+        return try run(executable: binary, arguments, timeout: timeout, environment: environment)
     }
 
     /// Runs `executable arguments...` from the package root, as `run` does `pstrain`.
-    static func run(executable: URL, _ arguments: [String], timeout: TimeInterval) throws -> Result {
+    static func run(executable: URL, _ arguments: [String], timeout: TimeInterval, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = executable
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.arguments = arguments
         process.currentDirectoryURL = packageRoot
         // Output goes to files, not pipes: a chatty child can never block on a full pipe.
@@ -97,10 +98,11 @@ struct PSTrainProcess {
     }
 
     /// Starts `pstrain arguments...` in the background, standard output readable, standard error to `stderrPath`.
-    static func start(_ arguments: [String], stderrPath: String) throws -> Running {
+    static func start(_ arguments: [String], stderrPath: String, environment: [String: String] = [:]) throws -> Running {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.currentDirectoryURL = packageRoot
         let out = Pipe()
         process.standardOutput = out

@@ -1,0 +1,82 @@
+import Foundation
+import Glibc
+import Testing
+
+/// `pstrain server` and `pstrain worker` started as engines start them: no flags for role, rank or address,
+/// only the engine's environment variables.
+@Suite(.serialized) struct ClusterEnvironmentTests {
+    let config = ["--config", "configs/digits-softmax.yaml", "train.batch_size=16"]
+
+    /// A port free a moment ago on 127.0.0.1: engines hand out fixed ports, so the test picks one.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                try #require(bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0)
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Runs one server and two workers with the environments `env(role, index)` gives; the summary.
+    func train(_ env: (String, Int) -> [String: String]) throws -> [String: Any] {
+        let dir = PSTrainProcess.runDirectory()
+        let server = try PSTrainProcess.start(["server", "--run-dir", dir] + config, stderrPath: "\(dir).stderr", environment: env("server", 0))
+        defer { server.stop() }
+        let listening = try #require(server.line(startingWith: "listening on "))
+        let workers = try (0 ..< 2).map { index in
+            try PSTrainProcess.start(["worker"] + config, stderrPath: "\(dir).worker\(index)", environment: env("worker", index))
+        }
+        defer { workers.forEach { $0.stop() } }
+        for worker in workers { #expect(worker.wait(timeout: 120) == 0, "\(listening)") }
+        #expect(server.wait(timeout: 60) == 0)
+        return try PSTrainProcess.summary(in: dir)
+    }
+
+    @Test func tfConfigPlacesEveryProcess() throws {
+        let port = try Self.freePort()
+        let summary = try train { role, index in
+            let cluster = "{\"ps\": [\"127.0.0.1:\(port)\"], \"worker\": [\"127.0.0.1:1\", \"127.0.0.1:2\"]}"
+            return ["TF_CONFIG": "{\"cluster\": \(cluster), \"task\": {\"type\": \"\(role == "server" ? "ps" : "worker")\", \"index\": \(index)}}"]
+        }
+        #expect(summary["workers"] as? Int == 2, "the worker count comes from cluster.worker")
+        #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95)
+    }
+
+    @Test func dmlcVariablesPlaceEveryProcess() throws {
+        let port = try Self.freePort()
+        let summary = try train { role, _ in
+            ["DMLC_ROLE": role, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "\(port)", "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "2"]
+        }
+        #expect(summary["workers"] as? Int == 2)
+        #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95)
+    }
+
+    @Test func envShowsWhereEachValueCameFrom() throws {
+        let result = try PSTrainProcess.run(["env"], environment: ["SLURM_PROCID": "3", "SLURM_NTASKS": "5", "SLURM_JOB_NODELIST": "node[08-10],gpu1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == """
+            engine         Slurm
+            role           worker   (SLURM_PROCID > 0)
+            rank           2   (SLURM_PROCID - 1)
+            server_shards  1   (SLURM_PROCID 0 is the server)
+            servers        tcp://node08:5555   (the first node of SLURM_STEP_NODELIST or SLURM_JOB_NODELIST)
+            workers        4   (SLURM_NTASKS - 1)
+
+            """)
+        let fromConfig = try PSTrainProcess.run(["env", "cluster.workers=6"], environment: ["SLURM_PROCID": "0", "SLURM_NTASKS": "5", "SLURM_JOB_NODELIST": "n1"])
+        #expect(fromConfig.stdout.contains("workers        6   (config cluster.workers)"), "the config beats the environment: \(fromConfig.stdout)")
+    }
+
+    @Test func aProcessStartedInTheWrongRoleIsToldSo() throws {
+        let result = try PSTrainProcess.run(["worker"] + config, timeout: 30, environment: ["DMLC_ROLE": "server", "DMLC_PS_ROOT_URI": "127.0.0.1",
+                                                                                          "DMLC_PS_ROOT_PORT": "9", "DMLC_NUM_WORKER": "2"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("the environment says this process is a server (DMLC_ROLE), not a worker"), "\(result.stderr)")
+    }
+}
