@@ -83,6 +83,6 @@ let package = Package(
             swiftSettings: kernelFlags),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: kernelFlags),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Wire", "ZeroMQ", "ZMQTransport"], swiftSettings: kernelFlags),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Wire", "ZeroMQ", "ZMQTransport", "Yams"], swiftSettings: kernelFlags),
     ]
 )
