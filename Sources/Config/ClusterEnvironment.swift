@@ -25,6 +25,9 @@ public struct ClusterSpec: Equatable, Sendable {
     /// How many server shards there are.
     public var serverCount: Sourced<Int>?
     public var workers: Sourced<Int>?
+    /// The role is inferred (a pod's host name ending in a number), not stated: a process whose command says
+    /// otherwise is not in such a cluster, rather than in the wrong role.
+    public var roleInferred = false
 
     public init(engine: String) { self.engine = engine }
 }
@@ -171,6 +174,7 @@ public enum ClusterEnvironment {
         } else if let dash = hostname.lastIndex(of: "-"), let ordinal = Int(hostname[hostname.index(after: dash)...]), ordinal >= 0 {
             spec.role = .init(.server, from: "StatefulSet pod \(hostname)")
             spec.index = .init(ordinal, from: "StatefulSet pod ordinal of \(hostname)")
+            spec.roleInferred = true
         }
         return spec
     }

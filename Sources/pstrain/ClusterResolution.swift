@@ -9,8 +9,18 @@ struct ClusterResolution {
     /// The engine's spec, nil outside any engine.
     let spec: ClusterSpec?
 
-    init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        spec = try ClusterEnvironment.resolve(environment, hostname: Self.hostname())
+    /// The spec for a process started as `role` (nil: as the environment says, for `pstrain env`). A child of `pstrain launch` ignores the environment: the
+    /// launcher gives it every flag, and the engine's variables (`pstrain launch` inside a Slurm allocation or a
+    /// pod) describe the launcher, not it. A role merely inferred from a host name yields to the command.
+    init(role: ClusterSpec.Role?, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        guard environment[LaunchedChild.parentVariable] == nil,
+              let spec = try ClusterEnvironment.resolve(environment, hostname: Self.hostname()),
+              !(spec.roleInferred && role != nil && spec.role?.value != role) else {
+            self.spec = nil
+            return
+        }
+        self.spec = spec
+        if let role { try check(role: role) }
     }
 
     static func hostname() -> String {
@@ -27,7 +37,7 @@ struct ClusterResolution {
     }
 
     /// Fails when the engine says this process has another role, or describes several server shards.
-    func check(role: ClusterSpec.Role) throws {
+    private func check(role: ClusterSpec.Role) throws {
         guard let spec else { return }
         if let said = spec.role, said.value != role {
             throw ValidationError("the environment says this process is a \(said.value.rawValue) (\(said.source)), not a \(role.rawValue): "

@@ -29,7 +29,7 @@ struct EnvCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let cluster = try ClusterResolution()
+            let cluster = try ClusterResolution(role: nil)
             let resolved = try configuration.load(extra: cluster.configOverrides(configuration))
             let explicit = ConfigLoader.setsKey("cluster.workers", path: configuration.config, overrides: configuration.overrides)
             var rows: [(String, String, String)] = [("engine", cluster.spec?.engine ?? "none", "")]

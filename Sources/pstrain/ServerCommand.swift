@@ -75,8 +75,7 @@ struct ServerCommand: ParsableCommand {
             let directory: RunDirectory
             let resolved: RunConfig
             var checkpoint: TrainingCheckpoint?
-            let cluster = try ClusterResolution()
-            try cluster.check(role: .server)
+            let cluster = try ClusterResolution(role: .server)
             var address = cluster.bindAddress(flag: bind)
             if let resume {
                 directory = try RunDirectory(resuming: resume)
@@ -149,8 +148,7 @@ struct WorkerCommand: ParsableCommand {
     func run() throws {
         LaunchedChild.followParent()
         do {
-            let cluster = try ClusterResolution()
-            try cluster.check(role: .worker)
+            let cluster = try ClusterResolution(role: .worker)
             let resolved = try configuration.load(extra: cluster.configOverrides(configuration))
             let prepared = try PreparedRun(config: resolved)
             let context = try ZMQContext()

@@ -71,6 +71,7 @@ import Testing
         #expect(worker.role?.value == .worker && worker.index?.value == 7)
         let shard = try #require(try resolve(["KUBERNETES_SERVICE_HOST": "10.96.0.1"], hostname: "pstrain-server-2"))
         #expect(shard.role?.value == .server && shard.index?.value == 2 && shard.index?.source == "StatefulSet pod ordinal of pstrain-server-2")
+        #expect(shard.roleInferred && !worker.roleInferred, "a host name suggests a role; an Indexed Job states it")
     }
 
     @Test(arguments: [

@@ -73,6 +73,19 @@ import Testing
         #expect(fromConfig.stdout.contains("workers        6   (config cluster.workers)"), "the config beats the environment: \(fromConfig.stdout)")
     }
 
+    /// `pstrain launch` inside a Slurm allocation of one task: its children follow the launcher's flags, not the
+    /// allocation's variables (which alone would be refused: a job step of one task has no workers).
+    @Test func launchInsideAnEngineIgnoresItsVariables() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let result = try PSTrainProcess.run(["launch", "--config", "configs/digits-softmax.yaml", "--workers", "2", "--run-dir", dir, "train.epochs=2"],
+                                            environment: ["SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_JOB_NODELIST": "n1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try PSTrainProcess.summary(in: dir)["workers"] as? Int == 2)
+        let alone = try PSTrainProcess.run(["worker", "--connect", "tcp://127.0.0.1:9"] + config, timeout: 30,
+                                           environment: ["SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_JOB_NODELIST": "n1"])
+        #expect(alone.status != 0 && alone.stderr.contains("a pstrain job step needs at least 2 tasks"), "\(alone.stderr)")
+    }
+
     @Test func aProcessStartedInTheWrongRoleIsToldSo() throws {
         let result = try PSTrainProcess.run(["worker"] + config, timeout: 30, environment: ["DMLC_ROLE": "server", "DMLC_PS_ROOT_URI": "127.0.0.1",
                                                                                           "DMLC_PS_ROOT_PORT": "9", "DMLC_NUM_WORKER": "2"])
