@@ -32,11 +32,12 @@ final class ZAPAuthenticator: @unchecked Sendable {
 
     /// Stops answering (within 200 ms) and closes the socket.
     func stop() {
-        let first = lock.withLock {
-            defer { stopping = true }
-            return !stopping
+        let wasRunning = lock.withLock { () -> Bool in
+            let running = !stopping
+            stopping = true
+            return running
         }
-        if first { finished.wait() }
+        if wasRunning { finished.wait() }
     }
 
     private func serve(_ socket: ZMQSocket, allowed: [CurveKey: String], log: @Sendable (String) -> Void) {

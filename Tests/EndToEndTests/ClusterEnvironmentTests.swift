@@ -28,13 +28,15 @@ import Testing
         let dir = PSTrainProcess.runDirectory()
         let server = try PSTrainProcess.start(["server", "--run-dir", dir] + config, stderrPath: "\(dir).stderr", environment: env("server", 0))
         defer { server.stop() }
-        let listening = try #require(server.line(startingWith: "listening on "))
+        _ = try #require(server.line(startingWith: "listening on "), "\(PSTrainProcess.log("\(dir).stderr"))")
         let workers = try (0 ..< 2).map { index in
             try PSTrainProcess.start(["worker"] + config, stderrPath: "\(dir).worker\(index)", environment: env("worker", index))
         }
         defer { workers.forEach { $0.stop() } }
-        for worker in workers { #expect(worker.wait(timeout: 120) == 0, "\(listening)") }
-        #expect(server.wait(timeout: 60) == 0)
+        for (index, worker) in workers.enumerated() {
+            #expect(worker.wait(timeout: 120) == 0, "worker \(index): \(PSTrainProcess.log("\(dir).worker\(index)"))")
+        }
+        #expect(server.wait(timeout: 60) == 0, "server: \(PSTrainProcess.log("\(dir).stderr"))")
         return try PSTrainProcess.summary(in: dir)
     }
 

@@ -38,7 +38,7 @@ import ZMQTransport
         let server = try PSTrainProcess.start(["server", "--run-dir", dir, "--curve-secret", keys.path + "/server.key_secret",
                                                "--curve-clients", keys.path + "/clients"] + config, stderrPath: "\(dir).stderr")
         defer { server.stop() }
-        let endpoint = String(try #require(server.line(startingWith: "listening on ")).dropFirst("listening on ".count))
+        let endpoint = String(try #require(server.line(startingWith: "listening on "), "the server ended: \(PSTrainProcess.log("\(dir).stderr"))").dropFirst("listening on ".count))
         let serverKey = try CurveKeyFile.readPublicKey(keys.path + "/server.key")
 
         #expect(try !answered(endpoint, curve: nil), "a client without CURVE must not be answered")
@@ -92,7 +92,7 @@ import ZMQTransport
         let server = try PSTrainProcess.start(["server", "--bind", "tcp://0.0.0.0:*", "--run-dir", dir, "--curve-secret", keys.path + "/server.key_secret",
                                                "--curve-clients", keys.path + "/clients"] + config, stderrPath: "\(dir).stderr")
         defer { server.stop() }
-        let endpoint = String(try #require(server.line(startingWith: "listening on ")).dropFirst("listening on ".count))
+        let endpoint = String(try #require(server.line(startingWith: "listening on "), "the server ended: \(PSTrainProcess.log("\(dir).stderr"))").dropFirst("listening on ".count))
         let port = try #require(endpoint.split(separator: ":").last)
         let log = try String(contentsOfFile: "\(dir).stderr", encoding: .utf8)
         #expect(log.contains("pstrain server: serving every interface, port \(port): CurveZMQ, 1 allowed client key(s)"), "\(log)")

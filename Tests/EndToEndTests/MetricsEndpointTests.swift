@@ -13,8 +13,8 @@ import Testing
         let dir = PSTrainProcess.runDirectory()
         let server = try PSTrainProcess.start(["server", "--run-dir", dir, "--metrics", "127.0.0.1:0"] + config, stderrPath: "\(dir).stderr")
         defer { server.stop() }
-        let endpoint = String(try #require(server.line(startingWith: "listening on ")).dropFirst("listening on ".count))
-        let metricsURL = String(try #require(server.line(startingWith: "metrics on ")).dropFirst("metrics on ".count))
+        let endpoint = String(try #require(server.line(startingWith: "listening on "), "the server ended: \(PSTrainProcess.log("\(dir).stderr"))").dropFirst("listening on ".count))
+        let metricsURL = String(try #require(server.line(startingWith: "metrics on "), "the server ended: \(PSTrainProcess.log("\(dir).stderr"))").dropFirst("metrics on ".count))
         #expect(metricsURL.hasPrefix("http://127.0.0.1:") && metricsURL.hasSuffix("/metrics"))
         let healthURL = metricsURL.replacingOccurrences(of: "/metrics", with: "/healthz")
 
@@ -66,7 +66,7 @@ import Testing
         let deadline = Date().addingTimeInterval(60)
         while true {
             let reply = try curl(url)
-            try #require(reply.status == 200, "\(reply)")
+            try #require(reply.status == 200, "\(reply); is the server still running? (its stderr is beside its run directory)")
             let samples = try parseExposition(reply.body)
             if done(samples) { return samples }
             try #require(Date() < deadline, "the scraped metrics never reached the expected state; last:\n\(reply.body)")

@@ -112,6 +112,11 @@ struct PSTrainProcess {
         return Running(process: process, stdout: out.fileHandleForReading)
     }
 
+    /// A child's standard error file, for a failure message.
+    static func log(_ path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? "(no log at \(path))"
+    }
+
     /// A fresh, not yet existing run directory path under the temporary folder.
     static func runDirectory() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-e2e-\(UUID().uuidString)").path
