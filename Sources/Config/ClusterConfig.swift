@@ -21,6 +21,8 @@ public enum WorkerFailurePolicy: String, Codable, Sendable, CaseIterable {
 public struct ClusterConfig: Codable, Equatable, Sendable {
     public var mode = ConsistencyMode.sync
     public var workers = 4
+    /// Server shards: each holds a contiguous slice of the parameters and its optimizer state.
+    public var servers = 1
     /// Bounded mode: the most versions a gradient may lag the server's weights when it is applied.
     public var staleness = 4
     /// A waiting worker sends a heartbeat this often (seconds).
@@ -48,7 +50,7 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case mode, workers, staleness, heartbeatInterval = "heartbeat_interval", heartbeatTimeout = "heartbeat_timeout"
+        case mode, workers, servers, staleness, heartbeatInterval = "heartbeat_interval", heartbeatTimeout = "heartbeat_timeout"
         case serverTimeout = "server_timeout", maxMessageMb = "max_message_mb", onWorkerFailure = "on_worker_failure"
         case replacementTimeout = "replacement_timeout", maxRestarts = "max_restarts", reconnectMax = "reconnect_max"
         case nanPolicy = "nan_policy"

@@ -41,6 +41,7 @@ extension RunConfig {
 
         let c = cluster
         try require(c.workers >= 1, "cluster.workers", "must be at least 1, got \(c.workers)")
+        try require(c.servers >= 1, "cluster.servers", "must be at least 1, got \(c.servers)")
         try require(c.mode != .bounded || c.staleness >= c.workers - 1, "cluster.staleness",
                     "must be at least workers - 1 = \(c.workers - 1) in bounded mode, got \(c.staleness)",
                     hint: "staleness counts server versions: with N workers even lockstep training applies gradients N - 1 versions old")

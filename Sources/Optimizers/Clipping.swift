@@ -38,6 +38,33 @@ public enum Clipping {
         return norm
     }
 
+    /// As `clip`, for one server shard's slice of a gradient: `globalSumOfSquares` is the whole gradient's sum of
+    /// squares after clipping by value, which no single shard can measure (see `sumOfSquaresAfterClipping`).
+    @discardableResult
+    public static func clipSlice(_ slice: UnsafeMutableBufferPointer<Float>, byValue: Double?, byNorm: Double?, globalSumOfSquares: Double) -> Double {
+        if let limit = byValue { clipByValue(slice, limit: Float(limit)) }
+        let norm = globalSumOfSquares.squareRoot()
+        if let maxNorm = byNorm {
+            let factor = scaleFactor(norm: norm, maxNorm: maxNorm)
+            if factor < 1 { VectorOps.scale(slice, by: Float(factor)) }
+        }
+        return norm
+    }
+
+    /// The sum of squares `gradient` would have after `clipByValue(limit)`, without changing it; NaN when any value
+    /// is NaN or infinite, so a gradient that a server would refuse is never made to look finite by clipping.
+    public static func sumOfSquaresAfterClipping(_ gradient: UnsafeBufferPointer<Float>, byValue limit: Double?) -> Double {
+        guard let limit else { return VectorOps.sumOfSquares(gradient) }
+        let cap = Float(limit)
+        var sum = 0.0
+        for g in gradient {
+            guard g.isFinite else { return .nan }
+            let clipped = Double(min(max(g, -cap), cap))
+            sum += clipped * clipped
+        }
+        return sum
+    }
+
     /// The factor that brings a gradient of L2 norm `norm` within `maxNorm` (1 when it already is).
     ///
     /// Server shards each know only part of the gradient: they add up their sums of squares, take the root,

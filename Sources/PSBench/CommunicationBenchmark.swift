@@ -114,8 +114,8 @@ struct CommunicationBenchmark: ParsableCommand {
         let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bench-\(UUID().uuidString)").path)
         let stop = StopRequest()
         let serverThread = Thread {
-            let server = ParameterServer(run: run, transport: serverTransport, directory: directory, quiet: true, stop: stop, log: { _ in })
-            _ = try? server.serve()
+            // One shard: the server cannot refuse its own config here.
+            _ = try? ParameterServer(run: run, transport: serverTransport, directory: directory, quiet: true, stop: stop, log: { _ in }).serve()
             serverTransport.close()
         }
         serverThread.start()

@@ -14,13 +14,15 @@ public struct LaunchError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Starts a server and N workers of this same binary as child processes on this host, streams the server's
-/// progress, restarts a crashed worker (or a crashed server, from its latest checkpoint) up to `maxRestarts`
-/// times each, and stops every child when the job ends, when a child fails for good, or when asked to stop.
+/// Starts a server (or S server shards) and N workers of this same binary as child processes on this host, streams
+/// the server's progress, restarts a crashed worker (or a crashed single server, from its latest checkpoint) up to
+/// `maxRestarts` times each, and stops every child when the job ends, when a child fails for good, or when asked to stop.
 public final class LocalLauncher {
     let executable: URL
     let configPath: String
     let workers: Int
+    /// Server shards (`cluster.servers`); shard 0 is "the server", whose progress is shown.
+    let servers: Int
     let directory: URL
     let maxRestarts: Int
     let resume: Bool
@@ -50,12 +52,19 @@ public final class LocalLauncher {
 
     private enum Role: Equatable {
         case server
+        /// A server shard other than 0 (shard 0 is `server`).
+        case shard(Int)
         case worker(Int)
         var name: String {
             switch self {
             case .server: "server"
+            case .shard(let index): "server shard \(index)"
             case .worker(let rank): "worker \(rank)"
             }
+        }
+        var isWorker: Bool {
+            if case .worker = self { return true }
+            return false
         }
     }
 
@@ -65,7 +74,7 @@ public final class LocalLauncher {
     ///   - resume: start the server with `--resume` on `directory`, continuing that run from its latest checkpoint.
     ///   - continueWithoutFailedWorkers: a worker that fails beyond its restarts does not end the job: the server
     ///     goes on without it (`on_worker_failure: continue`) and the job's outcome is the server's.
-    public init(executable: URL, configPath: String, workers: Int, directory: URL, maxRestarts: Int = 0, resume: Bool = false,
+    public init(executable: URL, configPath: String, workers: Int, servers: Int = 1, directory: URL, maxRestarts: Int = 0, resume: Bool = false,
                 continueWithoutFailedWorkers: Bool = false, serverOptions: [String] = [], workerOptions: [String] = [],
                 parentVariable: String, log: @escaping @Sendable (String) -> Void) {
         self.continueWithoutFailedWorkers = continueWithoutFailedWorkers
@@ -75,6 +84,7 @@ public final class LocalLauncher {
         self.parentVariable = parentVariable
         self.configPath = configPath
         self.workers = workers
+        self.servers = servers
         self.directory = directory
         self.maxRestarts = maxRestarts
         self.resume = resume
@@ -88,9 +98,13 @@ public final class LocalLauncher {
         let serverLog = directory.appendingPathComponent("server.log")
         let tee = try LineTee(file: serverLog, echo: log, appending: resume)
         self.tee = tee
-        let address = try startServer(resume: resume, stop: stop, timeout: endpointTimeout)
-        log("pstrain launch: server at \(address); starting \(workers) workers (logs in \(directory.path))")
-        for rank in 0 ..< workers { try startWorker(rank, address: address, appending: resume) }
+        // Shards 1... first: shard 0 connects to them.
+        var shardEndpoints: [String] = []
+        for shard in 1 ..< servers { shardEndpoints.append(try startShard(shard, stop: stop, timeout: endpointTimeout)) }
+        let address = try startServer(resume: resume, otherShards: shardEndpoints, stop: stop, timeout: endpointTimeout)
+        let addresses = ([address] + shardEndpoints).joined(separator: ",")
+        log("pstrain launch: server at \(addresses); starting \(workers) workers (logs in \(directory.path))")
+        for rank in 0 ..< workers { try startWorker(rank, address: addresses, appending: resume) }
         // Checked once more after the last child has exited, so that its failure is never missed.
         var anyRunning = true
         while anyRunning {
@@ -104,8 +118,10 @@ public final class LocalLauncher {
                 && !children[index].abandoned {
                 let failed = children[index]
                 let how = "\(failed.name) failed with status \(failed.process.terminationStatus)"
-                guard failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
-                    if failed.role != .server && continueWithoutFailedWorkers && failed.process.terminationStatus != ChildExitStatus.jobFailed {
+                // Server shards hold state no checkpoint keeps: a failed one ends the job.
+                let restartable = failed.role.isWorker || servers == 1
+                guard restartable, failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
+                    if failed.role.isWorker && continueWithoutFailedWorkers && failed.process.terminationStatus != ChildExitStatus.jobFailed {
                         log("pstrain launch: \(how); the server goes on without it (cluster.on_worker_failure: continue). "
                             + "Its log: \(failed.log.path)")
                         children[index].abandoned = true
@@ -118,8 +134,9 @@ public final class LocalLauncher {
                 log("pstrain launch: \(how); restarting it (\(failed.restarts + 1) of \(maxRestarts))")
                 children.remove(at: index)
                 switch failed.role {
-                case .server: _ = try startServer(resume: true, stop: stop, timeout: endpointTimeout)
-                case .worker(let rank): try startWorker(rank, address: address, appending: true)
+                case .server: _ = try startServer(resume: true, otherShards: [], stop: stop, timeout: endpointTimeout)
+                case .shard: break // not restartable, see above
+                case .worker(let rank): try startWorker(rank, address: addresses, appending: true)
                 }
                 children[children.count - 1].restarts = failed.restarts + 1
                 anyRunning = true
@@ -129,13 +146,14 @@ public final class LocalLauncher {
         tee.finish()
     }
 
-    /// Starts the server (with `--resume` on the run directory, binding the endpoint it recorded, after a crash)
-    /// and returns the endpoint it reports.
-    private func startServer(resume: Bool, stop: StopRequest, timeout: TimeInterval) throws -> String {
+    /// Starts the server, shard 0 of a sharded job (with `--resume` on the run directory, binding the endpoint it
+    /// recorded, after a crash), and returns the endpoint it reports.
+    private func startServer(resume: Bool, otherShards: [String], stop: StopRequest, timeout: TimeInterval) throws -> String {
         let serverLog = directory.appendingPathComponent("server.log")
         let endpoint = EndpointLatch()
         let arguments = (resume ? ["server", "--resume", directory.path]
             : ["server", "--config", configPath, "--run-dir", directory.path, "--bind", "tcp://127.0.0.1:*"]) + serverOptions
+            + (otherShards.isEmpty ? [] : ["--shard", "0", "--other-shards", otherShards.joined(separator: ",")])
         let (tee, log) = (tee!, log)
         let server = try start(.server, arguments, log: serverLog) { process in
             let out = Pipe(), err = Pipe()
@@ -151,6 +169,29 @@ public final class LocalLauncher {
             throw LaunchError(message: stop.requested.map { "stopped (\($0)) before the server started" }
                               ?? "the server did not report its endpoint\(server.isRunning ? " within \(Int(timeout)) s" : "; it exited with status \(server.terminationStatus)")"
                               + "; see \(serverLog.path)")
+        }
+        return address
+    }
+
+    /// Starts server shard `shard` (not 0), logging to `server-<shard>.log`, and returns the endpoint it reports.
+    private func startShard(_ shard: Int, stop: StopRequest, timeout: TimeInterval) throws -> String {
+        let logURL = directory.appendingPathComponent("server-\(shard).log")
+        let endpoint = EndpointLatch()
+        let arguments = ["server", "--config", configPath, "--run-dir", directory.path, "--bind", "tcp://127.0.0.1:*", "--shard", "\(shard)",
+                         "--quiet"] + serverOptions.filter { !$0.hasPrefix("--metrics") }
+        let tee = try LineTee(file: logURL, echo: log)
+        let process = try start(.shard(shard), arguments, log: logURL) { process in
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            tee.follow(out.fileHandleForReading, echo: false) { line in
+                if line.hasPrefix("listening on ") { endpoint.set(String(line.dropFirst("listening on ".count))) }
+            }
+            tee.follow(err.fileHandleForReading, echo: false) { _ in }
+        }
+        guard let address = endpoint.wait(timeout: timeout, while: { process.isRunning && stop.requested == nil }) else {
+            throw LaunchError(message: stop.requested.map { "stopped (\($0)) before server shard \(shard) started" }
+                              ?? "server shard \(shard) did not report its endpoint; see \(logURL.path)\n" + Self.tail(of: logURL))
         }
         return address
     }

@@ -5,20 +5,24 @@ import Training
 /// so a killed server restarted with `--resume` continues the job, losing at most one checkpoint interval.
 extension ParameterServer {
     /// Writes a checkpoint every `train.checkpoint_every` versions or `train.checkpoint_seconds` seconds.
+    /// With several shards no checkpoint is written during training: each shard holds only its slice.
     func checkpointIfDue() throws {
+        guard plan.shards == 1 else { return }
         let t = run.config.train
         let byStep = t.checkpointEvery > 0 && Int(version) % t.checkpointEvery == 0 && Int(version) != lastCheckpointStep
         let byTime = t.checkpointSeconds > 0 && Date().timeIntervalSince(lastCheckpoint) >= t.checkpointSeconds
         if byStep || byTime { try saveCheckpoint() }
     }
 
-    /// Writes the state as it is between two updates (the optimizer and the weights agree).
-    func saveCheckpoint() throws {
+    /// Writes the state as it is between two updates (the optimizer and the weights agree): this server's own,
+    /// or `model`, the whole job's assembled from every shard.
+    func saveCheckpoint(_ model: ModelState? = nil) throws {
         let trainSeconds = trainSecondsBefore + (startTime.map { Date().timeIntervalSince($0) - evaluationSeconds } ?? 0)
+        let model = model ?? ModelState(parameters: currentParameters, firstMoment: optimizer.firstMoment, secondMoment: optimizer.secondMoment)
         let state = TrainingCheckpoint(
             step: Int(version), epoch: epochsEvaluated, batchInEpoch: 0, samples: samplesApplied, trainSeconds: trainSeconds,
-            parameters: currentParameters, optimizerStep: optimizer.step, firstMoment: optimizer.firstMoment,
-            secondMoment: optimizer.secondMoment, workerSteps: stepsDone)
+            parameters: model.parameters, optimizerStep: optimizer.step, firstMoment: model.firstMoment,
+            secondMoment: model.secondMoment, workerSteps: stepsDone)
         try checkpoints.save(state.encode(layout: run.spec.layout, jobID: jobID, model: run.modelDescription), step: Int(version))
         lastCheckpoint = Date()
         lastCheckpointStep = Int(version)

@@ -48,6 +48,7 @@ extension ParameterServer {
         if let old = slots[rank] {
             rankOfPeer[old.peer] = nil
             pending[rank] = nil
+            announcedNorm[rank] = nil
             if let index = lostWorkers.lastIndex(where: { $0.rank == rank && $0.rejoinedAtStep == nil }) {
                 lostWorkers[index].rejoinedAtStep = Int(version)
             }
@@ -69,8 +70,10 @@ extension ParameterServer {
     func welcome(_ peer: PeerID, rank: Int) throws {
         let steps = cluster.mode == .sync ? stepsPerEpoch.max()! : stepsPerEpoch[rank]
         let facts: [String: Any] = ["rank": rank, "workers": cluster.workers, "mode": cluster.mode.rawValue, "version": version,
-                                    "steps_per_epoch": steps, "start_step": cluster.mode == .sync ? Int(version) : stepsDone[rank]]
-        try transport.send(textFrames(Header(kind: .welcome, jobID: jobID, sender: -1, version: version, aux: UInt64(rank)), json(facts)), to: peer)
+                                    "steps_per_epoch": steps, "start_step": cluster.mode == .sync ? Int(version) : stepsDone[rank],
+                                    "shard": shard, "servers": plan.shards, "parameters": [range.lowerBound, range.upperBound]]
+        let header = Header(kind: .welcome, jobID: jobID, sender: -1, shard: UInt16(shard), version: version, aux: UInt64(rank))
+        try transport.send(textFrames(header, json(facts)), to: peer)
     }
 
     /// A message from a peer with no rank. A peer waiting for a rank may heartbeat; anyone else is told to
@@ -123,6 +126,7 @@ extension ParameterServer {
     func markLost(_ rank: Int, silence: TimeInterval) throws {
         slots[rank]!.lostSince = Date()
         pending[rank] = nil
+        announcedNorm[rank] = nil
         lostWorkers.append(LostWorker(rank: rank, lostAtStep: Int(version)))
         let what = cluster.onWorkerFailure == .continue
             ? "training goes on without it (cluster.on_worker_failure: continue)"

@@ -29,10 +29,18 @@ extension ParameterServer {
 
     func dispatch(_ peer: PeerID, _ message: Message) throws {
         let h = message.header
-        if h.kind == .register { return try register(peer, h) }
         // Anyone who can reach the port may read the state (`pstrain status` knows no job id).
         if h.kind == .stats { return try dispatchStats(peer) }
+        if h.kind != .snapshot && h.shard != UInt16(shard) {
+            guard h.kind != .register else {
+                return try refuse(peer, "this server is shard \(shard) of \(plan.shards); the worker addressed shard \(h.shard): "
+                                  + "give every worker all the shards' endpoints, in shard order")
+            }
+            return reject(peer, reason: "wrong_shard", "a message for shard \(h.shard) reached shard \(shard)")
+        }
+        if h.kind == .register { return try register(peer, h) }
         guard h.jobID == jobID else { return reject(peer, reason: "job_id", "job id \(h.jobID) is not this job's") }
+        if h.kind == .snapshot { return try receiveSnapshotRequest(peer, h) }
         guard let rank = rankOfPeer[peer] else { return try answerUnknownPeer(peer, h) }
         seen(rank)
         switch h.kind {
@@ -45,14 +53,18 @@ extension ParameterServer {
         case .barrier:
             slots[rank]!.done = true
             log("worker \(rank) finished")
-        case .register, .stats, .welcome, .refuse, .weights, .shutdown:
+        case .gradientNorm:
+            receiveGradientNorm(rank: rank, h)
+        case .normTotal:
+            try receiveNormTotal(rank: rank, h)
+        case .register, .stats, .welcome, .refuse, .weights, .shutdown, .normShare, .snapshot:
             reject(peer, reason: "unexpected_kind", "a worker does not send \(h.kind)")
         }
     }
 
     func refuse(_ peer: PeerID, _ reason: String, _ refusal: Refusal = .final, quietly: Bool = false) throws {
         if refusal == .final && !quietly { log("refused peer \(peer): \(reason)") }
-        try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1, aux: refusal.rawValue), reason), to: peer)
+        try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1, shard: UInt16(shard), aux: refusal.rawValue), reason), to: peer)
     }
 
     /// Counts a rejected message and logs it once per peer.
@@ -66,8 +78,8 @@ extension ParameterServer {
     }
 
     func sendWeights(to rank: Int) throws {
-        let header = Header(kind: .weights, jobID: jobID, sender: -1, elementType: .float32, version: version,
-                            count: UInt64(layoutCount), layoutHash: run.spec.layout.hash)
+        let header = Header(kind: .weights, jobID: jobID, sender: -1, shard: UInt16(shard), elementType: .float32, version: version,
+                            count: UInt64(range.count), layoutHash: run.spec.layout.hash)
         try transport.send(frames(header, payload: weights), to: slots[rank]!.peer)
         slots[rank]!.heldVersion = version
     }
@@ -80,7 +92,7 @@ extension ParameterServer {
             var spare = spare
             spareWeights = nil
             return isKnownUniquelyReferenced(&spare) ? spare : nil
-        } ?? OutboundFrame(count: 4 * layoutCount)
+        } ?? OutboundFrame(count: 4 * range.count)
         next.withMutableBytes { $0.copyMemory(from: weights.bytes) }
         spareWeights = weights
         swap(&weights, &next)
@@ -96,8 +108,16 @@ extension ParameterServer {
         }
         var push = PendingPush(base: h.version, batch: Int(clamping: h.aux), loss: h.value, hasGradient: h.elementType == .float32,
                                sumOfSquares: 0)
-        if push.hasGradient && h.count != UInt64(layoutCount) {
-            reject(peer, reason: "gradient_size", "gradient of \(h.count) values; the model has \(layoutCount)")
+        // With several shards the worker announced its whole gradient's sum of squares just before the push.
+        let announced = announcedNorm[rank]
+        announcedNorm[rank] = nil
+        if push.hasGradient && h.count != UInt64(range.count) {
+            reject(peer, reason: "gradient_size", plan.shards == 1 ? "gradient of \(h.count) values; the model has \(range.count)"
+                : "gradient slice of \(h.count) values; shard \(shard) holds \(range.count)")
+            return try sendWeights(to: rank)
+        }
+        if push.hasGradient && plan.shards > 1 && announced == nil {
+            reject(peer, reason: "missing_norm", "worker \(rank) pushed to a shard without announcing its gradient's norm")
             return try sendWeights(to: rank)
         }
         if cluster.mode == .sync && push.base != version {
@@ -109,6 +129,8 @@ extension ParameterServer {
         if push.hasGradient, let payload = message.payload {
             // One pass copies the gradient in, proves it finite, and measures it for clipping.
             push.sumOfSquares = gradients[rank].withUnsafeMutableBufferPointer { VectorOps.copySumOfSquares(from: payload, into: $0) }
+            // Every shard judges the whole gradient alike, by the announced norm, so all of them apply it or none.
+            if let announced, push.sumOfSquares.isFinite { push.sumOfSquares = announced }
             if !push.sumOfSquares.isFinite {
                 try nonFiniteGradient(from: rank)
                 push.hasGradient = false

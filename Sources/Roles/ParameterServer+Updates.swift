@@ -12,7 +12,11 @@ import Wire
 extension ParameterServer {
     /// Sync: once every worker has pushed for this version, sums the gradients in rank order (weighted by
     /// batch size, so the mean equals one big batch's), applies them once, and answers every worker.
+    ///
+    /// With several shards the step first needs the averaged gradient's global norm: each shard sends the workers
+    /// its part of the sum of squares (`normShare`), and applies the step when a worker returns the total.
     func completeSyncStepIfReady() throws {
+        guard stepAwaitingNorm == nil else { return }
         let ranks = 0 ..< cluster.workers
         guard ranks.contains(where: { pending[$0] != nil }), ranks.allSatisfy({ pending[$0] != nil || !awaited($0) }) else { return }
         let total = skipCurrentStep ? 0 : ranks.reduce(0) { $0 + (pending[$1]?.batch ?? 0) }
@@ -25,12 +29,18 @@ extension ParameterServer {
                 }
                 VectorOps.scale(s, by: 1 / Float(total))
             }
-            applyUpdate(gradient: &sum, samples: total, lossSum: loss, staleness: 0)
+            if plan.shards > 1 { return try askForGlobalNorm(samples: total, lossSum: loss) }
+            try applyUpdate(gradient: &sum, samples: total, lossSum: loss, staleness: 0)
         } else {
             version += 1
         }
+        try finishSyncStep()
+    }
+
+    /// Answers every worker of the step just applied with the new weights.
+    func finishSyncStep() throws {
         skipCurrentStep = false
-        for rank in ranks where pending[rank] != nil {
+        for rank in 0 ..< cluster.workers where pending[rank] != nil {
             pending[rank] = nil
             stepsDone[rank] += 1
             try sendWeights(to: rank)
@@ -48,7 +58,7 @@ extension ParameterServer {
             pending[rank] = nil
             let staleness = Int(version - min(push.base, version))
             if push.hasGradient && push.batch > 0 {
-                applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch), staleness: staleness,
+                try applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch), staleness: staleness,
                             sumOfSquares: push.sumOfSquares)
             }
             stepsDone[rank] += 1
@@ -73,13 +83,17 @@ extension ParameterServer {
     }
 
     /// Clips, steps the optimizer, advances the version, and records metrics; evaluates at epoch ends.
-    func applyUpdate(gradient: inout [Float], samples: Int, lossSum: Double, staleness: Int, sumOfSquares: Double? = nil) {
+    /// `sumOfSquares` is the gradient's when known; with several shards it is required, and is the whole
+    /// gradient's after clipping by value.
+    func applyUpdate(gradient: inout [Float], samples: Int, lossSum: Double, staleness: Int, sumOfSquares: Double? = nil) throws {
         let o = run.config.optimizer
         let learningRate = schedule.rate(atStep: Int(version))
         let started = DispatchTime.now().uptimeNanoseconds
         let norm = weightsForUpdate().withFloats { p in
             gradient.withUnsafeMutableBufferPointer { g in
-                let norm = Clipping.clip(g, byValue: o.clipValue, byNorm: o.clipNorm, sumOfSquares: sumOfSquares)
+                let norm = plan.shards > 1
+                    ? Clipping.clipSlice(g, byValue: o.clipValue, byNorm: o.clipNorm, globalSumOfSquares: sumOfSquares!)
+                    : Clipping.clip(g, byValue: o.clipValue, byNorm: o.clipNorm, sumOfSquares: sumOfSquares)
                 optimizer.update(parameters: p, gradient: g, learningRate: learningRate)
                 return norm
             }
@@ -113,14 +127,20 @@ extension ParameterServer {
         let epochsDone = cluster.mode == .sync ? Int(version) / stepsPerEpoch.max()! : samplesApplied / run.train.rows
         while epochsEvaluated < min(epochsDone, run.config.train.epochs) {
             epochsEvaluated += 1
-            evaluateEpoch(epochsEvaluated)
+            try evaluateEpoch(epochsEvaluated)
         }
     }
 
-    func evaluateEpoch(_ epoch: Int) {
-        guard let test = run.test else { return }
+    /// Shard 0 evaluates the test set (with several shards, on the whole model assembled from them).
+    func evaluateEpoch(_ epoch: Int) throws {
+        guard shard == 0, let test = run.test else { return }
         let start = Date()
-        let e = evaluate(test)
+        let e: Evaluation
+        if plan.shards == 1 {
+            e = weights.withFloats { evaluate(test, UnsafeBufferPointer($0)) }
+        } else {
+            e = evaluate(test, try assembleModel(atLeast: cluster.mode == .sync ? version : 0, final: false).parameters)
+        }
         evaluationSeconds += Date().timeIntervalSince(start)
         monitoring.evaluated(loss: e.loss, accuracy: e.accuracy)
         metrics?.record("evaluation", [
@@ -133,7 +153,11 @@ extension ParameterServer {
         progress.log(line)
     }
 
-    func evaluate(_ data: Dataset) -> Evaluation {
-        weights.withFloats { network.evaluate(parameters: UnsafeBufferPointer($0), inputs: data.features, targets: data.targets, rows: data.rows) }
+    func evaluate(_ data: Dataset, _ parameters: UnsafeBufferPointer<Float>) -> Evaluation {
+        network.evaluate(parameters: parameters, inputs: data.features, targets: data.targets, rows: data.rows)
+    }
+
+    func evaluate(_ data: Dataset, _ parameters: [Float]) -> Evaluation {
+        parameters.withUnsafeBufferPointer { evaluate(data, $0) }
     }
 }

@@ -36,10 +36,25 @@ public final class ParameterServer {
     let log: (String) -> Void
     let cluster: ClusterConfig
     let jobID: UInt64
+    /// The model's parameter count; this server holds `range` of them.
     let layoutCount: Int
     let maxPayloadBytes: Int
+    /// This server's shard of `plan.shards` and the parameters it owns.
+    public let shard: Int
+    let plan: ShardPlan
+    let range: Range<Int>
+    /// Shard 0 of several: its links to the other shards, in shard order, through which it assembles the whole
+    /// model to evaluate it and to write the final checkpoint. Empty otherwise.
+    let links: [ShardLink]
+    /// Per rank, with several shards: the whole gradient's sum of squares a `gradientNorm` announced for the next push.
+    var announcedNorm: [Double?]
+    /// Sync with several shards: this step's averaged gradient waits in `sum` for the workers' `normTotal`.
+    var stepAwaitingNorm: (samples: Int, lossSum: Double)?
+    /// A shard other than 0: shard 0's request for this shard's slice, answered once it can be.
+    var snapshotRequest: (peer: PeerID, version: UInt64, final: Bool)?
+    var finalSnapshotServed = false
 
-    /// The parameters, kept in the frame that is sent as the weights, so a reply copies nothing. While a transport
+    /// This server's slice of the parameters (all of them with one shard), kept in the frame that is sent as the weights, so a reply copies nothing. While a transport
     /// still holds the frame (sending it), an update goes to a fresh copy instead: see `weightsForUpdate()`.
     var weights: OutboundFrame
     var spareWeights: OutboundFrame?
@@ -118,8 +133,22 @@ public final class ParameterServer {
         var start = Date()
     }
 
-    public init(run: PreparedRun, transport: ServerTransport, directory: RunDirectory, quiet: Bool = false,
-                stop: StopRequest = StopRequest(), monitoring: ServerMetrics = ServerMetrics(), log: @escaping (String) -> Void) {
+    /// A server for shard `shard` of `cluster.servers`; shard 0 of several needs `links` to the others, in order.
+    public init(run: PreparedRun, transport: ServerTransport, directory: RunDirectory, shard: Int = 0, links: [ShardLink] = [],
+                quiet: Bool = false, stop: StopRequest = StopRequest(), monitoring: ServerMetrics = ServerMetrics(),
+                log: @escaping (String) -> Void) throws {
+        plan = try ShardPlan(parameterCount: run.spec.layout.count, shards: run.config.cluster.servers)
+        guard (0 ..< plan.shards).contains(shard) else {
+            throw ServerFailure(message: "shard \(shard) is outside this job's \(plan.shards) server shards (0...\(plan.shards - 1))",
+                                hint: "cluster.servers sets the number of shards")
+        }
+        guard links.count == (shard == 0 ? plan.shards - 1 : 0) else {
+            throw ServerFailure(message: "shard \(shard) of \(plan.shards) was given \(links.count) links to other shards; "
+                                + (shard == 0 ? "it needs one to each of shards 1...\(plan.shards - 1)" : "only shard 0 links to the others"))
+        }
+        self.shard = shard
+        self.links = links
+        range = plan.range(shard)
         self.run = run
         self.stop = stop
         self.monitoring = monitoring
@@ -130,52 +159,64 @@ public final class ParameterServer {
         jobID = run.jobID
         layoutCount = run.spec.layout.count
         maxPayloadBytes = cluster.maxMessageMb << 20
-        weights = OutboundFrame(count: 4 * layoutCount)
-        weights.withFloats {
+        // Every shard draws the whole initial model from the seed and keeps its slice: the same start as one server.
+        var initial = [Float](repeating: 0, count: layoutCount)
+        initial.withUnsafeMutableBufferPointer {
             run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
         }
-        optimizer = Optimizer(settings: run.optimizerSettings, count: layoutCount)
+        weights = initial[range].withUnsafeBufferPointer { OutboundFrame(floats: $0) }
+        optimizer = Optimizer(settings: run.optimizerSettings, count: range.count)
         network = Network<Float>(spec: run.spec)
         let n = cluster.workers
         slots = Array(repeating: nil, count: n)
-        gradients = Array(repeating: [Float](repeating: 0, count: layoutCount), count: n)
+        gradients = Array(repeating: [Float](repeating: 0, count: range.count), count: n)
         pending = Array(repeating: nil, count: n)
+        announcedNorm = Array(repeating: nil, count: n)
         stepsDone = Array(repeating: 0, count: n)
-        sum = [Float](repeating: 0, count: layoutCount)
+        sum = [Float](repeating: 0, count: range.count)
         stepsPerEpoch = (0 ..< n).map { run.stepsPerEpoch(rows: run.shardRows(rank: $0, workers: n).count) }
         // Sync runs in lockstep, so every worker takes as many steps as the largest shard needs.
         totalUpdates = run.config.train.epochs * (cluster.mode == .sync ? stepsPerEpoch.max()! : stepsPerEpoch.reduce(0, +))
         schedule = run.schedule(totalSteps: totalUpdates)
-        progress = ProgressReporter(totalSteps: totalUpdates, quiet: quiet)
+        // Shard 0 reports for the job; the other shards' progress is the same.
+        progress = ProgressReporter(totalSteps: totalUpdates, quiet: quiet || shard > 0)
         checkpoints = CheckpointStore(run: directory.url, keep: run.config.train.keepCheckpoints)
     }
 
     /// Serves until every worker has finished, then evaluates, writes `summary.json`, and shuts the workers down.
     /// When `stop` is requested it writes a checkpoint and throws `ServerStopped`; on a failure it tells the
     /// workers the job is over before throwing.
-    public func serve() throws -> TrainingSummary {
+    ///
+    /// With several shards, shard 0 writes the run directory for the job, and returns the summary; another shard
+    /// hands its final slice to shard 0 and returns nil.
+    public func serve() throws -> TrainingSummary? {
         let wallStart = Date()
         serveStart = wallStart
         BLAS.setThreadCount(run.config.train.blasThreads)
-        if resumedFrom == nil { try directory.writeConfig(run.config) }
-        let metrics = try MetricsLog(directory: directory.url, appending: resumedFrom != nil)
-        try metrics.addTable("metrics", columns: ["step", "epoch", "wall_seconds", "loss", "learning_rate", "grad_norm",
-                                                   "samples_per_second", "max_staleness"])
-        try metrics.addTable("evaluation", columns: ["step", "epoch", "wall_seconds", "test_loss", "test_accuracy", "test_mse", "test_mae"])
-        self.metrics = metrics
+        if shard == 0 {
+            if resumedFrom == nil { try directory.writeConfig(run.config) }
+            let metrics = try MetricsLog(directory: directory.url, appending: resumedFrom != nil)
+            try metrics.addTable("metrics", columns: ["step", "epoch", "wall_seconds", "loss", "learning_rate", "grad_norm",
+                                                       "samples_per_second", "max_staleness"])
+            try metrics.addTable("evaluation", columns: ["step", "epoch", "wall_seconds", "test_loss", "test_accuracy", "test_mse", "test_mae"])
+            self.metrics = metrics
+        }
         lastCheckpoint = Date()
         let heartbeatCheck = Int(min(cluster.heartbeatInterval, 0.25) * 1000)
         monitoring.entered(startTime == nil ? .waitingForWorkers : .training)
+        var allDoneSince: Date?
         do {
-            while !allDone {
+            while !(allDone && (shard == 0 || finalSnapshotServed)) {
                 if let reason = stop.requested {
-                    try saveCheckpoint()
-                    throw ServerStopped(reason: reason, checkpointStep: Int(version))
+                    if plan.shards == 1 { try saveCheckpoint() }
+                    throw ServerStopped(reason: reason, checkpointStep: plan.shards == 1 ? Int(version) : nil)
                 }
                 if let (peer, frames) = try transport.receive(timeoutMilliseconds: heartbeatCheck) {
                     try handle(peer, frames)
                 }
                 try checkHeartbeats()
+                try answerSnapshotIfReady()
+                try checkShardZeroCollects(allDoneSince: &allDoneSince)
                 monitoring.loopTurned(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts)
             }
         } catch {
@@ -184,10 +225,24 @@ public final class ParameterServer {
             throw error
         }
         monitoring.entered(.finishing)
+        guard shard == 0 else {
+            shutDownWorkers()
+            monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts())
+            monitoring.entered(.finished)
+            return nil
+        }
         let trainSeconds = trainSecondsBefore + Date().timeIntervalSince(startTime ?? wallStart) - evaluationSeconds
-        try saveCheckpoint()
-        let trainEval = evaluate(run.train)
-        let testEval = run.test.map(evaluate)
+        let model: ModelState
+        do {
+            model = try assembleModel(atLeast: cluster.mode == .sync ? version : 0, final: true)
+        } catch {
+            monitoring.entered(.failed)
+            shutDownWorkers()
+            throw error
+        }
+        try saveCheckpoint(model)
+        let trainEval = evaluate(run.train, model.parameters)
+        let testEval = run.test.map { evaluate($0, model.parameters) }
         shutDownWorkers()
         let traffic = transport.traffic
         var summary = TrainingSummary(
@@ -203,7 +258,8 @@ public final class ParameterServer {
         summary.lostWorkers = lostWorkersAtEnd()
         summary.resumedFromStep = resumedFrom?.step
         summary.stepsRedone = stepsRedone
-        summary.eventFile = metrics.events.url.lastPathComponent
+        summary.eventFile = metrics?.events.url.lastPathComponent
+        if plan.shards > 1 { summary.servers = plan.shards }
         try directory.writeSummary(summary)
         monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts())
         monitoring.entered(.finished)
@@ -214,7 +270,7 @@ public final class ParameterServer {
     /// Tells every worker, and every peer still waiting for a rank, that the job is over.
     func shutDownWorkers() {
         for peer in slots.compactMap({ $0?.peer }) {
-            try? transport.send(frames(Header(kind: .shutdown, jobID: jobID, sender: -1, version: version)), to: peer)
+            try? transport.send(frames(Header(kind: .shutdown, jobID: jobID, sender: -1, shard: UInt16(shard), version: version)), to: peer)
         }
         for (rank, peer) in waitingToJoin {
             try? refuse(peer, "rank \(rank) was held by a live worker until the job ended")
@@ -231,6 +287,6 @@ public final class ParameterServer {
             && slots.contains { $0?.done == true }
     }
 
-    /// The current parameters (for tests and checkpoints).
+    /// This server's slice of the current parameters (all of them with one shard).
     public var currentParameters: [Float] { weights.withFloats { Array($0) } }
 }

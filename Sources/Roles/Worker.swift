@@ -3,6 +3,7 @@ import Data
 import Foundation
 import Models
 import Numerics
+import Optimizers
 import Training
 import Transport
 import Wire
@@ -30,46 +31,68 @@ public struct WorkerReport: Sendable {
 
 /// A worker: reads its shard, and loops pull → forward/backward → push until its epochs are done.
 ///
-/// Runs on the calling thread, which alone uses the transport. It never applies an update: the server does.
+/// Runs on the calling thread, which alone uses the transports. It never applies an update: the servers do. With
+/// several server shards it pushes each shard its slice of the gradient and assembles the weights from theirs.
 public final class Worker {
     public let run: PreparedRun
-    let transport: ClientTransport
+    /// One transport per server shard, shard 0 first.
+    let transports: [ClientTransport]
     let requestedRank: Int
     let log: (String) -> Void
     let cluster: ClusterConfig
     let jobID: UInt64
     let layoutCount: Int
 
-    /// The payload frame of the last weights reply: the worker computes on it where it lies, copying nothing.
+    /// One server: the payload frame of the last weights reply, on which the worker computes where it lies.
     var weightsFrame: (any InboundFrame)?
-    /// The weights, copied, when a reply's payload is not float-aligned (libzmq keeps tiny messages inline).
+    /// The weights, copied: assembled from the shards' slices, or one server's when its payload is not float-aligned
+    /// (libzmq keeps tiny messages inline).
     var weightsCopy: [Float] = []
-    var version: UInt64 = 0
+    /// Per shard: the version of the slice this worker holds.
+    var versions: [UInt64]
 
-    /// `rank` -1 lets the server choose.
-    public init(run: PreparedRun, transport: ClientTransport, rank: Int, log: @escaping (String) -> Void) {
+    /// `rank` -1 lets the server choose. `transports` reach the server shards, in shard order.
+    public init(run: PreparedRun, transports: [ClientTransport], rank: Int, log: @escaping (String) -> Void) {
         self.run = run
-        self.transport = transport
+        self.transports = transports
         requestedRank = rank
         self.log = log
         cluster = run.config.cluster
         jobID = run.jobID
         layoutCount = run.spec.layout.count
+        versions = Array(repeating: 0, count: transports.count)
     }
+
+    /// A worker of a job with one server.
+    public convenience init(run: PreparedRun, transport: ClientTransport, rank: Int, log: @escaping (String) -> Void) {
+        self.init(run: run, transports: [transport], rank: rank, log: log)
+    }
+
+    var shards: Int { transports.count }
 
     /// Trains this worker's shard to the end of its epochs, then waits at the barrier until the server ends the
     /// job. When the server restarts (from a checkpoint) or replaces this worker, it registers again and goes on
     /// from the step the welcome names.
     public func work() throws -> WorkerReport {
+        guard shards == cluster.servers else {
+            throw WorkerError(message: "this worker was given \(shards) server endpoint(s); cluster.servers is \(cluster.servers)",
+                              hint: "list every shard's endpoint, shard 0 first, separated by commas", restartable: false)
+        }
+        let plan: ShardPlan
+        do { plan = try ShardPlan(parameterCount: layoutCount, shards: shards) } catch {
+            throw WorkerError(message: error.description, restartable: false)
+        }
         BLAS.setThreadCount(run.config.train.blasThreads)
-        var place = try join(rank: requestedRank)
+        var place = try join(rank: requestedRank, plan: plan)
         let rank = place.rank
         let t = run.config.train, data = run.train
         let network = Network<Float>(spec: run.spec)
         let shard = run.shardRows(rank: rank, workers: cluster.workers)
         let totalSteps = t.epochs * place.stepsPerEpoch
-        // The gradient is computed straight into the frame that carries it; the frame is reused once sent.
+        // The gradient is computed straight into the frame that carries it (one server) or is cut into per-shard
+        // frames; a frame is reused once sent.
         var gradientFrame = OutboundFrame(count: 4 * layoutCount)
+        var sliceFrames = plan.ranges.map { OutboundFrame(count: 4 * $0.count) }
         var batchX = [Float](repeating: 0, count: t.batchSize * data.featureCount)
         var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
         var batches: (epoch: Int, ranges: [ArraySlice<Int>])?
@@ -83,8 +106,8 @@ public final class Worker {
                         batches = (epoch, Array(EpochBatches(shardRows: shard, batchSize: t.batchSize, epoch: epoch, seed: t.seed, rank: rank,
                                                              shuffle: t.shuffle, dropLast: t.dropLast)))
                     }
-                    var header = Header(kind: .push, jobID: jobID, sender: Int32(rank), version: version)
-                    var payload: OutboundFrame? = nil
+                    var header = Header(kind: .push, jobID: jobID, sender: Int32(rank))
+                    var gradient: OutboundFrame? = nil
                     // In sync mode every worker takes as many steps an epoch as the largest shard needs; a smaller
                     // shard fills up with empty pushes.
                     if let batch = batches!.ranges.dropFirst(index).first {
@@ -97,28 +120,83 @@ public final class Worker {
                             }
                         }
                         header.elementType = .float32
-                        header.count = UInt64(layoutCount)
                         header.aux = UInt64(batch.count)
                         header.value = Double(loss)
-                        payload = gradientFrame
+                        gradient = gradientFrame
                         samples += batch.count
                     }
-                    let reply = try request(frames(header, payload: payload), expecting: .weights)
+                    if shards == 1 {
+                        header.version = versions[0]
+                        header.count = gradient == nil ? 0 : UInt64(layoutCount)
+                        try send(frames(header, payload: gradient), to: 0)
+                        let reply = try awaitReply(from: 0, accepting: [.weights])
+                        // Sync runs in lockstep: the weights' version is the step every worker is on. A worker that
+                        // fell behind (silent for a while) skips ahead to it.
+                        step = cluster.mode == .sync ? Int(reply.header.version) : step + 1
+                    } else {
+                        let version = try pushToShards(header, gradient: gradient, plan: plan, slices: &sliceFrames)
+                        step = cluster.mode == .sync ? Int(version) : step + 1
+                    }
                     stepsTaken += 1
-                    // Sync runs in lockstep: the weights' version is the step every worker is on. A worker that
-                    // fell behind (silent for a while) skips ahead to it.
-                    step = cluster.mode == .sync ? Int(reply.header.version) : step + 1
                 }
-                _ = try request(frames(Header(kind: .barrier, jobID: jobID, sender: Int32(rank))), expecting: .shutdown)
+                for k in 0 ..< shards { try send(frames(Header(kind: .barrier, jobID: jobID, sender: Int32(rank), shard: UInt16(k))), to: k) }
+                for k in 0 ..< shards { _ = try awaitReply(from: k, accepting: [.shutdown]) }
                 break
             } catch is RegisterAgain {
-                log("worker \(rank): the server does not know this worker any more (it restarted?); registering again")
-                place = try join(rank: rank)
+                log("worker \(rank): a server does not know this worker any more (it restarted?); registering again")
+                place = try join(rank: rank, plan: plan)
                 step = place.startStep
             }
         }
         log("worker \(rank): done after \(stepsTaken) steps, \(samples) samples")
-        return WorkerReport(rank: rank, steps: stepsTaken, samples: samples, finalVersion: version, traffic: transport.traffic)
+        return WorkerReport(rank: rank, steps: stepsTaken, samples: samples, finalVersion: versions.max() ?? 0, traffic: traffic)
+    }
+
+    /// Pushes each shard its slice of `gradient` (announcing the whole gradient's sum of squares first), settles the
+    /// global norm with the shards when they ask for it (sync), and collects every shard's weights. Returns the
+    /// newest version among them: in sync mode, the step to take next.
+    func pushToShards(_ push: Header, gradient: OutboundFrame?, plan: ShardPlan, slices: inout [OutboundFrame]) throws -> UInt64 {
+        var sumOfSquares = 0.0
+        if let gradient {
+            sumOfSquares = gradient.withFloats {
+                Clipping.sumOfSquaresAfterClipping(UnsafeBufferPointer($0), byValue: run.config.optimizer.clipValue)
+            }
+        }
+        for k in 0 ..< shards {
+            var header = push
+            header.shard = UInt16(k)
+            header.version = versions[k]
+            var payload: OutboundFrame?
+            if let gradient {
+                let range = plan.range(k)
+                if !isKnownUniquelyReferenced(&slices[k]) { slices[k] = OutboundFrame(count: 4 * range.count) }
+                slices[k].withFloats { out in gradient.withFloats { out.update(fromContentsOf: $0[range]) } }
+                payload = slices[k]
+                header.count = UInt64(range.count)
+                try send(frames(Header(kind: .gradientNorm, jobID: jobID, sender: push.sender, shard: UInt16(k), version: versions[k],
+                                       value: sumOfSquares)), to: k)
+            }
+            try send(frames(header, payload: payload), to: k)
+        }
+        var shares: [Header?] = Array(repeating: nil, count: shards)
+        for k in 0 ..< shards {
+            let reply = try awaitReply(from: k, accepting: [.weights, .normShare])
+            if reply.header.kind == .normShare { shares[k] = reply.header }
+        }
+        let asking = (0 ..< shards).filter { shares[$0] != nil }
+        if !asking.isEmpty {
+            // Only a worker that heard every shard knows the total; otherwise (this worker's push missed a step on
+            // some shard) another worker's total completes the step, and the shards answer this one too.
+            if asking.count == shards {
+                let total = shares.reduce(0.0) { $0 + $1!.value }
+                for k in 0 ..< shards {
+                    try send(frames(Header(kind: .normTotal, jobID: jobID, sender: push.sender, shard: UInt16(k), version: shares[k]!.version,
+                                           value: total)), to: k)
+                }
+            }
+            for k in asking { _ = try awaitReply(from: k, accepting: [.weights]) }
+        }
+        return versions.max()!
     }
 
     /// Where the server puts this worker: its rank, the steps of each epoch, and the step to start at.
@@ -128,34 +206,61 @@ public final class Worker {
         var startStep: Int
     }
 
-    /// Registers (asking for `rank`, or any with -1) and pulls the current weights.
-    func join(rank: Int) throws -> Place {
-        let welcome = try request(frames(Header(kind: .register, jobID: jobID, sender: Int32(rank), layoutHash: run.spec.layout.hash)),
-                                  expecting: .welcome)
-        let assigned = Int(welcome.header.aux)
-        let facts = (try? JSONSerialization.jsonObject(with: Data((welcome.text ?? "{}").utf8))) as? [String: Any] ?? [:]
-        guard let workers = facts["workers"] as? Int, workers == cluster.workers, let steps = facts["steps_per_epoch"] as? Int, steps >= 1,
-              let start = facts["start_step"] as? Int, start >= 0 else {
-            throw WorkerError(message: "the server's welcome does not match this worker's config: \(welcome.text ?? "")")
+    /// Registers (asking for `rank`, or any with -1) with shard 0, then with the other shards under the rank shard 0
+    /// gave, and pulls the current weights from every shard.
+    func join(rank: Int, plan: ShardPlan) throws -> Place {
+        var place: Place?
+        for k in 0 ..< shards {
+            let asked = place?.rank ?? rank
+            try send(frames(Header(kind: .register, jobID: jobID, sender: Int32(asked), shard: UInt16(k), layoutHash: run.spec.layout.hash)), to: k)
+            let welcome = try awaitReply(from: k, accepting: [.welcome])
+            let assigned = Int(welcome.header.aux)
+            let facts = (try? JSONSerialization.jsonObject(with: Data((welcome.text ?? "{}").utf8))) as? [String: Any] ?? [:]
+            guard let workers = facts["workers"] as? Int, workers == cluster.workers, let steps = facts["steps_per_epoch"] as? Int, steps >= 1,
+                  let start = facts["start_step"] as? Int, start >= 0 else {
+                throw WorkerError(message: "the server's welcome does not match this worker's config: \(welcome.text ?? "")")
+            }
+            // A server from before shards has no shard facts: it is shard 0 of 1.
+            let servers = facts["servers"] as? Int ?? 1, shard = facts["shard"] as? Int ?? 0
+            let owned = facts["parameters"] as? [Int] ?? [0, layoutCount]
+            let range = plan.range(k)
+            guard servers == shards, shard == k, owned == [range.lowerBound, range.upperBound] else {
+                throw WorkerError(message: "endpoint \(k + 1) of \(shards) is shard \(shard) of \(servers), holding parameters "
+                                  + "\(owned.first ?? 0)..<\(owned.last ?? 0); this worker expected shard \(k) with \(range)",
+                                  hint: "list the shards' endpoints in shard order", restartable: false)
+            }
+            if let place {
+                guard assigned == place.rank else {
+                    throw WorkerError(message: "shard \(k) gave this worker rank \(assigned); shard 0 gave \(place.rank)")
+                }
+            } else {
+                log("worker \(assigned): registered with \(workers) workers, \(cluster.mode.rawValue) mode, starting at step \(start)"
+                    + (shards > 1 ? ", \(shards) server shards" : ""))
+                place = Place(rank: assigned, stepsPerEpoch: steps, startStep: start)
+            }
         }
-        log("worker \(assigned): registered with \(workers) workers, \(cluster.mode.rawValue) mode, starting at step \(start)")
-        _ = try request(frames(Header(kind: .pull, jobID: jobID, sender: Int32(assigned))), expecting: .weights)
-        return Place(rank: assigned, stepsPerEpoch: steps, startStep: start)
+        for k in 0 ..< shards {
+            try send(frames(Header(kind: .pull, jobID: jobID, sender: Int32(place!.rank), shard: UInt16(k))), to: k)
+            _ = try awaitReply(from: k, accepting: [.weights])
+        }
+        return place!
     }
 
-    /// Takes the weights of a `weights` message, whose payload is `frame`: kept as it is when float-aligned.
-    func receiveWeights(_ message: Message, frame: any InboundFrame) throws {
-        guard message.header.count == UInt64(layoutCount), let payload = message.payload else {
-            throw WorkerError(message: "the server sent \(message.header.count) weights; this model has \(layoutCount)")
+    /// Takes the weights of a `weights` message from `shard`, whose payload is `frame`: with one server kept as it
+    /// is when float-aligned, else copied into place.
+    func receiveWeights(_ message: Message, frame: any InboundFrame, shard: Int) throws {
+        let range = shards == 1 ? 0 ..< layoutCount : try ShardPlan(parameterCount: layoutCount, shards: shards).range(shard)
+        guard message.header.count == UInt64(range.count), let payload = message.payload else {
+            throw WorkerError(message: "server shard \(shard) sent \(message.header.count) weights; it holds \(range.count) of this model")
         }
-        if Int(bitPattern: payload.baseAddress) % MemoryLayout<Float>.alignment == 0 {
+        if shards == 1 && Int(bitPattern: payload.baseAddress) % MemoryLayout<Float>.alignment == 0 {
             weightsFrame = frame
         } else {
             weightsFrame = nil
-            weightsCopy = [Float](repeating: 0, count: layoutCount)
-            weightsCopy.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+            if weightsCopy.count != layoutCount { weightsCopy = [Float](repeating: 0, count: layoutCount) }
+            weightsCopy.withUnsafeMutableBufferPointer { message.copyFloats(into: UnsafeMutableBufferPointer(rebasing: $0[range])) }
         }
-        version = message.header.version
+        versions[shard] = message.header.version
     }
 
     /// Runs `body` on the current weights.
@@ -170,40 +275,55 @@ public final class Worker {
         var text: String?
     }
 
-    /// Sends `message`, then waits for a reply of `kind`, sending heartbeats while it waits.
-    func request(_ message: [OutboundFrame], expecting kind: MessageKind) throws -> Reply {
-        try transport.send(message)
+    func send(_ message: [OutboundFrame], to shard: Int) throws { try transports[shard].send(message) }
+
+    /// Bytes and messages through every shard's transport.
+    var traffic: Traffic {
+        transports.map(\.traffic).reduce(into: Traffic()) { total, t in
+            total.bytesSent += t.bytesSent
+            total.bytesReceived += t.bytesReceived
+            total.messagesSent += t.messagesSent
+            total.messagesReceived += t.messagesReceived
+            total.messagesDropped += t.messagesDropped
+        }
+    }
+
+    /// Waits for a reply of one of `kinds` from `shard`, sending every shard heartbeats while it waits.
+    func awaitReply(from shard: Int, accepting kinds: Set<MessageKind>) throws -> Reply {
         var waited = 0.0
         while true {
-            guard let received = try transport.receive(timeoutMilliseconds: Int(cluster.heartbeatInterval * 1000)) else {
+            guard let received = try transports[shard].receive(timeoutMilliseconds: Int(cluster.heartbeatInterval * 1000)) else {
                 waited += cluster.heartbeatInterval
                 guard waited < cluster.serverTimeout else {
-                    throw WorkerError(message: "no answer from the server for \(Int(cluster.serverTimeout)) s while waiting for \(kind)",
+                    let what = kinds.map { "\($0)" }.sorted().joined(separator: " or ")
+                    throw WorkerError(message: "no answer from the server\(shards > 1 ? " shard \(shard)" : "") for \(Int(cluster.serverTimeout)) s "
+                                      + "while waiting for \(what)",
                                       hint: "is the server running and reachable? (cluster.server_timeout sets this limit) "
                                           + "A server started with --curve-secret hears only workers with --curve-server, "
                                           + "--curve-secret and a public key in its --curve-clients")
                 }
-                try transport.send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1)))
+                for k in 0 ..< shards { try send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1, shard: UInt16(k))), to: k) }
                 continue
             }
             let reply = try withFrameBytes(received) { views -> Reply? in
                 let decoded = try Message.decode(views, maxPayloadBytes: cluster.maxMessageMb << 20)
                 switch decoded.header.kind {
-                case kind:
+                case let kind where kinds.contains(kind):
                     break
                 case .refuse where decoded.header.aux == Refusal.registerAgain.rawValue:
                     // While registering, such a refusal answers a message sent before the registration: stale.
-                    if kind == .welcome { return nil }
+                    if kinds.contains(.welcome) { return nil }
                     throw RegisterAgain()
                 case .refuse:
-                    throw WorkerError(message: "the server refused this worker: \(decoded.text ?? "")", restartable: false)
+                    throw WorkerError(message: "the server\(shards > 1 ? " shard \(shard)" : "") refused this worker: \(decoded.text ?? "")",
+                                      restartable: false)
                 case .shutdown:
                     throw WorkerError(message: "the server ended the job before this worker was done", hint: "the server's log says why",
                                       restartable: false)
                 default:
                     return nil
                 }
-                if kind == .weights { try receiveWeights(decoded, frame: received[1]) }
+                if decoded.header.kind == .weights { try receiveWeights(decoded, frame: received[1], shard: shard) }
                 return Reply(header: decoded.header, text: decoded.text)
             }
             if let reply { return reply }

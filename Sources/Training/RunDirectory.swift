@@ -116,6 +116,8 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     /// Distributed runs only: the workers, the consistency mode, the server's traffic, the largest
     /// staleness (versions) of an applied gradient, and the messages rejected.
     public var workers: Int?
+    /// Sharded runs: the number of server shards. `bytes_sent` and `bytes_received` are then shard 0's.
+    public var servers: Int?
     public var mode: String?
     public var bytesSent: Int?
     public var bytesReceived: Int?

@@ -22,11 +22,25 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case stats = 9
     /// Server → worker: the job is over; exit.
     case shutdown = 10
+    /// Worker → server shard, right before a push when the parameters are split over several shards: `value` is
+    /// the sum of squares of the worker's whole gradient (after clipping by value), `version` the push's base.
+    /// Every shard then judges the gradient alike (finite or not) and, in async and bounded mode, clips it by the
+    /// global norm. No reply.
+    case gradientNorm = 11
+    /// Server shard → worker, in sync mode with several shards and `clip_norm` set, in place of the weights: `value`
+    /// is this shard's part of the sum of squares of the step's averaged gradient at `version`.
+    case normShare = 12
+    /// Worker → server shard: the sum of the shards' `normShare` values, in shard order, in `value`; reply: weights.
+    /// The first to arrive completes the step; the others are answered with the same weights.
+    case normTotal = 13
+    /// Shard 0 → another shard: send your slice of the weights once your version is at least `version`; with
+    /// `aux` 1, once every worker has finished, after which that shard ends the job. Reply: weights.
+    case snapshot = 14
 
     /// The payload a message of this kind carries.
     public var allowedPayloads: Set<ElementType> {
         switch self {
-        case .register, .pull, .heartbeat, .barrier, .shutdown: [.none]
+        case .register, .pull, .heartbeat, .barrier, .shutdown, .gradientNorm, .normShare, .normTotal, .snapshot: [.none]
         case .welcome, .refuse: [.utf8]
         case .stats: [.none, .utf8]
         case .weights: [.float32]

@@ -29,23 +29,28 @@ struct ClusterResolution {
         return name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
-    /// Overrides that put the engine's worker count into the config, unless the file or an override sets it.
+    /// Overrides that put the engine's worker and server counts into the config, unless the file or an override
+    /// sets them.
     func configOverrides(_ configuration: ConfigArguments) -> [String] {
-        guard let workers = spec?.workers,
-              !ConfigLoader.setsKey("cluster.workers", path: configuration.config, overrides: configuration.overrides) else { return [] }
-        return ["cluster.workers=\(workers.value)"]
+        var overrides: [String] = []
+        for (key, value) in [("cluster.workers", spec?.workers), ("cluster.servers", spec?.serverCount)] {
+            guard let value, !ConfigLoader.setsKey(key, path: configuration.config, overrides: configuration.overrides) else { continue }
+            overrides.append("\(key)=\(value.value)")
+        }
+        return overrides
     }
 
-    /// Fails when the engine says this process has another role, or describes several server shards.
+    /// Fails when the engine says this process has another role, or counts more server shards than it names.
     private func check(role: ClusterSpec.Role) throws {
         guard let spec else { return }
         if let said = spec.role, said.value != role {
             throw ValidationError("the environment says this process is a \(said.value.rawValue) (\(said.source)), not a \(role.rawValue): "
                                   + "start `pstrain \(said.value.rawValue)` here, or check the engine's settings (`pstrain env` shows them)")
         }
-        if let shards = spec.serverCount, shards.value > 1 {
-            throw ValidationError("the environment describes \(shards.value) server shards (\(shards.source)); pstrain serves the "
-                                  + "parameters from one server so far: give the job one server")
+        if let shards = spec.serverCount, shards.value > (spec.servers?.value.count ?? 1) {
+            throw ValidationError("the environment describes \(shards.value) server shards (\(shards.source)) but names the address of "
+                                  + "\(spec.servers?.value.count ?? 0) (\(spec.servers?.source ?? "none")); ps-lite's scheduler introduces shards "
+                                  + "to each other, pstrain does not: name every shard (TF_CONFIG, Slurm) or give the flags")
         }
     }
 
@@ -61,14 +66,33 @@ struct ClusterResolution {
         return literal ? entry : "tcp://*:\(port)"
     }
 
-    /// The server a worker connects to: the flag's, else shard 0 of the engine's list.
-    func connectAddress(flag: String?) throws -> String {
-        if let flag { return flag }
-        guard let server = spec?.servers?.value.first else {
+    /// The server shards a worker connects to, shard 0 first: the flag's (comma-separated), else the engine's list.
+    func connectAddresses(flag: String?) throws -> [String] {
+        if let flag { return Self.list(flag) }
+        guard let servers = spec?.servers?.value, !servers.isEmpty else {
             throw ValidationError("no server to connect to: give --connect ENDPOINT (the server prints it as \"listening on ...\"), "
                                   + "or start under an engine that names it (TF_CONFIG, DMLC_PS_ROOT_URI, Slurm)")
         }
-        return server
+        return servers
+    }
+
+    /// This server's shard: the flag's, else the engine's index, else 0.
+    func shard(flag: Int?) -> Int { flag ?? spec?.index?.value ?? 0 }
+
+    /// Shard 0's links: the endpoints of shards 1...servers-1, from the flag or the engine's list. Other shards link
+    /// to none and ignore the flag, so that one command line (a StatefulSet's) serves every shard.
+    func otherShards(flag: String?, shard: Int, servers: Int) throws -> [String] {
+        guard shard == 0 else { return [] }
+        let others = flag.map(Self.list) ?? Array((spec?.servers?.value ?? []).dropFirst())
+        guard others.count == servers - 1 else {
+            throw ValidationError("shard 0 of \(servers) needs the endpoints of shards 1...\(servers - 1); it has \(others.count): "
+                                  + "give --other-shards EP1,EP2,... (each shard prints \"listening on ...\")")
+        }
+        return others
+    }
+
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// The worker's rank: the flag's, else the engine's, else the server picks (-1).

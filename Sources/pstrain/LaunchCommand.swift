@@ -16,6 +16,9 @@ struct LaunchCommand: ParsableCommand {
             resolved config, shows the server's progress, and writes the run directory: config.yaml, metrics.csv, \
             evaluation.csv, metrics.jsonl, summary.json, checkpoints/, server.log and worker-<rank>.log.
 
+            With --servers S (or cluster.servers), S server shards each hold a slice of the parameters; shard 0 \
+            shows the progress and writes the run, the others log to server-<shard>.log.
+
             A crashed worker is restarted with its rank, and a crashed server from its latest checkpoint, up to \
             cluster.max_restarts times each. A worker that fails beyond that is left out when \
             cluster.on_worker_failure is continue (summary.json lists it under lost_workers). If the server \
@@ -33,6 +36,9 @@ struct LaunchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Worker processes (default: cluster.workers from the config).", valueName: "n"))
     var workers: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Server shards, each holding a slice of the parameters (default: cluster.servers from the config, 1).",
+                                            valueName: "n"))
+    var servers: Int?
 
     @OptionGroup var output: RunDirectoryArgument
 
@@ -45,9 +51,10 @@ struct LaunchCommand: ParsableCommand {
     var resume: String?
 
     func validate() throws {
-        if resume != nil && (configuration.config != nil || !configuration.overrides.isEmpty || output.runDir != nil || workers != nil) {
+        if resume != nil && (configuration.config != nil || !configuration.overrides.isEmpty || output.runDir != nil || workers != nil
+            || servers != nil) {
             throw ValidationError("--resume continues a run with its own config, in its own directory: "
-                                  + "drop --config, --run-dir, --workers and overrides")
+                                  + "drop --config, --run-dir, --workers, --servers and overrides")
         }
     }
 
@@ -61,15 +68,21 @@ struct LaunchCommand: ParsableCommand {
                 launchConfig = directory.url.appendingPathComponent("config.yaml")
                 resolved = try ConfigLoader.load(path: launchConfig.path)
             } else {
-                resolved = try configuration.load(extra: workers.map { ["cluster.workers=\($0)"] } ?? [])
+                resolved = try configuration.load(extra: (workers.map { ["cluster.workers=\($0)"] } ?? [])
+                                                  + (servers.map { ["cluster.servers=\($0)"] } ?? []))
                 directory = try RunDirectory(path: output.runDir)
                 launchConfig = directory.url.appendingPathComponent("launch.yaml")
                 try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             }
             _ = try PreparedRun(config: resolved) // fail here, once, on bad data rather than in N + 1 processes
-            let keys = curve ? try Self.curveOptions(in: directory.url) : (server: [], worker: [])
+            if resume != nil && resolved.cluster.servers > 1 {
+                throw ValidationError("\(resume!) is a job of \(resolved.cluster.servers) server shards, which is not resumed from a checkpoint: "
+                                      + "launch it again")
+            }
+            let keys = curve ? try Self.curveOptions(in: directory.url, servers: resolved.cluster.servers) : (server: [], worker: [])
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             let launcher = LocalLauncher(executable: executable, configPath: launchConfig.path, workers: resolved.cluster.workers,
+                                         servers: resolved.cluster.servers,
                                          directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                          continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
                                          serverOptions: (monitoring.metrics.map { ["--metrics", $0] } ?? []) + keys.server,
@@ -89,8 +102,9 @@ struct LaunchCommand: ParsableCommand {
     }
 
     /// The key options for the server and the workers, from `<run>/keys`, made there on first use: a server pair,
-    /// and a worker pair whose public key is the only one in `keys/clients`.
-    static func curveOptions(in run: URL) throws -> (server: [String], worker: [String]) {
+    /// and a worker pair whose public key is in `keys/clients`. With several shards, all use the server pair, and
+    /// its public key is let in too: shard 0 is the other shards' client.
+    static func curveOptions(in run: URL, servers: Int) throws -> (server: [String], worker: [String]) {
         try CurveUnavailable.check()
         let keys = run.appendingPathComponent("keys"), clients = keys.appendingPathComponent("clients")
         if !FileManager.default.fileExists(atPath: keys.path) {
@@ -98,6 +112,9 @@ struct LaunchCommand: ParsableCommand {
             let worker = try CurveKeyFile.write(try CurveKeyPair.generate(), name: "worker", in: keys)
             try FileManager.default.createDirectory(at: clients, withIntermediateDirectories: false)
             try FileManager.default.copyItem(at: worker.public, to: clients.appendingPathComponent("worker.key"))
+            if servers > 1 {
+                try FileManager.default.copyItem(at: keys.appendingPathComponent("server.key"), to: clients.appendingPathComponent("server.key"))
+            }
         }
         return (["--curve-secret", keys.appendingPathComponent("server.key_secret").path, "--curve-clients", clients.path],
                 ["--curve-server", keys.appendingPathComponent("server.key").path, "--curve-secret", keys.appendingPathComponent("worker.key_secret").path])

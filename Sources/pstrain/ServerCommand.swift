@@ -33,6 +33,13 @@ struct ServerCommand: ParsableCommand {
             age) and its health at /healthz (200 while serving; 503 once stopped, failed, or stalled for 30 s), \
             and prints "metrics on <url>" after the endpoint line.
 
+            With cluster.servers: S > 1, the parameters are split over S shards, each a `pstrain server --shard K` \
+            holding a contiguous slice and its optimizer state. Start shards 1 to S-1 first; shard 0 connects to \
+            them (--other-shards, or the engine's list), assembles the whole model to evaluate it, and writes the \
+            run directory; every worker connects to all of them. With CurveZMQ every shard uses the same key \
+            pair, whose public key must also be among --curve-clients (shard 0 is the other shards' client). A \
+            sharded job writes its checkpoint at the end, and is not resumed from one.
+
             A worker silent for cluster.heartbeat_timeout seconds is lost: with cluster.on_worker_failure: \
             continue, training goes on without it (summary.json lists it under lost_workers); with wait, sync \
             steps wait for a worker of its rank, up to cluster.replacement_timeout seconds.
@@ -43,6 +50,13 @@ struct ServerCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Address to serve; * picks a free port (default: the engine's address for this shard, see `pstrain env`; with --resume the run's own; else tcp://127.0.0.1:*).",
                                             valueName: "endpoint"))
     var bind: String?
+
+    @Option(name: .long, help: ArgumentHelp("This server's shard, 0 to cluster.servers - 1 (default: the engine's, else 0).", valueName: "n"))
+    var shard: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Shard 0 of several: the endpoints of shards 1, 2, ..., in order, comma-separated (default: the engine's list); other shards ignore it.",
+                                            valueName: "endpoints"))
+    var otherShards: String?
 
     @Flag(name: .long, help: "Allow binding to a non-loopback address without CurveZMQ: unencrypted, and anyone who reaches the port may join.")
     var insecure = false
@@ -76,6 +90,7 @@ struct ServerCommand: ParsableCommand {
             let resolved: RunConfig
             var checkpoint: TrainingCheckpoint?
             let cluster = try ClusterResolution(role: .server)
+            let shardIndex = cluster.shard(flag: shard)
             var address = cluster.bindAddress(flag: bind)
             if let resume {
                 directory = try RunDirectory(resuming: resume)
@@ -86,6 +101,11 @@ struct ServerCommand: ParsableCommand {
                 directory = try RunDirectory(path: output.runDir)
             }
             let prepared = try PreparedRun(config: resolved)
+            let servers = resolved.cluster.servers
+            if resume != nil && servers > 1 {
+                throw ValidationError("a job of \(servers) server shards is not resumed from a checkpoint: start it again")
+            }
+            let linkAddresses = try cluster.otherShards(flag: otherShards, shard: shardIndex, servers: servers)
             if let resume {
                 checkpoint = try ParameterServer.latestCheckpoint(of: prepared, in: directory)
                 if checkpoint == nil && !quiet { printError("pstrain server: \(resume) has no checkpoint yet: starting its job from step 0") }
@@ -97,20 +117,31 @@ struct ServerCommand: ParsableCommand {
                                                    curve: curveKeys, log: printError)
             defer { transport.close() }
             if let note = Endpoint.describe(transport.endpoint, curve: curveKeys) { printError(note) }
-            try directory.recordEndpoint(transport.endpoint)
+            // Shard 0 speaks for the job: `pstrain status` and `--resume` find it through this file.
+            if shardIndex == 0 { try directory.recordEndpoint(transport.endpoint) }
+            let linkTransports = try linkAddresses.map { address in
+                try ZMQClientTransport(context: context, connect: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
+                                       reconnectMax: resolved.cluster.reconnectMax,
+                                       curve: curveKeys.map { CurveClientKeys(serverKey: $0.keys.publicKey, keys: $0.keys) })
+            }
+            defer { linkTransports.forEach { $0.close() } }
             let endpoint = try monitoring.start()
             defer { endpoint?.close() }
             print("listening on \(transport.endpoint)")
             if let endpoint { print("metrics on http://\(endpoint.address)/metrics") }
             fflush(nil) // the launcher reads these lines through a pipe: send them now
-            let server = ParameterServer(run: prepared, transport: transport, directory: directory, quiet: quiet,
-                                         monitoring: endpoint?.metrics ?? ServerMetrics(), log: printError)
+            let links = linkTransports.enumerated().map { ShardLink(shard: $0.offset + 1, transport: $0.element) }
+            let server = try ParameterServer(run: prepared, transport: transport, directory: directory, shard: shardIndex, links: links,
+                                             quiet: quiet, monitoring: endpoint?.metrics ?? ServerMetrics(), log: printError)
             if let checkpoint { try server.resume(from: checkpoint) }
             let stop = server.stop
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             do {
-                let summary = try withExtendedLifetime(trap) { try server.serve() }
-                print(SummaryText.render(summary, directory: directory.url.path))
+                if let summary = try withExtendedLifetime(trap, { try server.serve() }) {
+                    print(SummaryText.render(summary, directory: directory.url.path))
+                } else {
+                    print("shard \(shardIndex) of \(servers): done at step \(server.version); shard 0 wrote the run")
+                }
             } catch let stopped as ServerStopped {
                 printError("pstrain server: \(stopped); continue with: pstrain server --resume \(directory.url.path)")
             }
@@ -137,7 +168,8 @@ struct WorkerCommand: ParsableCommand {
 
     @OptionGroup var configuration: ConfigArguments
 
-    @Option(name: .long, help: ArgumentHelp("The server's endpoint, as it printed it (default: the engine's, see `pstrain env`).", valueName: "endpoint"))
+    @Option(name: .long, help: ArgumentHelp("The server's endpoint, as it printed it; with several shards all of theirs, shard 0 first, comma-separated (default: the engine's, see `pstrain env`).",
+                                            valueName: "endpoints"))
     var connect: String?
 
     @Option(name: .long, help: ArgumentHelp("This worker's rank, 0 to cluster.workers - 1 (default: the engine's, else the server picks).", valueName: "n"))
@@ -152,12 +184,20 @@ struct WorkerCommand: ParsableCommand {
             let resolved = try configuration.load(extra: cluster.configOverrides(configuration))
             let prepared = try PreparedRun(config: resolved)
             let context = try ZMQContext()
-            let transport = try ZMQClientTransport(context: context, connect: try cluster.connectAddress(flag: connect), maxMessageBytes: resolved.cluster.maxMessageMb << 20,
-                                                    reconnectMax: resolved.cluster.reconnectMax, curve: try curve.load())
-            defer { transport.close() }
+            let addresses = try cluster.connectAddresses(flag: connect)
+            guard addresses.count == resolved.cluster.servers else {
+                throw ValidationError("--connect names \(addresses.count) server endpoint(s); cluster.servers is \(resolved.cluster.servers): "
+                                      + "list every shard's endpoint, shard 0 first, separated by commas")
+            }
+            let keys = try curve.load()
+            let transports = try addresses.map { address in
+                try ZMQClientTransport(context: context, connect: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
+                                       reconnectMax: resolved.cluster.reconnectMax, curve: keys)
+            }
+            defer { transports.forEach { $0.close() } }
             let trap = SignalTrap { _ in Glibc.exit(143) }
             let report = try withExtendedLifetime(trap) {
-                try Worker(run: prepared, transport: transport, rank: cluster.rank(flag: rank), log: printError).work()
+                try Worker(run: prepared, transports: transports, rank: cluster.rank(flag: rank), log: printError).work()
             }
             print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes")
         } catch let error as WorkerError where !error.restartable {

@@ -23,20 +23,27 @@ import Testing
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Runs one server and two workers with the environments `env(role, index)` gives; the summary.
-    func train(_ env: (String, Int) -> [String: String]) throws -> [String: Any] {
+    /// Runs `servers` server shards and `workers` workers with the environments `env(role, index)` gives, all started
+    /// at once as an engine would; shard 0's summary.
+    func train(servers: Int = 1, workers: Int = 2, _ env: (String, Int) -> [String: String]) throws -> [String: Any] {
         let dir = PSTrainProcess.runDirectory()
-        let server = try PSTrainProcess.start(["server", "--run-dir", dir] + config, stderrPath: "\(dir).stderr", environment: env("server", 0))
-        defer { server.stop() }
-        _ = try #require(server.line(startingWith: "listening on "), "\(PSTrainProcess.log("\(dir).stderr"))")
-        let workers = try (0 ..< 2).map { index in
+        let shards = try (0 ..< servers).map { index in
+            try PSTrainProcess.start(["server", "--run-dir", dir] + config, stderrPath: "\(dir).server\(index)", environment: env("server", index))
+        }
+        defer { shards.forEach { $0.stop() } }
+        for (index, shard) in shards.enumerated() {
+            _ = try #require(shard.line(startingWith: "listening on "), "\(PSTrainProcess.log("\(dir).server\(index)"))")
+        }
+        let workerProcesses = try (0 ..< workers).map { index in
             try PSTrainProcess.start(["worker"] + config, stderrPath: "\(dir).worker\(index)", environment: env("worker", index))
         }
-        defer { workers.forEach { $0.stop() } }
-        for (index, worker) in workers.enumerated() {
+        defer { workerProcesses.forEach { $0.stop() } }
+        for (index, worker) in workerProcesses.enumerated() {
             #expect(worker.wait(timeout: 120) == 0, "worker \(index): \(PSTrainProcess.log("\(dir).worker\(index)"))")
         }
-        #expect(server.wait(timeout: 60) == 0, "server: \(PSTrainProcess.log("\(dir).stderr"))")
+        for (index, shard) in shards.enumerated() {
+            #expect(shard.wait(timeout: 60) == 0, "server shard \(index): \(PSTrainProcess.log("\(dir).server\(index)"))")
+        }
         return try PSTrainProcess.summary(in: dir)
     }
 
@@ -48,6 +55,24 @@ import Testing
         }
         #expect(summary["workers"] as? Int == 2, "the worker count comes from cluster.worker")
         #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95)
+    }
+
+    @Test func tfConfigWithTwoPsTasksShardsTheParameters() throws {
+        let ports = try [Self.freePort(), Self.freePort()]
+        let summary = try train(servers: 2, workers: 3) { role, index in
+            let cluster = "{\"ps\": [\"127.0.0.1:\(ports[0])\", \"127.0.0.1:\(ports[1])\"], \"worker\": [\"a:1\", \"b:1\", \"c:1\"]}"
+            return ["TF_CONFIG": "{\"cluster\": \(cluster), \"task\": {\"type\": \"\(role == "server" ? "ps" : "worker")\", \"index\": \(index)}}"]
+        }
+        #expect(summary["servers"] as? Int == 2, "the shard count comes from cluster.ps")
+        #expect(summary["workers"] as? Int == 3)
+        #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95)
+    }
+
+    @Test func dmlcWithSeveralServersIsRefusedWithTheReason() throws {
+        let result = try PSTrainProcess.run(["server"] + config, timeout: 30, environment: [
+            "DMLC_ROLE": "server", "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "9", "DMLC_NUM_SERVER": "2", "DMLC_NUM_WORKER": "2"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("describes 2 server shards (DMLC_NUM_SERVER) but names the address of 1"), "\(result.stderr)")
     }
 
     @Test func dmlcVariablesPlaceEveryProcess() throws {

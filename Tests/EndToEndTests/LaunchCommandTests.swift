@@ -34,6 +34,20 @@ import Testing
         #expect(accuracy >= 0.98, "MLP with 4 sync workers: test accuracy \(accuracy)")
     }
 
+    /// Three server shards train exactly as one server does (sync is deterministic), and log apart.
+    @Test func shardedServersTrainAsOneServer() throws {
+        let (sharded, dir) = try launch("configs/digits-mlp.yaml", ["train.batch_size=8", "--servers", "3"])
+        let (single, _) = try launch("configs/digits-mlp.yaml", ["train.batch_size=8"])
+        #expect(sharded["servers"] as? Int == 3 && single["servers"] == nil)
+        let (a, b) = (try #require(sharded["train_loss"] as? Double), try #require(single["train_loss"] as? Double))
+        #expect(abs(a - b) <= 1e-5 * b, "train loss \(a) with 3 shards, \(b) with one server")
+        #expect(try #require(sharded["test_accuracy"] as? Double) >= 0.97)
+        for file in ["server-1.log", "server-2.log"] {
+            let log = try String(contentsOfFile: "\(dir)/\(file)", encoding: .utf8)
+            #expect(log.contains("registered (4/4)"), "\(file): \(log)")
+        }
+    }
+
     /// Starts a long launch and returns once all four workers have registered (bounded wait).
     func startedLaunch(_ dir: String) throws -> PSTrainProcess.Running {
         let launch = try PSTrainProcess.start(["launch", "--config", "configs/digits-mlp.yaml", "--workers", "4", "--run-dir", dir,

@@ -16,6 +16,15 @@ struct InProcessCluster {
         var all: [String] { lock.withLock { items } }
     }
 
+    /// The slices the shards other than 0 ended with, by shard.
+    final class Slices: @unchecked Sendable {
+        // @unchecked: guarded by `lock`.
+        private let lock = NSLock()
+        private var items: [Int: [Float]] = [:]
+        func set(_ shard: Int, _ values: [Float]) { lock.withLock { items[shard] = values } }
+        subscript(shard: Int) -> [Float]? { lock.withLock { items[shard] } }
+    }
+
     struct Outcome {
         var summary: TrainingSummary
         var parameters: [Float]
@@ -23,21 +32,42 @@ struct InProcessCluster {
         var directory: String
     }
 
+    /// Trains `config` with `cluster.servers` shards: shard 0 on the calling thread, the others on threads of
+    /// their own. `parameters` is the whole model, assembled from every shard's slice.
     static func run(_ config: RunConfig, timeout: TimeInterval = 120, monitoring: ServerMetrics = ServerMetrics()) throws -> Outcome {
         let prepared = try PreparedRun(config: config)
-        let network = InMemoryNetwork()
+        let networks = (0 ..< config.cluster.servers).map { _ in InMemoryNetwork() }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-roles-\(UUID().uuidString)").path
-        let server = ParameterServer(run: prepared, transport: network, directory: try RunDirectory(path: path), quiet: true,
-                                     monitoring: monitoring, log: { _ in })
+        let directory = try RunDirectory(path: path)
+        let links = networks.indices.dropFirst().map { ShardLink(shard: $0, transport: networks[$0].connect()) }
+        let server = try ParameterServer(run: prepared, transport: networks[0], directory: directory, links: links, quiet: true,
+                                         monitoring: monitoring, log: { _ in })
         let failures = Failures()
         let stop = server.stop
         let finished = DispatchGroup()
-        for rank in 0 ..< config.cluster.workers {
+        let slices = Slices()
+        for shard in networks.indices.dropFirst() {
             finished.enter()
-            let client = network.connect()
+            let network = networks[shard]
             Thread {
                 defer { finished.leave() }
-                do { _ = try Worker(run: prepared, transport: client, rank: rank, log: { _ in }).work() } catch {
+                do {
+                    let server = try ParameterServer(run: prepared, transport: network, directory: directory, shard: shard, quiet: true, stop: stop,
+                                                     log: { _ in })
+                    _ = try server.serve()
+                    slices.set(shard, server.currentParameters)
+                } catch {
+                    failures.add("shard \(shard): \(error)")
+                    stop.request("shard \(shard) failed: \(error)")
+                }
+            }.start()
+        }
+        for rank in 0 ..< config.cluster.workers {
+            finished.enter()
+            let clients = networks.map { $0.connect() }
+            Thread {
+                defer { finished.leave() }
+                do { _ = try Worker(run: prepared, transports: clients, rank: rank, log: { _ in }).work() } catch {
                     failures.add("worker \(rank): \(error)")
                     stop.request("worker \(rank) failed: \(error)")
                 }
@@ -48,13 +78,16 @@ struct InProcessCluster {
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         defer { watchdog.cancel() }
         let summary: TrainingSummary
-        do { summary = try server.serve() } catch {
+        do { summary = try #require(try server.serve(), "shard 0 returns the summary") } catch {
             for failure in failures.all { Issue.record(Comment(rawValue: failure)) }
             throw error
         }
-        if finished.wait(timeout: .now() + timeout) == .timedOut { Issue.record("workers did not finish within \(timeout) s") }
+        if finished.wait(timeout: .now() + timeout) == .timedOut { Issue.record("workers and shards did not finish within \(timeout) s") }
         for failure in failures.all { Issue.record(Comment(rawValue: failure)) }
-        return Outcome(summary: summary, parameters: server.currentParameters, rejects: server.rejectedByReason, directory: path)
+        let parameters = try networks.indices.dropFirst().reduce(server.currentParameters) { whole, shard in
+            whole + (try #require(slices[shard], "shard \(shard) returned its slice"))
+        }
+        return Outcome(summary: summary, parameters: parameters, rejects: server.rejectedByReason, directory: path)
     }
 
     /// The same config trained by `pstrain train`'s single-process loop.

@@ -36,6 +36,35 @@ import Wire
         #expect(full.0 == .refuse && full.1 == "all 2 worker ranks are taken")
     }
 
+    /// Shard 1 of 2 tells a worker that lists the shards out of order, checks that pushes come with their norm, and
+    /// answers only snapshot requests meant for it.
+    @Test func aShardChecksWhatReachesIt() throws {
+        let server = try ScriptedServer(shard: 1) { $0.cluster.servers = 2 }
+        let misplaced = try server.ask(server.register(rank: 0, shard: 0))
+        #expect(misplaced.0 == .refuse && misplaced.1?.contains("this server is shard 1 of 2; the worker addressed shard 0") == true)
+
+        let client = server.network.connect()
+        let welcome = try server.ask(server.register(rank: 0, shard: 1), from: client)
+        let half = server.run.spec.layout.count / 2
+        #expect(welcome.0 == .welcome && welcome.1?.contains("\"parameters\":[\(half),\(server.run.spec.layout.count)]") == true,
+                "\(welcome.1 ?? "")")
+        var push = Header(kind: .push, jobID: server.run.jobID, sender: 0, shard: 1, elementType: .float32, aux: 4,
+                          count: UInt64(server.run.spec.layout.count - half))
+        try client.send([OutboundFrame(push.encoded()), OutboundFrame(count: 4 * Int(push.count))])
+        let reply = try #require(try client.receive(timeoutMilliseconds: 5000))
+        #expect(try withFrameBytes(reply) { try Message.decode($0, maxPayloadBytes: 1 << 20).header.kind } == .weights)
+        #expect(server.logLines.waitFor("pushed to a shard without announcing its gradient's norm", timeout: 5))
+
+        push.shard = 0
+        try client.send([OutboundFrame(push.encoded()), OutboundFrame(count: 4 * Int(push.count))])
+        #expect(server.logLines.waitFor("a message for shard 0 reached shard 1", timeout: 0.5) == false, "logged once per peer, counted after")
+
+        let snapshot = try server.ask(Header(kind: .snapshot, jobID: server.run.jobID, sender: -1, shard: 2))
+        #expect(snapshot.0 == .refuse && snapshot.1?.contains("this server is shard 1, the request is for shard 2") == true)
+        let slice = try server.ask(Header(kind: .snapshot, jobID: server.run.jobID, sender: -1, shard: 1))
+        #expect(slice.0 == .weights)
+    }
+
     @Test func anotherProtocolVersionIsToldSo() throws {
         let server = try ScriptedServer()
         var bytes = server.register(rank: 0).encoded()

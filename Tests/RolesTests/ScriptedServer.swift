@@ -17,7 +17,9 @@ final class ScriptedServer: @unchecked Sendable {
     /// Why `serve()` failed, once it has.
     let failure = Box<any Error>()
 
-    init(heartbeatTimeout: Double = 3, monitoring: ServerMetrics = ServerMetrics(), adjust: (inout RunConfig) -> Void = { _ in }) throws {
+    /// A server of `shard` (a shard other than 0 of a sharded job needs no links).
+    init(heartbeatTimeout: Double = 3, shard: Int = 0, monitoring: ServerMetrics = ServerMetrics(),
+         adjust: (inout RunConfig) -> Void = { _ in }) throws {
         var c = RunConfig()
         c.data.samples = 200
         c.data.testSamples = 0
@@ -31,9 +33,11 @@ final class ScriptedServer: @unchecked Sendable {
         let directory = try RunDirectory(path: path)
         let (run, network, stop, finished, logLines, failure) = (run, network, stop, finished, logLines, failure)
         Thread {
-            let server = ParameterServer(run: run, transport: network, directory: directory, quiet: true, stop: stop, monitoring: monitoring,
-                                         log: logLines.add)
-            do { _ = try server.serve() } catch { failure.set(error) }
+            do {
+                let server = try ParameterServer(run: run, transport: network, directory: directory, shard: shard, quiet: true, stop: stop,
+                                                 monitoring: monitoring, log: logLines.add)
+                _ = try server.serve()
+            } catch { failure.set(error) }
             finished.signal()
         }.start()
     }
@@ -54,8 +58,8 @@ final class ScriptedServer: @unchecked Sendable {
         }
     }
 
-    func register(rank: Int32, layoutHash: UInt64? = nil, jobID: UInt64? = nil) -> Header {
-        Header(kind: .register, jobID: jobID ?? run.jobID, sender: rank, layoutHash: layoutHash ?? run.spec.layout.hash)
+    func register(rank: Int32, shard: UInt16 = 0, layoutHash: UInt64? = nil, jobID: UInt64? = nil) -> Header {
+        Header(kind: .register, jobID: jobID ?? run.jobID, sender: rank, shard: shard, layoutHash: layoutHash ?? run.spec.layout.hash)
     }
 }
 
