@@ -97,11 +97,18 @@ struct PSTrainProcess {
         }
     }
 
-    /// Starts `pstrain arguments...` in the background, standard output readable, standard error to `stderrPath`.
-    static func start(_ arguments: [String], stderrPath: String, environment: [String: String] = [:]) throws -> Running {
+    /// Starts `pstrain arguments...` in the background, standard output readable, standard error to `stderrPath`;
+    /// inside network namespace `namespace` when given (`ip netns exec` runs pstrain in its own place, so the
+    /// process is pstrain's).
+    static func start(_ arguments: [String], stderrPath: String, environment: [String: String] = [:], namespace: String? = nil) throws -> Running {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.currentDirectoryURL = packageRoot
         let out = Pipe()
