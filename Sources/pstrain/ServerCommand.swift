@@ -199,7 +199,7 @@ struct WorkerCommand: ParsableCommand {
             let report = try withExtendedLifetime(trap) {
                 try Worker(run: prepared, transports: transports, rank: cluster.rank(flag: rank), log: printError).work()
             }
-            print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes")
+            print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes, received \(report.traffic.bytesReceived) bytes")
         } catch let error as WorkerError where !error.restartable {
             printError("pstrain worker: error: \(error)")
             throw ExitCode(ChildExitStatus.jobFailed)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Multi-host benchmark on this machine: 3 sync workers and 1 or 2 server shards, each on a "host" of its own
+# (network namespaces from scripts/netns-hosts), placed by TF_CONFIG, with every link unshaped and then shaped to
+# 1 Gbit (tc tbf). MLP 784-256-128-10 (0.9 MiB of float32), Adam, per-worker batch 32. Reports samples/s and the
+# bytes on the wire per step (every message has a worker at one end, so the workers' traffic is all of it, bar
+# shard 0 fetching the other slices at epoch ends). Needs root. Writes its runs under runs/bench-multihost-<time>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps
+swift build -c release --product pstrain
+[ "$(id -u)" -eq 0 ] || { echo "bench/multihost.sh: network namespaces need root" >&2; exit 1; }
+out="$PWD/runs/bench-multihost-$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$out"
+bin="$PWD/.build/release/pstrain"
+prefix="psb$$"
+trap 'scripts/netns-hosts delete "$prefix"' EXIT
+workers=3
+
+run() { # NAME RATE SERVERS
+  local name=$1 rate=$2 servers=$3 ps="" list="" pids=()
+  scripts/netns-hosts delete "$prefix"
+  scripts/netns-hosts create "$prefix" $((servers + workers)) $([ "$rate" = none ] || echo "$rate")
+  for ((s = 0; s < servers; s++)); do ps+="${ps:+, }\"10.77.0.$((s + 1)):5555\""; done
+  for ((w = 0; w < workers; w++)); do list+="${list:+, }\"10.77.0.$((servers + w + 1)):2222\""; done
+  local common=(--config configs/bench-mnist-mlp.yaml train.batch_size=32 train.epochs=1 "cluster.workers=$workers")
+  for ((s = 0; s < servers; s++)); do
+    TF_CONFIG="{\"cluster\": {\"ps\": [$ps], \"worker\": [$list]}, \"task\": {\"type\": \"ps\", \"index\": $s}}" \
+      ip netns exec "$prefix-h$s" "$bin" server --insecure --quiet --run-dir "$out/$name$([ $s -eq 0 ] || echo "-shard$s")" "${common[@]}" \
+      >"$out/$name.server$s.out" 2>"$out/$name.server$s.log" &
+    pids+=($!)
+  done
+  for ((w = 0; w < workers; w++)); do
+    TF_CONFIG="{\"cluster\": {\"ps\": [$ps], \"worker\": [$list]}, \"task\": {\"type\": \"worker\", \"index\": $w}}" \
+      ip netns exec "$prefix-h$((servers + w))" "$bin" worker "${common[@]}" >"$out/$name.worker$w.out" 2>"$out/$name.worker$w.log" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || { echo "bench/multihost.sh: a process of $name failed; logs in $out" >&2; exit 1; }; done
+}
+
+run unshaped-1s none 1
+run unshaped-2s none 2
+run 1gbit-1s 1gbit 1
+run 1gbit-2s 1gbit 2
+
+python3 - "$out" <<'PY'
+import json, re, sys, glob
+out = sys.argv[1]
+rows = {}
+for name in ("unshaped-1s", "unshaped-2s", "1gbit-1s", "1gbit-2s"):
+    s = json.load(open(f"{out}/{name}/summary.json"))
+    wire = 0
+    for path in glob.glob(f"{out}/{name}.worker*.out"):
+        m = re.search(r"sent (\d+) bytes, received (\d+) bytes", open(path).read())
+        wire += int(m.group(1)) + int(m.group(2))
+    rows[name] = (s["samples_per_second"], wire / s["steps"], s["test_accuracy"])
+base = rows["unshaped-1s"][0]
+print(f"3 sync workers, MLP 784-256-128-10, Adam, global batch 96, one host each; runs in {out}")
+print("links      shards   samples/s   vs unshaped 1 shard   MiB on the wire per step   test accuracy")
+for name, (rate, per_step, accuracy) in rows.items():
+    links, shards = name.split("-")
+    print(f"{links:9}  {shards[:-1]:>6}   {rate:9.0f}   {rate / base:18.2f}x   {per_step / 2**20:24.2f}   {100 * accuracy:12.2f} %")
+json.dump({k: {"samples_per_second": v[0], "bytes_per_step": v[1], "test_accuracy": v[2]} for k, v in rows.items()},
+          open(f"{out}/multihost.json", "w"), indent=2)
+PY
