@@ -36,6 +36,17 @@ public struct RunDirectory: Sendable {
         }
     }
 
+    /// A folder that may already hold a run, for a process that writes nothing into it (a server shard other than
+    /// 0, which may share shard 0's run directory): created when missing.
+    public init(sharing path: String) throws {
+        url = URL(fileURLWithPath: path)
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw RunDirectoryError(path: path, message: "cannot create the run directory: \(error.localizedDescription)")
+        }
+    }
+
     /// An existing run, to continue: it must hold the `config.yaml` that run was started with.
     public init(resuming path: String) throws {
         url = URL(fileURLWithPath: path)

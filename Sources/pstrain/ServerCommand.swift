@@ -38,7 +38,8 @@ struct ServerCommand: ParsableCommand {
             them (--other-shards, or the engine's list), assembles the whole model to evaluate it, and writes the \
             run directory; every worker connects to all of them. With CurveZMQ every shard uses the same key \
             pair, whose public key must also be among --curve-clients (shard 0 is the other shards' client). A \
-            sharded job writes its checkpoint at the end, and is not resumed from one.
+            sharded job writes its checkpoint at the end, and is not resumed from one. Shards other than 0 write \
+            nothing into --run-dir, which they may share with shard 0.
 
             A worker silent for cluster.heartbeat_timeout seconds is lost: with cluster.on_worker_failure: \
             continue, training goes on without it (summary.json lists it under lost_workers); with wait, sync \
@@ -98,7 +99,9 @@ struct ServerCommand: ParsableCommand {
                 if bind == nil, let recorded = directory.recordedEndpoint { address = recorded }
             } else {
                 resolved = try configuration.load(extra: cluster.configOverrides(configuration))
-                directory = try RunDirectory(path: output.runDir)
+                // Only shard 0 writes the run; another shard may share its directory, or have none.
+                directory = shardIndex == 0 ? try RunDirectory(path: output.runDir)
+                    : try RunDirectory(sharing: output.runDir ?? FileManager.default.temporaryDirectory.path)
             }
             let prepared = try PreparedRun(config: resolved)
             let servers = resolved.cluster.servers

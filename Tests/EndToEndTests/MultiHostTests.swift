@@ -35,8 +35,9 @@ final class NetworkHosts {
     func address(_ host: Int) -> String { "10.77.0.\(host + 1)" }
 }
 
-/// Two server shards on two hosts and three workers on three others, each placed by the environment an engine
-/// would set, with CurveZMQ (the servers bind non-loopback addresses).
+/// Processes on hosts of their own, each placed by the environment an engine would set, with CurveZMQ (the servers
+/// bind non-loopback addresses): two server shards and three workers under TF_CONFIG, one server and three
+/// workers under DMLC_*.
 @Suite(.serialized, .enabled(if: NetworkHosts.canCreate, "creating network namespaces needs root (CAP_SYS_ADMIN); CI runs as root"))
 struct MultiHostTests {
     let config = ["--config", "configs/digits-mlp.yaml", "train.batch_size=10"]
@@ -86,5 +87,32 @@ struct MultiHostTests {
         #expect(summary["servers"] as? Int == 2 && summary["workers"] as? Int == 3)
         #expect(try #require(summary["test_accuracy"] as? Double) >= 0.97, "\(summary)")
         #expect(PSTrainProcess.log("\(dir).server0").contains("pstrain server: serving interface \(hosts.address(0)), port 5555: CurveZMQ"))
+    }
+
+    /// ps-lite's variables across hosts: the server at the root address, three workers ranked by registration.
+    /// One server: with several, ps-lite's scheduler would introduce them, and pstrain refuses that environment.
+    @Test func dmlcTrainsAcrossFourHosts() throws {
+        let hosts = try NetworkHosts(count: 4)
+        let dir = PSTrainProcess.runDirectory()
+        let keys = try makeKeys(dir)
+        func dmlc(_ role: String) -> [String: String] {
+            ["DMLC_ROLE": role, "DMLC_PS_ROOT_URI": hosts.address(0), "DMLC_PS_ROOT_PORT": "9091", "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "3"]
+        }
+        let server = try PSTrainProcess.start(["server", "--run-dir", dir] + config + keys.server, stderrPath: "\(dir).server",
+                                              environment: dmlc("server"), namespace: hosts.namespace(0))
+        defer { server.stop() }
+        #expect(server.line(startingWith: "listening on ") == "listening on tcp://\(hosts.address(0)):9091", "\(PSTrainProcess.log("\(dir).server"))")
+        let workers = try (1 ..< 4).map { host in
+            try PSTrainProcess.start(["worker"] + config + keys.worker, stderrPath: "\(dir).worker\(host)", environment: dmlc("worker"),
+                                     namespace: hosts.namespace(host))
+        }
+        defer { workers.forEach { $0.stop() } }
+        for (index, worker) in workers.enumerated() {
+            #expect(worker.wait(timeout: 240) == 0, "worker on host \(index + 1): \(PSTrainProcess.log("\(dir).worker\(index + 1)"))")
+        }
+        #expect(server.wait(timeout: 60) == 0, "server: \(PSTrainProcess.log("\(dir).server"))")
+        let summary = try PSTrainProcess.summary(in: dir)
+        #expect(summary["workers"] as? Int == 3)
+        #expect(try #require(summary["test_accuracy"] as? Double) >= 0.97, "\(summary)")
     }
 }
