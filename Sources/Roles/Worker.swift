@@ -48,8 +48,9 @@ public final class Worker {
     /// The weights, copied: assembled from the shards' slices, or one server's when its payload is not float-aligned
     /// (libzmq keeps tiny messages inline).
     var weightsCopy: [Float] = []
-    /// Per shard: the version of the slice this worker holds.
+    /// Per shard: the version of the slice this worker holds, and the parameters the slice covers.
     var versions: [UInt64]
+    var sliceRanges: [Range<Int>] = []
 
     /// `rank` -1 lets the server choose. `transports` reach the server shards, in shard order.
     public init(run: PreparedRun, transports: [ClientTransport], rank: Int, log: @escaping (String) -> Void) {
@@ -82,6 +83,7 @@ public final class Worker {
         do { plan = try ShardPlan(parameterCount: layoutCount, shards: shards) } catch {
             throw WorkerError(message: error.description, restartable: false)
         }
+        sliceRanges = plan.ranges
         BLAS.setThreadCount(run.config.train.blasThreads)
         var place = try join(rank: requestedRank, plan: plan)
         let rank = place.rank
@@ -249,7 +251,7 @@ public final class Worker {
     /// Takes the weights of a `weights` message from `shard`, whose payload is `frame`: with one server kept as it
     /// is when float-aligned, else copied into place.
     func receiveWeights(_ message: Message, frame: any InboundFrame, shard: Int) throws {
-        let range = shards == 1 ? 0 ..< layoutCount : try ShardPlan(parameterCount: layoutCount, shards: shards).range(shard)
+        let range = sliceRanges[shard]
         guard message.header.count == UInt64(range.count), let payload = message.payload else {
             throw WorkerError(message: "server shard \(shard) sent \(message.header.count) weights; it holds \(range.count) of this model")
         }

@@ -29,17 +29,17 @@ public struct RunDirectory: Sendable {
             throw RunDirectoryError(path: chosen, message: "already holds a run (config.yaml exists)",
                                     hint: "choose another --run-dir, or remove the old run first")
         }
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw RunDirectoryError(path: chosen, message: "cannot create the run directory: \(error.localizedDescription)")
-        }
+        try Self.create(url, path: chosen)
     }
 
     /// A folder that may already hold a run, for a process that writes nothing into it (a server shard other than
     /// 0, which may share shard 0's run directory): created when missing.
     public init(sharing path: String) throws {
         url = URL(fileURLWithPath: path)
+        try Self.create(url, path: path)
+    }
+
+    private static func create(_ url: URL, path: String) throws {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {

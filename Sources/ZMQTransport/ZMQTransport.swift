@@ -108,8 +108,10 @@ public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
         }
     }
 
+    /// Closes the socket. Messages still queued (the shutdowns, a shard's final slice) get up to
+    /// `closingLinger` milliseconds to leave, while the context ends, so a process's last word is delivered.
     public func close() {
-        socket.close()
+        socket.close(linger: closingLinger)
         authenticator?.stop()
     }
 }
@@ -156,5 +158,10 @@ public final class ZMQClientTransport: ClientTransport, @unchecked Sendable {
         traffic.sent(frames)
     }
 
-    public func close() { socket.close() }
+    /// Closes the socket; queued messages get up to `closingLinger` milliseconds to leave.
+    public func close() { socket.close(linger: closingLinger) }
 }
+
+/// How long a closing transport's queued messages may delay the end of the process (milliseconds): long enough
+/// for a reply sent just before exiting, short enough not to hold up a process whose peer is gone.
+let closingLinger: Int32 = 1000
