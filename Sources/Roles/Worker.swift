@@ -94,7 +94,7 @@ public final class Worker {
         // The gradient is computed straight into the frame that carries it (one server) or is cut into per-shard
         // frames; a frame is reused once sent.
         var gradientFrame = OutboundFrame(count: 4 * layoutCount)
-        var sliceFrames = plan.ranges.map { OutboundFrame(count: 4 * $0.count) }
+        var sliceFrames = shards == 1 ? [] : plan.ranges.map { OutboundFrame(count: 4 * $0.count) }
         var batchX = [Float](repeating: 0, count: t.batchSize * data.featureCount)
         var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
         var batches: (epoch: Int, ranges: [ArraySlice<Int>])?
