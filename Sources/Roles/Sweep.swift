@@ -93,7 +93,7 @@ public final class Sweep {
             let configPath = runDirectory.appendingPathComponent("launch.yaml")
             try ConfigLoader.yaml(config).write(to: configPath, atomically: true, encoding: .utf8)
             log("sweep: run \(index + 1)/\(grid.count): \(name), \(config.train.batchSize) per worker")
-            let launcher = LocalLauncher(executable: executable, configPath: configPath.path, workers: workers, directory: runDirectory,
+            let launcher = ClusterLauncher(placement: LocalPlacement(executable: executable), configPath: configPath.path, workers: workers, directory: runDirectory,
                                          parentVariable: parentVariable, log: { _ in })
             try launcher.run(stop: stop)
             let decoder = JSONDecoder()

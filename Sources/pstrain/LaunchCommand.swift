@@ -6,11 +6,25 @@ import Training
 import ZeroMQ
 import ZMQTransport
 
-/// `pstrain launch`: a whole local cluster from one command.
+/// `pstrain launch`: a whole cluster from one command, on this host (the default) or on others through ssh.
 struct LaunchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "launch",
-        abstract: "Train with a parameter server and N workers, each a process on this host.",
+        abstract: "Train with a parameter server and N workers: on this host, or on others through ssh.",
+        discussion: """
+            `pstrain launch --config FILE --workers N` runs every process on this host (`launch local`, the \
+            default); `pstrain launch ssh --hosts node1:2,node2:2 ...` runs them on other hosts. See \
+            `pstrain launch local --help` and `pstrain launch ssh --help`.
+            """,
+        subcommands: [LocalLaunchCommand.self, SSHLaunchCommand.self],
+        defaultSubcommand: LocalLaunchCommand.self)
+}
+
+/// `pstrain launch [local]`: a whole cluster on this host.
+struct LocalLaunchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local",
+        abstract: "Train with a parameter server and N workers, each a process on this host (the default of `launch`).",
         discussion: """
             Starts `pstrain server` on a free loopback port and N `pstrain worker` processes, all from the same \
             resolved config, shows the server's progress, and writes the run directory: config.yaml, metrics.csv, \
@@ -81,7 +95,7 @@ struct LaunchCommand: ParsableCommand {
             }
             let keys = curve ? try Self.curveOptions(in: directory.url, servers: resolved.cluster.servers) : (server: [], worker: [])
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            let launcher = LocalLauncher(executable: executable, configPath: launchConfig.path, workers: resolved.cluster.workers,
+            let launcher = ClusterLauncher(placement: LocalPlacement(executable: executable), configPath: launchConfig.path, workers: resolved.cluster.workers,
                                          servers: resolved.cluster.servers,
                                          directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                          continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
@@ -91,14 +105,19 @@ struct LaunchCommand: ParsableCommand {
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             try withExtendedLifetime(trap) { try launcher.run(stop: stop) }
-            let data = try Data(contentsOf: directory.url.appendingPathComponent("summary.json"))
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
-            print(SummaryText.render(try decoder.decode(TrainingSummary.self, from: data), directory: directory.url.path))
+            try Self.printSummary(of: directory.url)
         } catch {
             printError("pstrain launch: error: \(error)")
             throw ExitCode.failure
         }
+    }
+
+    /// Prints the summary the server wrote into `run`.
+    static func printSummary(of run: URL) throws {
+        let data = try Data(contentsOf: run.appendingPathComponent("summary.json"))
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        print(SummaryText.render(try decoder.decode(TrainingSummary.self, from: data), directory: run.path))
     }
 
     /// The key options for the server and the workers, from `<run>/keys`, made there on first use: a server pair,

@@ -27,6 +27,22 @@ import Testing
         #expect(try fails(["--config", "configs/missing.yaml"]).contains("configs/missing.yaml: cannot read the config file"))
     }
 
+    /// `launch ssh` refuses before connecting anywhere: servers off this host need --curve or --insecure, and a
+    /// host list must parse; an unreachable host ends with ssh's reason and a hint.
+    @Test func sshLaunchRefusesBadArgumentsAndUnreachableHosts() throws {
+        let unprotected = try PSTrainProcess.run(["launch", "ssh", "--hosts", "node1:2"])
+        #expect(unprotected.status != 0 && unprotected.stderr.contains("give --curve (encrypted, keys made for the job) or --insecure"))
+        let badCount = try PSTrainProcess.run(["launch", "ssh", "--hosts", "node1:x", "--insecure"])
+        #expect(badCount.status != 0 && badCount.stderr.contains("--hosts: 'node1:x': the count after ':' must be a whole number"))
+        let dir = PSTrainProcess.runDirectory()
+        let unreachable = try PSTrainProcess.run(["launch", "ssh", "--hosts", "pstrain-no-such-host.invalid", "--insecure", "--run-dir", dir],
+                                                 timeout: 60)
+        #expect(unreachable.status != 0)
+        #expect(unreachable.stderr.contains("ssh pstrain-no-such-host.invalid: could not copy the job's files into \(dir) (status 255)"),
+                "\(unreachable.stderr)")
+        #expect(unreachable.stderr.contains("hint: `ssh pstrain-no-such-host.invalid true` must work without a password prompt"))
+    }
+
     @Test func labelsOutsideTheClasses() throws {
         let stderr = try fails(["--config", "configs/digits-softmax.yaml", "model.classes=5"])
         #expect(stderr.contains("Tests/Fixtures/digits/train.csv, line "))

@@ -119,6 +119,16 @@ struct PSTrainProcess {
         return Running(process: process, stdout: out.fileHandleForReading)
     }
 
+    /// Polls `condition` every 20 ms until it holds (true) or `timeout` seconds pass (false).
+    static func waitFor(timeout: TimeInterval, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !condition() {
+            guard Date() < deadline else { return false }
+            usleep(20_000)
+        }
+        return true
+    }
+
     /// A child's standard error file, for a failure message.
     static func log(_ path: String) -> String {
         (try? String(contentsOfFile: path, encoding: .utf8)) ?? "(no log at \(path))"

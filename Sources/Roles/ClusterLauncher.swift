@@ -14,11 +14,12 @@ public struct LaunchError: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Starts a server (or S server shards) and N workers of this same binary as child processes on this host, streams
-/// the server's progress, restarts a crashed worker (or a crashed single server, from its latest checkpoint) up to
-/// `maxRestarts` times each, and stops every child when the job ends, when a child fails for good, or when asked to stop.
-public final class LocalLauncher {
-    let executable: URL
+/// Starts a server (or S server shards) and N workers of `pstrain` as child processes, where `placement` puts them
+/// (this host, or other hosts through ssh), streams the server's progress, restarts a crashed worker (or a crashed
+/// single server, from its latest checkpoint) up to `maxRestarts` times each, and stops every child when the job
+/// ends, when a child fails for good, or when asked to stop.
+public final class ClusterLauncher {
+    let placement: RolePlacement
     let configPath: String
     let workers: Int
     /// Server shards (`cluster.servers`); shard 0 is "the server", whose progress is shown.
@@ -38,49 +39,32 @@ public final class LocalLauncher {
     private var children: [Child] = []
     private let exited = DispatchSemaphore(value: 0)
     private var tee: LineTee?
+    /// The tees of workers whose output is echoed (placements that label roles).
+    private var workerTees: [LineTee] = []
 
     /// One role's process, the latest of it after restarts.
     private struct Child {
-        var role: Role
+        var role: LaunchRole
         var process: Process
         var log: URL
         var restarts = 0
         /// A worker that failed for good while the server goes on without it.
         var abandoned = false
-        var name: String { role.name }
-    }
-
-    private enum Role: Equatable {
-        case server
-        /// A server shard other than 0 (shard 0 is `server`).
-        case shard(Int)
-        case worker(Int)
-        var name: String {
-            switch self {
-            case .server: "server"
-            case .shard(let index): "server shard \(index)"
-            case .worker(let rank): "worker \(rank)"
-            }
-        }
-        var isWorker: Bool {
-            if case .worker = self { return true }
-            return false
-        }
     }
 
     /// - Parameters:
-    ///   - executable: the `pstrain` binary to start (this process's own).
+    ///   - placement: where each role runs and how it is started there.
     ///   - configPath: the resolved config every child is started with, so all agree on the job.
     ///   - resume: start the server with `--resume` on `directory`, continuing that run from its latest checkpoint.
     ///   - continueWithoutFailedWorkers: a worker that fails beyond its restarts does not end the job: the server
     ///     goes on without it (`on_worker_failure: continue`) and the job's outcome is the server's.
-    public init(executable: URL, configPath: String, workers: Int, servers: Int = 1, directory: URL, maxRestarts: Int = 0, resume: Bool = false,
+    public init(placement: RolePlacement, configPath: String, workers: Int, servers: Int = 1, directory: URL, maxRestarts: Int = 0, resume: Bool = false,
                 continueWithoutFailedWorkers: Bool = false, serverOptions: [String] = [], workerOptions: [String] = [],
                 parentVariable: String, log: @escaping @Sendable (String) -> Void) {
         self.continueWithoutFailedWorkers = continueWithoutFailedWorkers
         self.serverOptions = serverOptions
         self.workerOptions = workerOptions
-        self.executable = executable
+        self.placement = placement
         self.parentVariable = parentVariable
         self.configPath = configPath
         self.workers = workers
@@ -95,8 +79,7 @@ public final class LocalLauncher {
     /// one fails more often than it may be restarted, the server never reports its endpoint, or `stop` is requested.
     public func run(stop: StopRequest, endpointTimeout: TimeInterval = 120) throws {
         defer { terminateAll() }
-        let serverLog = directory.appendingPathComponent("server.log")
-        let tee = try LineTee(file: serverLog, echo: log, appending: resume)
+        let tee = try LineTee(file: directory.appendingPathComponent("server.log"), echo: log, appending: resume)
         self.tee = tee
         // Shards 1... first: shard 0 connects to them.
         var shardEndpoints: [String] = []
@@ -111,13 +94,13 @@ public final class LocalLauncher {
             anyRunning = children.contains { $0.process.isRunning }
             if anyRunning { _ = exited.wait(timeout: .now() + 0.2) }
             if let reason = stop.requested {
-                throw LaunchError(message: "stopped (\(reason)); every process was terminated. The server writes a checkpoint as it stops: "
-                                  + "pstrain launch --resume \(directory.path) continues the run")
+                throw LaunchError(message: "stopped (\(reason)); every process was terminated. The server writes a checkpoint as it stops"
+                                  + (placement.resumeCommand(directory: directory.path).map { ": \($0) continues the run" } ?? ""))
             }
             for index in children.indices where !children[index].process.isRunning && children[index].process.terminationStatus != 0
                 && !children[index].abandoned {
                 let failed = children[index]
-                let how = "\(failed.name) failed with status \(failed.process.terminationStatus)"
+                let how = "\(name(of: failed.role)) failed with status \(failed.process.terminationStatus)"
                 // Server shards hold state no checkpoint keeps: a failed one ends the job.
                 let restartable = failed.role.isWorker || servers == 1
                 guard restartable, failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
@@ -144,61 +127,70 @@ public final class LocalLauncher {
             }
         }
         tee.finish()
+        workerTees.forEach { $0.finish() }
     }
 
     /// Starts the server, shard 0 of a sharded job (with `--resume` on the run directory, binding the endpoint it
     /// recorded, after a crash), and returns the endpoint it reports.
     private func startServer(resume: Bool, otherShards: [String], stop: StopRequest, timeout: TimeInterval) throws -> String {
-        let serverLog = directory.appendingPathComponent("server.log")
-        let endpoint = EndpointLatch()
         let arguments = (resume ? ["server", "--resume", directory.path]
-            : ["server", "--config", configPath, "--run-dir", directory.path, "--bind", "tcp://127.0.0.1:*"]) + serverOptions
+            : ["server", "--config", configPath, "--run-dir", directory.path, "--bind", placement.bindAddress(shard: 0)]) + serverOptions
             + (otherShards.isEmpty ? [] : ["--shard", "0", "--other-shards", otherShards.joined(separator: ",")])
-        let (tee, log) = (tee!, log)
-        let server = try start(.server, arguments, log: serverLog) { process in
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            tee.follow(out.fileHandleForReading, echo: false) { line in
-                if line.hasPrefix("listening on ") { endpoint.set(String(line.dropFirst("listening on ".count))) }
-                if line.hasPrefix("metrics on ") { log(line) }
-            }
-            tee.follow(err.fileHandleForReading, echo: true) { _ in }
-        }
-        guard let address = endpoint.wait(timeout: timeout, while: { server.isRunning && stop.requested == nil }) else {
-            throw LaunchError(message: stop.requested.map { "stopped (\($0)) before the server started" }
-                              ?? "the server did not report its endpoint\(server.isRunning ? " within \(Int(timeout)) s" : "; it exited with status \(server.terminationStatus)")"
-                              + "; see \(serverLog.path)")
-        }
-        return address
+        return placement.connectAddress(reported: try startServing(.server, arguments, tee: tee!, echo: true, stop: stop, timeout: timeout),
+                                        shard: 0)
     }
 
     /// Starts server shard `shard` (not 0), logging to `server-<shard>.log`, and returns the endpoint it reports.
     private func startShard(_ shard: Int, stop: StopRequest, timeout: TimeInterval) throws -> String {
-        let logURL = directory.appendingPathComponent("server-\(shard).log")
+        let arguments = ["server", "--config", configPath, "--run-dir", directory.path, "--bind", placement.bindAddress(shard: shard),
+                         "--shard", "\(shard)", "--quiet"] + serverOptions.filter { !$0.hasPrefix("--metrics") }
+        let tee = try LineTee(file: directory.appendingPathComponent("server-\(shard).log"), echo: log)
+        let reported = try startServing(.shard(shard), arguments, tee: tee, echo: placement.label(of: .shard(shard)) != nil, stop: stop,
+                                        timeout: timeout)
+        return placement.connectAddress(reported: reported, shard: shard)
+    }
+
+    /// Starts a server role whose output goes through `tee` (its standard error echoed when `echo`), and waits for
+    /// the "listening on" line that tells its endpoint.
+    private func startServing(_ role: LaunchRole, _ arguments: [String], tee: LineTee, echo: Bool, stop: StopRequest,
+                              timeout: TimeInterval) throws -> String {
         let endpoint = EndpointLatch()
-        let arguments = ["server", "--config", configPath, "--run-dir", directory.path, "--bind", "tcp://127.0.0.1:*", "--shard", "\(shard)",
-                         "--quiet"] + serverOptions.filter { !$0.hasPrefix("--metrics") }
-        let tee = try LineTee(file: logURL, echo: log)
-        let process = try start(.shard(shard), arguments, log: logURL) { process in
+        let log = log, prefix = placement.label(of: role).map { "[\($0)] " } ?? ""
+        let process = try start(role, arguments, log: tee.url) { process in
             let out = Pipe(), err = Pipe()
             process.standardOutput = out
             process.standardError = err
             tee.follow(out.fileHandleForReading, echo: false) { line in
                 if line.hasPrefix("listening on ") { endpoint.set(String(line.dropFirst("listening on ".count))) }
+                if line.hasPrefix("metrics on ") { log(prefix + line) }
             }
-            tee.follow(err.fileHandleForReading, echo: false) { _ in }
+            tee.follow(err.fileHandleForReading, echo: echo, prefix: prefix) { _ in }
         }
         guard let address = endpoint.wait(timeout: timeout, while: { process.isRunning && stop.requested == nil }) else {
-            throw LaunchError(message: stop.requested.map { "stopped (\($0)) before server shard \(shard) started" }
-                              ?? "server shard \(shard) did not report its endpoint; see \(logURL.path)\n" + Self.tail(of: logURL))
+            throw LaunchError(message: stop.requested.map { "stopped (\($0)) before the \(name(of: role)) started" }
+                              ?? "the \(name(of: role)) did not report its endpoint"
+                              + (process.isRunning ? " within \(Int(timeout)) s" : "; it exited with status \(process.terminationStatus)")
+                              + "; see \(tee.url.path)\n" + Self.tail(of: tee.url))
         }
         return address
     }
 
     private func startWorker(_ rank: Int, address: String, appending: Bool) throws {
         let logURL = directory.appendingPathComponent("worker-\(rank).log")
-        try start(.worker(rank), ["worker", "--config", configPath, "--connect", address, "--rank", "\(rank)"] + workerOptions, log: logURL) { process in
+        let arguments = ["worker", "--config", configPath, "--connect", address, "--rank", "\(rank)"] + workerOptions
+        if let label = placement.label(of: .worker(rank)) {
+            let tee = try LineTee(file: logURL, echo: log, appending: appending)
+            workerTees.append(tee)
+            try start(.worker(rank), arguments, log: logURL) { process in
+                let out = Pipe(), err = Pipe()
+                process.standardOutput = out
+                process.standardError = err
+                tee.follow(out.fileHandleForReading, echo: true, prefix: "[\(label)] ") { _ in }
+                tee.follow(err.fileHandleForReading, echo: true, prefix: "[\(label)] ") { _ in }
+            }
+            return
+        }
+        try start(.worker(rank), arguments, log: logURL) { process in
             if !appending || !FileManager.default.fileExists(atPath: logURL.path) {
                 _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
             }
@@ -210,19 +202,25 @@ public final class LocalLauncher {
     }
 
     @discardableResult
-    private func start(_ role: Role, _ arguments: [String], log logURL: URL, wiring: (Process) throws -> Void) throws -> Process {
+    private func start(_ role: LaunchRole, _ arguments: [String], log logURL: URL, wiring: (Process) throws -> Void) throws -> Process {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        let command = placement.command(for: role, arguments: arguments)
+        process.executableURL = command.executable
+        process.arguments = command.arguments
         process.environment = ProcessInfo.processInfo.environment.merging([parentVariable: "\(getpid())"]) { $1 }
         try wiring(process)
         let exited = exited
         process.terminationHandler = { _ in exited.signal() }
         do { try process.run() } catch {
-            throw LaunchError(message: "cannot start \(role.name) (\(executable.path)): \(error.localizedDescription)")
+            throw LaunchError(message: "cannot start \(name(of: role)) (\(command.executable.path)): \(error.localizedDescription)")
         }
         children.append(Child(role: role, process: process, log: logURL))
         return process
+    }
+
+    /// The role as messages name it: "worker 3", or "worker 3 on node2".
+    private func name(of role: LaunchRole) -> String {
+        placement.label(of: role) ?? role.name
     }
 
     /// SIGTERM to every running child, then SIGKILL to any still running after a grace period; waits for all.
@@ -275,6 +273,8 @@ final class LineTee: @unchecked Sendable {
     // @unchecked: the file handle is written under `lock`; threads are only appended to before `finish`.
     private let lock = NSLock()
     private let file: FileHandle
+    /// The log file.
+    let url: URL
     private let echo: @Sendable (String) -> Void
     private let readers = DispatchGroup()
 
@@ -284,11 +284,13 @@ final class LineTee: @unchecked Sendable {
         }
         file = try FileHandle(forWritingTo: url)
         file.seekToEndOfFile()
+        self.url = url
         self.echo = echo
     }
 
-    /// Reads `handle` to its end on a thread of its own, writing each line to the log and passing it to `onLine`.
-    func follow(_ handle: FileHandle, echo shouldEcho: Bool, onLine: @escaping @Sendable (String) -> Void) {
+    /// Reads `handle` to its end on a thread of its own, writing each line to the log and passing it to `onLine`;
+    /// echoed lines start with `prefix`.
+    func follow(_ handle: FileHandle, echo shouldEcho: Bool, prefix: String = "", onLine: @escaping @Sendable (String) -> Void) {
         readers.enter()
         Thread { [self] in
             defer { readers.leave() }
@@ -301,7 +303,7 @@ final class LineTee: @unchecked Sendable {
                     let line = String(decoding: pending[pending.startIndex ..< newline], as: UTF8.self)
                     pending.removeSubrange(pending.startIndex ... newline)
                     lock.withLock { file.write(Data((line + "\n").utf8)) }
-                    if shouldEcho { echo(line) }
+                    if shouldEcho { echo(prefix + line) }
                     onLine(line)
                 }
             }

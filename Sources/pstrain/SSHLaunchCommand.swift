@@ -1,0 +1,155 @@
+import ArgumentParser
+import Config
+import Foundation
+import Roles
+import Training
+
+/// `pstrain launch ssh`: a cluster on other hosts, each role started there through plain ssh.
+struct SSHLaunchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ssh",
+        abstract: "Train with server shards and workers on other hosts, each started there through ssh.",
+        discussion: """
+            Every host must accept `ssh HOST` without a prompt (keys; ~/.ssh/config is read as usual; add options \
+            with --ssh-option) and have pstrain at --remote-pstrain. Workers go to the --hosts in order, COUNT per \
+            host, ranks 0, 1, ... in that order; server shards go to --servers-on (default: one on the first worker \
+            host), shard 0 first. Each shard binds its host's name or address as given, so workers must reach it \
+            by that name.
+
+            The run directory (--run-dir, made absolute) has the same path on every host: the launcher copies the \
+            resolved config (and with --curve, each host only the keys its roles need) there before starting, \
+            shard 0 writes the run there, and at the end the launcher copies it back beside the per-process logs \
+            it wrote from the streamed output (server.log, server-<shard>.log, worker-<rank>.log). Roles start in \
+            this working directory where it exists on their host, so relative data paths work on a shared \
+            filesystem; synthetic data needs no files at all.
+
+            Output from every process is shown with its host and role in front. When a process fails (beyond \
+            cluster.max_restarts, restarted on its host), or on Ctrl-C / SIGTERM, the launcher ends every ssh \
+            connection, and the kernel stops each remote pstrain as its ssh session ends. Servers bind addresses \
+            other hosts can reach, so either --curve or --insecure is required.
+
+            Example:
+              pstrain launch ssh --hosts node1:2,node2:2 --servers-on node0 --curve --config configs/digits-mlp.yaml
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Worker hosts, comma-separated, each with its number of workers: node1:2,node2:2 (count 1 if left out).",
+                                            valueName: "[user@]host[:count],..."))
+    var hosts: String
+
+    @Option(name: .customLong("servers-on"),
+            help: ArgumentHelp("Server shard hosts, each with its number of shards (default: one shard on the first worker host).",
+                               valueName: "[user@]host[:count],..."))
+    var serversOn: String?
+
+    @Option(name: .long, help: ArgumentHelp("First port for the servers (shard k binds port + k; default: each picks a free port and reports it).",
+                                            valueName: "port"))
+    var port: Int?
+
+    @Option(name: .customLong("ssh-option"), help: ArgumentHelp("An ssh -o option for every connection, e.g. Port=2222 or IdentityFile=~/.ssh/ps (repeatable).",
+                                                                 valueName: "key=value"))
+    var sshOptions: [String] = []
+
+    @Option(name: .customLong("remote-pstrain"), help: ArgumentHelp("Path of pstrain on the other hosts (default: this binary's path).", valueName: "path"))
+    var remotePstrain: String?
+
+    @OptionGroup var configuration: ConfigArguments
+
+    @OptionGroup var output: RunDirectoryArgument
+
+    @OptionGroup var monitoring: MetricsArgument
+
+    @Flag(name: .long, help: "Encrypt and authenticate the job's traffic with CurveZMQ, with keys made for it in <run>/keys.")
+    var curve = false
+
+    @Flag(name: .long, help: "Run without encryption or authentication: only on a network where every host that can reach the servers is trusted.")
+    var insecure = false
+
+    func validate() throws {
+        if curve == insecure {
+            throw ValidationError(curve ? "--curve and --insecure contradict each other: pick one"
+                                  : "servers on other hosts bind addresses the network can reach: give --curve (encrypted, keys made "
+                                  + "for the job) or --insecure (a trusted network only)")
+        }
+        if let port, !(1 ... 65535).contains(port) { throw ValidationError("--port \(port): a port is 1 to 65535") }
+        do {
+            _ = try SSHHost.parseList(hosts, option: "--hosts")
+            if let serversOn { _ = try SSHHost.parseList(serversOn, option: "--servers-on") }
+        } catch let error as LaunchError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func run() throws {
+        do {
+            guard let ssh = CapturedRun.locate("ssh") else {
+                throw ValidationError("ssh is not on PATH: install the OpenSSH client (apt-get install openssh-client)")
+            }
+            let workerHosts = try SSHHost.parseList(hosts, option: "--hosts")
+            let serverHosts = try serversOn.map { try SSHHost.parseList($0, option: "--servers-on") }
+                ?? [SSHHost(destination: workerHosts[0].destination, count: 1)]
+            let workers = workerHosts.map(\.count).reduce(0, +), servers = serverHosts.map(\.count).reduce(0, +)
+            let resolved = try configuration.load(extra: ["cluster.workers=\(workers)", "cluster.servers=\(servers)"])
+            let directory = try RunDirectory(path: output.runDir)
+            let launchConfig = directory.url.appendingPathComponent("launch.yaml")
+            try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
+            let keys = curve ? try LocalLaunchCommand.curveOptions(in: directory.url, servers: servers) : (server: [], worker: [])
+            let placement = SSHPlacement(
+                ssh: ssh, options: sshOptions,
+                program: remotePstrain ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
+                workingDirectory: FileManager.default.currentDirectoryPath, servers: serverHosts, workers: workerHosts,
+                port: port, parentVariable: LaunchedChild.parentVariable)
+            try stageFiles(for: placement, in: directory.url)
+            let launcher = ClusterLauncher(placement: placement, configPath: launchConfig.path, workers: workers, servers: servers,
+                                           directory: directory.url, maxRestarts: resolved.cluster.maxRestarts,
+                                           continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
+                                           serverOptions: (monitoring.metrics.map { ["--metrics", $0] } ?? []) + keys.server
+                                               + (insecure ? ["--insecure"] : []),
+                                           workerOptions: keys.worker, parentVariable: LaunchedChild.parentVariable, log: printError)
+            let stop = StopRequest()
+            let trap = SignalTrap { signal in stop.request("signal \(signal)") }
+            try withExtendedLifetime(trap) { try launcher.run(stop: stop) }
+            try fetchRun(from: placement, into: directory.url)
+            try LocalLaunchCommand.printSummary(of: directory.url)
+        } catch {
+            printError("pstrain launch ssh: error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// Copies into the run directory on each host what its roles read: the config, and each role's keys only.
+    private func stageFiles(for placement: SSHPlacement, in run: URL) throws {
+        let serverFiles = ["keys/server.key", "keys/server.key_secret", "keys/clients"]
+        let workerFiles = ["keys/server.key", "keys/worker.key", "keys/worker.key_secret"]
+        for host in placement.hosts {
+            var files = ["launch.yaml"]
+            if curve {
+                if placement.shardHosts.contains(where: { $0.destination == host }) { files += serverFiles }
+                if placement.workerHosts.contains(where: { $0.destination == host }) { files += workerFiles }
+            }
+            var seen = Set<String>()
+            files = files.filter { seen.insert($0).inserted }
+            // Packed whole before sending: where a host shares this filesystem, unpacking rewrites these same files.
+            let archive = try Self.tar(["-cf", "-", "-C", run.path] + files)
+            try placement.unpack(archive.output, into: run.path, on: host)
+            printError("pstrain launch ssh: \(host): copied \(files.joined(separator: ", ")) into \(run.path)")
+        }
+    }
+
+    /// Copies the run shard 0 wrote on its host into the local run directory, keeping every file already here (the
+    /// launcher's logs; all of it where the hosts share this filesystem).
+    private func fetchRun(from placement: SSHPlacement, into run: URL) throws {
+        let host = placement.host(of: .server).destination
+        let archive = try placement.pack(run.path, on: host)
+        _ = try Self.tar(["-xf", "-", "-C", run.path, "--skip-old-files"], input: archive)
+    }
+
+    @discardableResult
+    private static func tar(_ arguments: [String], input: Data = Data()) throws -> CapturedRun {
+        guard let tar = CapturedRun.locate("tar") else { throw ValidationError("tar is not on PATH") }
+        let result = try CapturedRun.run(tar, arguments, input: input)
+        guard result.status == 0 else {
+            throw ValidationError("tar \(arguments.joined(separator: " ")) failed (status \(result.status)): \(result.errors)")
+        }
+        return result
+    }
+}

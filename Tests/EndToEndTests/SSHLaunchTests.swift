@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+/// Private hosts (`NetworkHosts`) that each run a real OpenSSH server, with the test's own host and client keys,
+/// and a filesystem of their own under `runs`: there a tmpfs hides the launcher's files, as a separate machine's
+/// disk would, while the pstrain binary and the package stay visible, as an installed binary and a shared
+/// checkout would.
+final class SSHHosts {
+    let hosts: NetworkHosts
+    /// Holds the keys and sshd configs (seen by every host) and `runs` (each host's own).
+    let root: String
+    var runs: String { "\(root)/runs" }
+
+    static let sshd = "/usr/sbin/sshd"
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: sshd) && NetworkHosts.canCreate }
+
+    /// `count` hosts; those in `serving` run sshd.
+    init(count: Int, serving: [Int]) throws {
+        hosts = try NetworkHosts(count: count)
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-ssh-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: "\(root)/runs", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true) // sshd's privilege separation
+        for key in ["host", "client"] {
+            let made = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/bin/ssh-keygen"),
+                                              ["-q", "-t", "ed25519", "-N", "", "-f", "\(root)/\(key)"], timeout: 30)
+            try #require(made.status == 0, "ssh-keygen: \(made.stderr)")
+        }
+        try FileManager.default.copyItem(atPath: "\(root)/client.pub", toPath: "\(root)/authorized_keys")
+        // Host names, as machines have: `ip netns exec` shows /etc/netns/NS/hosts as /etc/hosts inside NS.
+        let names = (0 ..< count).map { "\(hosts.address($0)) \(Self.name($0))" }.joined(separator: "\n") + "\n"
+        for host in 0 ..< count {
+            try FileManager.default.createDirectory(atPath: "/etc/netns/\(hosts.namespace(host))", withIntermediateDirectories: true)
+            try names.write(toFile: "/etc/netns/\(hosts.namespace(host))/hosts", atomically: true, encoding: .utf8)
+        }
+        for host in serving {
+            let config = """
+                ListenAddress \(hosts.address(host))
+                HostKey \(root)/host
+                AuthorizedKeysFile \(root)/authorized_keys
+                StrictModes no
+                PasswordAuthentication no
+                KbdInteractiveAuthentication no
+                PermitRootLogin prohibit-password
+                UsePAM no
+                PidFile \(root)/sshd-\(host).pid
+                """
+            try config.write(toFile: "\(root)/sshd-\(host).conf", atomically: true, encoding: .utf8)
+            // sshd detaches once it listens, so its start has finished when this returns; the tmpfs is mounted in
+            // the namespace's own mount namespace, which the daemon and its sessions keep.
+            let started = try PSTrainProcess.run(
+                executable: URL(fileURLWithPath: "/usr/sbin/ip"),
+                ["netns", "exec", hosts.namespace(host), "sh", "-c",
+                 "mount -t tmpfs pstrain-test \(runs) && exec \(Self.sshd) -f \(root)/sshd-\(host).conf -E \(root)/sshd-\(host).log"],
+                timeout: 30)
+            try #require(started.status == 0, "sshd on host \(host): \(started.stderr)")
+        }
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: root)
+        for host in 0 ..< hosts.count { try? FileManager.default.removeItem(atPath: "/etc/netns/\(hosts.namespace(host))") }
+    }
+
+    /// Host `host`'s name on every host.
+    static func name(_ host: Int) -> String { "pstrain-host\(host)" }
+
+    /// The `--ssh-option`s that log in with the test's client key and trust the test's hosts.
+    var sshOptions: [String] {
+        ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR", "IdentityFile=\(root)/client"]
+            .flatMap { ["--ssh-option", $0] }
+    }
+
+    /// The pids of pstrain processes in host `host`'s namespace.
+    func pstrainProcesses(on host: Int) throws -> [String] {
+        let listed = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"), ["netns", "pids", hosts.namespace(host)], timeout: 10)
+        return listed.stdout.split(separator: "\n").map(String.init).filter { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").hasPrefix("pstrain")
+        }
+    }
+}
+
+/// `pstrain launch ssh` from one private host to three others through real sshd: server shards and workers
+/// placed by --servers-on and --hosts, keys and config copied over, output streamed with host prefixes, the run
+/// copied back; and a stopped launcher stopping every remote process.
+@Suite(.serialized, .enabled(if: SSHHosts.available, "needs root (network namespaces) and OpenSSH's sshd; scripts/test installs it"))
+struct SSHLaunchTests {
+    let config = ["--config", "configs/digits-mlp.yaml", "train.batch_size=10"]
+
+    /// The shards' hosts are given by name (bound on every interface, reached by the name), the workers' by address.
+    @Test func trainsWithShardsAndWorkersOnThreeHosts() throws {
+        let ssh = try SSHHosts(count: 4, serving: [1, 2, 3])
+        let (h1, h2, h3) = (SSHHosts.name(1), ssh.hosts.address(2), ssh.hosts.address(3))
+        let dir = "\(ssh.runs)/job"
+        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2,\(h3)", "--servers-on", "\(h1),\(SSHHosts.name(2))", "--curve"]
+                                              + ssh.sshOptions + ["--run-dir", dir] + config,
+                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
+        defer { launch.stop() }
+        let status = launch.wait(timeout: 400)
+        let log = PSTrainProcess.log("\(ssh.root)/launch.stderr")
+        try #require(status == 0, "\(log)")
+        // Copied back from shard 0's host, whose run directory this host cannot see.
+        let summary = try PSTrainProcess.summary(in: dir)
+        #expect(summary["servers"] as? Int == 2 && summary["workers"] as? Int == 3)
+        #expect(try #require(summary["test_accuracy"] as? Double) >= 0.97, "\(summary)")
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/metrics.csv"))
+        for line in ["[\(h1): server] pstrain server: serving every interface, port", "server at tcp://\(h1):",
+                     "[\(SSHHosts.name(2)): server shard 1] ",
+                     "[\(h2): worker 0] worker 0: registered", "[\(h2): worker 1] ", "[\(h3): worker 2] worker 2: registered"] {
+            #expect(log.contains(line), "no '\(line)' in:\n\(log)")
+        }
+        // Each host got only its roles' keys.
+        #expect(log.contains("\(h1): copied launch.yaml, keys/server.key, keys/server.key_secret, keys/clients into"))
+        #expect(log.contains("\(h3): copied launch.yaml, keys/server.key, keys/worker.key, keys/worker.key_secret into"))
+        #expect(log.contains("\(h2): copied launch.yaml, keys/server.key, keys/worker.key, keys/worker.key_secret into"))
+        #expect(log.contains("\(SSHHosts.name(2)): copied launch.yaml, keys/server.key, keys/server.key_secret, keys/clients into"))
+        #expect(PSTrainProcess.log("\(dir)/worker-2.log").contains("worker 2: done after"))
+    }
+
+    @Test func stoppingTheLauncherStopsEveryRemoteProcess() throws {
+        let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
+        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", h1, "--insecure"] + ssh.sshOptions
+                                              + ["--run-dir", "\(ssh.runs)/job"] + config + ["train.epochs=1000"],
+                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
+        defer { launch.stop() }
+        let progress = "\(ssh.root)/launch.stderr"
+        try #require(PSTrainProcess.waitFor(timeout: 120) { PSTrainProcess.log(progress).contains("epoch 1/1000") }, "\(PSTrainProcess.log(progress))")
+        #expect(try ssh.pstrainProcesses(on: 1).count == 1 && ssh.pstrainProcesses(on: 2).count == 2)
+        kill(launch.process.processIdentifier, SIGTERM)
+        #expect(launch.wait(timeout: 60) == 1, "\(PSTrainProcess.log(progress))")
+        let allGone = PSTrainProcess.waitFor(timeout: 60) {
+            ((try? ssh.pstrainProcesses(on: 1)) ?? ["?"]).isEmpty && ((try? ssh.pstrainProcesses(on: 2)) ?? ["?"]).isEmpty
+        }
+        #expect(allGone, "still running: \((try? ssh.pstrainProcesses(on: 1)) ?? []) \((try? ssh.pstrainProcesses(on: 2)) ?? [])")
+    }
+}
