@@ -25,6 +25,11 @@ public struct ClusterSpec: Equatable, Sendable {
     /// How many server shards there are.
     public var serverCount: Sourced<Int>?
     public var workers: Sourced<Int>?
+    /// Other server shards are found through shard 0, at the one address the environment names (ps-lite: only
+    /// the scheduler's root address is known); the shards' indexes then come from the order they join.
+    public var discoversShards = false
+    /// This host's address for the servers that join shard 0 (ps-lite's DMLC_NODE_HOST), when set.
+    public var nodeHost: Sourced<String>?
     /// The role is inferred (a pod's host name ending in a number), not stated: a process whose command says
     /// otherwise is not in such a cluster, rather than in the wrong role.
     public var roleInferred = false
@@ -92,8 +97,9 @@ public enum ClusterEnvironment {
         return spec
     }
 
-    /// ps-lite: DMLC_ROLE, DMLC_PS_ROOT_URI and _PORT, DMLC_NUM_SERVER, DMLC_NUM_WORKER. There is no scheduler: shard 0
-    /// of the server listens at the root address, and workers take ranks in the order they register.
+    /// ps-lite: DMLC_ROLE, DMLC_PS_ROOT_URI and _PORT, DMLC_NUM_SERVER, DMLC_NUM_WORKER, DMLC_NODE_HOST. There is
+    /// no scheduler: server shard 0 listens at the root address in its place, the other shards join it there in
+    /// the order they start, and workers take ranks in the order they register.
     static func dmlc(_ env: [String: String]) throws(ConfigError) -> ClusterSpec {
         func number(_ name: String) throws(ConfigError) -> Int? { try ClusterEnvironment.number(name, in: env, atLeast: 1) }
         var spec = ClusterSpec(engine: "DMLC")
@@ -111,7 +117,11 @@ public enum ClusterEnvironment {
             }
             spec.servers = .init(["tcp://\(uri):\(port)"], from: "DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT")
         }
-        if let n = try number("DMLC_NUM_SERVER") { spec.serverCount = .init(n, from: "DMLC_NUM_SERVER") }
+        if let n = try number("DMLC_NUM_SERVER") {
+            spec.serverCount = .init(n, from: "DMLC_NUM_SERVER")
+            spec.discoversShards = n > 1
+        }
+        if let host = env["DMLC_NODE_HOST"], !host.isEmpty { spec.nodeHost = .init(host, from: "DMLC_NODE_HOST") }
         if let n = try number("DMLC_NUM_WORKER") { spec.workers = .init(n, from: "DMLC_NUM_WORKER") }
         return spec
     }

@@ -31,6 +31,10 @@ extension ParameterServer {
         let h = message.header
         // Anyone who can reach the port may read the state (`pstrain status` knows no job id).
         if h.kind == .stats { return try dispatchStats(peer) }
+        if h.kind == .shardJoin {
+            return try refuse(peer, "shard \(shard) is serving with all \(plan.shards) shards: a shard joins only while shard 0 starts "
+                              + "(check DMLC_NUM_SERVER, and start every server of the job together)")
+        }
         if h.kind != .snapshot && h.shard != UInt16(shard) {
             guard h.kind != .register else {
                 return try refuse(peer, "this server is shard \(shard) of \(plan.shards); the worker addressed shard \(h.shard): "
@@ -57,7 +61,7 @@ extension ParameterServer {
             receiveGradientNorm(rank: rank, h)
         case .normTotal:
             try receiveNormTotal(rank: rank, h)
-        case .register, .stats, .welcome, .refuse, .weights, .shutdown, .normShare, .snapshot:
+        case .register, .stats, .welcome, .refuse, .weights, .shutdown, .normShare, .snapshot, .shardJoin:
             reject(peer, reason: "unexpected_kind", "a worker does not send \(h.kind)")
         }
     }

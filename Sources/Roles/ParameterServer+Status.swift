@@ -17,6 +17,8 @@ extension ParameterServer {
             "samples": samplesApplied, "uptime_seconds": now.timeIntervalSince(serveStart),
             "rejected_messages": rejects.values.reduce(0, +), "max_staleness": maxStaleness,
         ]
+        // Workers that know only shard 0's address find the other shards here.
+        if !links.isEmpty { state["shard_endpoints"] = links.map(\.endpoint) }
         if let recentLoss { state["loss"] = recentLoss }
         if let recentSamplesPerSecond { state["samples_per_second"] = recentSamplesPerSecond }
         if lastCheckpointStep >= 0 {

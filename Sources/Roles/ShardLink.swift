@@ -6,9 +6,12 @@ public struct ShardLink {
     /// The shard at the other end.
     public let shard: Int
     public let transport: ClientTransport
+    /// The endpoint the shard serves, which workers connect to as well (told in shard 0's stats).
+    public let endpoint: String
 
-    public init(shard: Int, transport: ClientTransport) {
+    public init(shard: Int, transport: ClientTransport, endpoint: String) {
         self.shard = shard
         self.transport = transport
+        self.endpoint = endpoint
     }
 }

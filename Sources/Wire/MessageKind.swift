@@ -36,12 +36,16 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     /// Shard 0 → another shard: send your slice of the weights once your version is at least `version`; with
     /// `aux` 1, once every worker has finished, after which that shard ends the job. Reply: weights.
     case snapshot = 14
+    /// Server shard → shard 0, where shards know only shard 0's address (ps-lite's convention): the endpoint this
+    /// shard serves, as UTF-8. Reply from shard 0: the same kind, with the shard index it assigns in `shard` and
+    /// its own endpoint as payload.
+    case shardJoin = 15
 
     /// The payload a message of this kind carries.
     public var allowedPayloads: Set<ElementType> {
         switch self {
         case .register, .pull, .heartbeat, .barrier, .shutdown, .gradientNorm, .normShare, .normTotal, .snapshot: [.none]
-        case .welcome, .refuse: [.utf8]
+        case .welcome, .refuse, .shardJoin: [.utf8]
         case .stats: [.none, .utf8]
         case .weights: [.float32]
         case .push: [.none, .float32]

@@ -74,7 +74,14 @@ public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
         try socket.set(.routerMandatory(true))
         try socket.set(.sendHighWaterMark(messages: 0))
         try socket.set(.receiveHighWaterMark(messages: 0))
-        try socket.bind(address)
+        do {
+            try socket.bind(address)
+        } catch {
+            // The caller may try another address in the same context, whose ZAP endpoint must be free again.
+            authenticator?.stop()
+            socket.close()
+            throw error
+        }
         endpoint = try socket.lastEndpoint
     }
 

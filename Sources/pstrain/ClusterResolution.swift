@@ -40,17 +40,17 @@ struct ClusterResolution {
         return overrides
     }
 
-    /// Fails when the engine says this process has another role, or counts more server shards than it names.
+    /// Fails when the engine says this process has another role, or counts more server shards than it names (and
+    /// does not have them found through shard 0).
     private func check(role: ClusterSpec.Role) throws {
         guard let spec else { return }
         if let said = spec.role, said.value != role {
             throw ValidationError("the environment says this process is a \(said.value.rawValue) (\(said.source)), not a \(role.rawValue): "
                                   + "start `pstrain \(said.value.rawValue)` here, or check the engine's settings (`pstrain env` shows them)")
         }
-        if let shards = spec.serverCount, shards.value > (spec.servers?.value.count ?? 1) {
+        if let shards = spec.serverCount, !spec.discoversShards, shards.value > (spec.servers?.value.count ?? 1) {
             throw ValidationError("the environment describes \(shards.value) server shards (\(shards.source)) but names the address of "
-                                  + "\(spec.servers?.value.count ?? 0) (\(spec.servers?.source ?? "none")); ps-lite's scheduler introduces shards "
-                                  + "to each other, pstrain does not: name every shard (TF_CONFIG, Slurm) or give the flags")
+                                  + "\(spec.servers?.value.count ?? 0) (\(spec.servers?.source ?? "none")): name every shard, or give the flags")
         }
     }
 

@@ -13,8 +13,9 @@ struct EnvCommand: ParsableCommand {
             engine sets:
               TF_CONFIG                          Kubeflow TFJob: cluster.ps are server shards, cluster.chief and
                                                  cluster.worker the workers, task.type/task.index this process
-              DMLC_ROLE, DMLC_PS_ROOT_URI/_PORT, ps-lite / MXNet: the server listens at the root address (there is
-              DMLC_NUM_SERVER, DMLC_NUM_WORKER   no scheduler); workers take ranks in the order they register
+              DMLC_ROLE, DMLC_PS_ROOT_URI/_PORT, ps-lite / MXNet: server shard 0 listens at the root address (there
+              DMLC_NUM_SERVER, DMLC_NUM_WORKER,  is no scheduler), other servers join it there; workers take ranks in
+              DMLC_NODE_HOST                     the order they register
               SLURM_PROCID, SLURM_NTASKS,        Slurm: task 0 is the server on the first node (port 5555), task
               SLURM_JOB_NODELIST                 k the worker of rank k-1; in a heterogeneous job, component 0
                                                  holds the server shards and component 1 the workers
@@ -36,7 +37,10 @@ struct EnvCommand: ParsableCommand {
             if let spec = cluster.spec {
                 if let role = spec.role { rows.append(("role", role.value.rawValue, role.source)) }
                 if let index = spec.index { rows.append((spec.role?.value == .server ? "shard" : "rank", "\(index.value)", index.source)) }
-                if let count = spec.serverCount { rows.append(("server_shards", "\(count.value)", count.source)) }
+                if let count = spec.serverCount {
+                    rows.append(("server_shards", "\(count.value)", count.source + (spec.discoversShards ? "; shards 1... join shard 0 at the root" : "")))
+                }
+                if let host = spec.nodeHost { rows.append(("node_host", host.value, host.source)) }
                 if let servers = spec.servers { rows.append(("servers", servers.value.joined(separator: ","), servers.source)) }
             }
             let workersSource = explicit ? "config cluster.workers" : cluster.spec?.workers?.source ?? "config default"

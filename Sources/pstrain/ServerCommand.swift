@@ -5,6 +5,7 @@ import Foundation
 import Monitoring
 import Roles
 import Training
+import Transport
 import ZeroMQ
 import ZMQTransport
 
@@ -39,7 +40,10 @@ struct ServerCommand: ParsableCommand {
             run directory; every worker connects to all of them. With CurveZMQ every shard uses the same key \
             pair, whose public key must also be among --curve-clients (shard 0 is the other shards' client). A \
             sharded job writes its checkpoint at the end, and is not resumed from one. Shards other than 0 write \
-            nothing into --run-dir, which they may share with shard 0.
+            nothing into --run-dir, which they may share with shard 0. Under ps-lite's variables, which name only \
+            the root address, the server that can bind it is shard 0 and the others join it there (their own \
+            address: DMLC_NODE_HOST, else the one their route to the root leaves from), taking indexes in the order \
+            they join.
 
             A worker silent for cluster.heartbeat_timeout seconds is lost: with cluster.on_worker_failure: \
             continue, training goes on without it (summary.json lists it under lost_workers); with wait, sync \
@@ -87,54 +91,90 @@ struct ServerCommand: ParsableCommand {
     func run() throws {
         LaunchedChild.followParent()
         do {
-            let directory: RunDirectory
             let resolved: RunConfig
             var checkpoint: TrainingCheckpoint?
             let cluster = try ClusterResolution(role: .server)
-            let shardIndex = cluster.shard(flag: shard)
+            var shardIndex = cluster.shard(flag: shard)
             var address = cluster.bindAddress(flag: bind)
-            if let resume {
-                directory = try RunDirectory(resuming: resume)
-                resolved = try ConfigLoader.load(path: directory.url.appendingPathComponent("config.yaml").path)
-                if bind == nil, let recorded = directory.recordedEndpoint { address = recorded }
+            // ps-lite's variables name only the root address: which shard this is, shard 0 finds out by binding it.
+            let root = cluster.spec?.servers?.value.first
+            let discovering = resume == nil && shard == nil && cluster.spec?.discoversShards == true
+            if discovering, let root {
+                let placed = try ShardDiscovery.place(root: root, nodeHost: cluster.spec?.nodeHost?.value)
+                address = placed.isRoot ? placed.bind : bind ?? placed.bind
+                shardIndex = placed.isRoot ? 0 : -1 // another shard learns its index from shard 0
+            }
+            let resumed = try resume.map { try RunDirectory(resuming: $0) }
+            if let resumed {
+                resolved = try ConfigLoader.load(path: resumed.url.appendingPathComponent("config.yaml").path)
+                if bind == nil, let recorded = resumed.recordedEndpoint { address = recorded }
             } else {
                 resolved = try configuration.load(extra: cluster.configOverrides(configuration))
-                // Only shard 0 writes the run; another shard may share its directory, or have none.
-                directory = shardIndex == 0 ? try RunDirectory(path: output.runDir)
-                    : try RunDirectory(sharing: output.runDir ?? FileManager.default.temporaryDirectory.path)
             }
             let prepared = try PreparedRun(config: resolved)
             let servers = resolved.cluster.servers
             if resume != nil && servers > 1 {
                 throw ValidationError("a job of \(servers) server shards is not resumed from a checkpoint: start it again")
             }
-            let linkAddresses = try cluster.otherShards(flag: otherShards, shard: shardIndex, servers: servers)
-            if let resume {
-                checkpoint = try ParameterServer.latestCheckpoint(of: prepared, in: directory)
+            var linkAddresses = discovering ? [] : try cluster.otherShards(flag: otherShards, shard: shardIndex, servers: servers)
+            if let resume, let resumed {
+                checkpoint = try ParameterServer.latestCheckpoint(of: prepared, in: resumed)
                 if checkpoint == nil && !quiet { printError("pstrain server: \(resume) has no checkpoint yet: starting its job from step 0") }
             }
             let curveKeys = try curve.load()
             try Endpoint.checkBinding(address, insecure: insecure, encrypted: curveKeys != nil)
             let context = try ZMQContext()
-            let transport = try ZMQServerTransport(context: context, bind: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
-                                                   curve: curveKeys, log: printError)
+            func open(_ address: String) throws -> ZMQServerTransport {
+                try ZMQServerTransport(context: context, bind: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20, curve: curveKeys,
+                                       log: printError)
+            }
+            let transport: ZMQServerTransport
+            do {
+                transport = try open(address)
+            } catch let error as ZMQError where discovering && shardIndex == 0 && error.errno == EADDRINUSE {
+                // Another server of the job took the root address since this one found it free: this is another shard.
+                address = try ShardDiscovery.place(root: root!, nodeHost: cluster.spec?.nodeHost?.value).bind
+                shardIndex = -1
+                transport = try open(address)
+            }
             defer { transport.close() }
+            // Only shard 0 writes the run; another shard may share its directory, or have none.
+            let directory = try resumed ?? (shardIndex == 0 ? RunDirectory(path: output.runDir)
+                : RunDirectory(sharing: output.runDir ?? FileManager.default.temporaryDirectory.path))
             if let note = Endpoint.describe(transport.endpoint, curve: curveKeys) { printError(note) }
             // Shard 0 speaks for the job: `pstrain status` and `--resume` find it through this file.
             if shardIndex == 0 { try directory.recordEndpoint(transport.endpoint) }
-            let linkTransports = try linkAddresses.map { address in
-                try ZMQClientTransport(context: context, connect: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
-                                       reconnectMax: resolved.cluster.reconnectMax,
-                                       curve: curveKeys.map { CurveClientKeys(serverKey: $0.keys.publicKey, keys: $0.keys) })
-            }
-            defer { linkTransports.forEach { $0.close() } }
             let endpoint = try monitoring.start()
             defer { endpoint?.close() }
             print("listening on \(transport.endpoint)")
             if let endpoint { print("metrics on http://\(endpoint.address)/metrics") }
             fflush(nil) // the launcher reads these lines through a pipe: send them now
-            let links = linkTransports.enumerated().map { ShardLink(shard: $0.offset + 1, transport: $0.element) }
-            let server = try ParameterServer(run: prepared, transport: transport, directory: directory, shard: shardIndex, links: links,
+            // Shards talk to each other as clients with the shards' own key pair.
+            let shardKeys = curveKeys.map { CurveClientKeys(serverKey: $0.keys.publicKey, keys: $0.keys) }
+            let maxMessageBytes = resolved.cluster.maxMessageMb << 20
+            var serving: ServerTransport = transport
+            if discovering, let root {
+                if shardIndex == 0 {
+                    let gathered = try ShardRendezvous.gather(on: transport, jobID: prepared.jobID, shards: servers,
+                                                              timeout: resolved.cluster.serverTimeout, maxPayloadBytes: maxMessageBytes, log: printError)
+                    linkAddresses = gathered.endpoints
+                    serving = ReplayingServerTransport(transport, replaying: gathered.held)
+                } else {
+                    let link = try ZMQClientTransport(context: context, connect: root, maxMessageBytes: maxMessageBytes,
+                                                      reconnectMax: resolved.cluster.reconnectMax, curve: shardKeys)
+                    defer { link.close() }
+                    shardIndex = try ShardRendezvous.join(through: link, endpoint: transport.endpoint, jobID: prepared.jobID,
+                                                          timeout: resolved.cluster.serverTimeout, maxPayloadBytes: maxMessageBytes)
+                    printError("pstrain server: shard \(shardIndex) of \(servers), given by shard 0 at \(root)")
+                }
+            }
+            let linkTransports = try linkAddresses.map { address in
+                try ZMQClientTransport(context: context, connect: address, maxMessageBytes: maxMessageBytes,
+                                       reconnectMax: resolved.cluster.reconnectMax, curve: shardKeys)
+            }
+            defer { linkTransports.forEach { $0.close() } }
+            let links = linkTransports.enumerated().map { ShardLink(shard: $0.offset + 1, transport: $0.element, endpoint: linkAddresses[$0.offset]) }
+            let server = try ParameterServer(run: prepared, transport: serving, directory: directory, shard: shardIndex, links: links,
                                              quiet: quiet, monitoring: endpoint?.metrics ?? ServerMetrics(), log: printError)
             if let checkpoint { try server.resume(from: checkpoint) }
             let stop = server.stop
@@ -187,17 +227,26 @@ struct WorkerCommand: ParsableCommand {
             let resolved = try configuration.load(extra: cluster.configOverrides(configuration))
             let prepared = try PreparedRun(config: resolved)
             let context = try ZMQContext()
-            let addresses = try cluster.connectAddresses(flag: connect)
+            var addresses = try cluster.connectAddresses(flag: connect)
+            let keys = try curve.load()
+            func open(_ address: String) throws -> ZMQClientTransport {
+                try ZMQClientTransport(context: context, connect: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
+                                       reconnectMax: resolved.cluster.reconnectMax, curve: keys)
+            }
+            var transports: [ZMQClientTransport] = []
+            defer { transports.forEach { $0.close() } }
+            if connect == nil && cluster.spec?.discoversShards == true && resolved.cluster.servers > 1 {
+                // ps-lite's variables name shard 0 only; it knows the others once they have all joined it.
+                transports.append(try open(addresses[0]))
+                addresses += try ShardRendezvous.shardEndpoints(from: transports[0], jobID: prepared.jobID, servers: resolved.cluster.servers,
+                                                          timeout: resolved.cluster.serverTimeout,
+                                                          maxPayloadBytes: resolved.cluster.maxMessageMb << 20)
+            }
             guard addresses.count == resolved.cluster.servers else {
                 throw ValidationError("--connect names \(addresses.count) server endpoint(s); cluster.servers is \(resolved.cluster.servers): "
                                       + "list every shard's endpoint, shard 0 first, separated by commas")
             }
-            let keys = try curve.load()
-            let transports = try addresses.map { address in
-                try ZMQClientTransport(context: context, connect: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
-                                       reconnectMax: resolved.cluster.reconnectMax, curve: keys)
-            }
-            defer { transports.forEach { $0.close() } }
+            transports += try addresses.dropFirst(transports.count).map(open)
             let trap = SignalTrap { _ in Glibc.exit(143) }
             let report = try withExtendedLifetime(trap) {
                 try Worker(run: prepared, transports: transports, rank: cluster.rank(flag: rank), log: printError).work()

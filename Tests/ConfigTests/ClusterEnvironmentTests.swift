@@ -49,6 +49,15 @@ import Testing
         #expect(port?.description == "DMLC_PS_ROOT_PORT: 'http' is not a port")
     }
 
+    @Test func dmlcWithSeveralServersFindsThemThroughTheRoot() throws {
+        let env = ["DMLC_ROLE": "server", "DMLC_PS_ROOT_URI": "10.0.0.5", "DMLC_PS_ROOT_PORT": "9091", "DMLC_NUM_WORKER": "4"]
+        let one = try #require(try resolve(env.merging(["DMLC_NUM_SERVER": "1"]) { $1 }))
+        #expect(!one.discoversShards && one.nodeHost == nil)
+        let two = try #require(try resolve(env.merging(["DMLC_NUM_SERVER": "2", "DMLC_NODE_HOST": "10.0.0.7"]) { $1 }))
+        #expect(two.discoversShards && two.serverCount?.value == 2 && two.servers?.value == ["tcp://10.0.0.5:9091"])
+        #expect(two.nodeHost == .init("10.0.0.7", from: "DMLC_NODE_HOST"))
+    }
+
     @Test func slurmTaskZeroServesAndTheOthersWork() throws {
         let env = ["SLURM_NTASKS": "4", "SLURM_JOB_NODELIST": "cn[003-004]"]
         let server = try #require(try resolve(env.merging(["SLURM_PROCID": "0"]) { $1 }))

@@ -68,11 +68,15 @@ import Testing
         #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95)
     }
 
-    @Test func dmlcWithSeveralServersIsRefusedWithTheReason() throws {
-        let result = try PSTrainProcess.run(["server"] + config, timeout: 30, environment: [
-            "DMLC_ROLE": "server", "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "9", "DMLC_NUM_SERVER": "2", "DMLC_NUM_WORKER": "2"])
-        #expect(result.status != 0)
-        #expect(result.stderr.contains("describes 2 server shards (DMLC_NUM_SERVER) but names the address of 1"), "\(result.stderr)")
+    /// ps-lite's variables with two servers name only the root: the server that takes it is shard 0, the other
+    /// joins it there, and the workers learn the other shard from shard 0.
+    @Test func dmlcWithTwoServersFindsTheOtherShardThroughTheRoot() throws {
+        let port = try Self.freePort()
+        let summary = try train(servers: 2, workers: 2) { role, _ in
+            ["DMLC_ROLE": role, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "\(port)", "DMLC_NUM_SERVER": "2", "DMLC_NUM_WORKER": "2"]
+        }
+        #expect(summary["servers"] as? Int == 2 && summary["workers"] as? Int == 2)
+        #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95)
     }
 
     @Test func dmlcVariablesPlaceEveryProcess() throws {

@@ -36,8 +36,7 @@ final class NetworkHosts {
 }
 
 /// Processes on hosts of their own, each placed by the environment an engine would set, with CurveZMQ (the servers
-/// bind non-loopback addresses): two server shards and three workers under TF_CONFIG, one server and three
-/// workers under DMLC_*.
+/// bind non-loopback addresses): two server shards and three workers on five hosts, under TF_CONFIG and under DMLC_*.
 @Suite(.serialized, .enabled(if: NetworkHosts.canCreate, "creating network namespaces needs root (CAP_SYS_ADMIN); CI runs as root"))
 struct MultiHostTests {
     let config = ["--config", "configs/digits-mlp.yaml", "train.batch_size=10"]
@@ -89,30 +88,38 @@ struct MultiHostTests {
         #expect(PSTrainProcess.log("\(dir).server0").contains("pstrain server: serving interface \(hosts.address(0)), port 5555: CurveZMQ"))
     }
 
-    /// ps-lite's variables across hosts: the server at the root address, three workers ranked by registration.
-    /// One server: with several, ps-lite's scheduler would introduce them, and pstrain refuses that environment.
-    @Test func dmlcTrainsAcrossFourHosts() throws {
-        let hosts = try NetworkHosts(count: 4)
+    /// ps-lite's variables across hosts: two servers, of which the one on the root address's host is shard 0 and
+    /// the other joins it there; three workers ranked by registration, which learn the other shard from shard 0.
+    @Test func dmlcTrainsAcrossFiveHosts() throws {
+        let hosts = try NetworkHosts(count: 5)
         let dir = PSTrainProcess.runDirectory()
         let keys = try makeKeys(dir)
         func dmlc(_ role: String) -> [String: String] {
-            ["DMLC_ROLE": role, "DMLC_PS_ROOT_URI": hosts.address(0), "DMLC_PS_ROOT_PORT": "9091", "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "3"]
+            ["DMLC_ROLE": role, "DMLC_PS_ROOT_URI": hosts.address(0), "DMLC_PS_ROOT_PORT": "9091", "DMLC_NUM_SERVER": "2", "DMLC_NUM_WORKER": "3"]
         }
-        let server = try PSTrainProcess.start(["server", "--run-dir", dir] + config + keys.server, stderrPath: "\(dir).server",
-                                              environment: dmlc("server"), namespace: hosts.namespace(0))
-        defer { server.stop() }
-        #expect(server.line(startingWith: "listening on ") == "listening on tcp://\(hosts.address(0)):9091", "\(PSTrainProcess.log("\(dir).server"))")
-        let workers = try (1 ..< 4).map { host in
+        // Started in the reverse order: the other shard waits for shard 0 to come up.
+        let servers = try [1, 0].map { host in
+            try PSTrainProcess.start(["server", "--run-dir", host == 0 ? dir : "\(dir)-host1"] + config + keys.server,
+                                     stderrPath: "\(dir).server\(host)", environment: dmlc("server"), namespace: hosts.namespace(host))
+        }
+        defer { servers.forEach { $0.stop() } }
+        #expect(servers[1].line(startingWith: "listening on ") == "listening on tcp://\(hosts.address(0)):9091", "\(PSTrainProcess.log("\(dir).server0"))")
+        let other = try #require(servers[0].line(startingWith: "listening on "), "\(PSTrainProcess.log("\(dir).server1"))")
+        #expect(other.hasPrefix("listening on tcp://\(hosts.address(1)):"), "the other shard serves its own host's address")
+        let workers = try (2 ..< 5).map { host in
             try PSTrainProcess.start(["worker"] + config + keys.worker, stderrPath: "\(dir).worker\(host)", environment: dmlc("worker"),
                                      namespace: hosts.namespace(host))
         }
         defer { workers.forEach { $0.stop() } }
         for (index, worker) in workers.enumerated() {
-            #expect(worker.wait(timeout: 240) == 0, "worker on host \(index + 1): \(PSTrainProcess.log("\(dir).worker\(index + 1)"))")
+            #expect(worker.wait(timeout: 240) == 0, "worker on host \(index + 2): \(PSTrainProcess.log("\(dir).worker\(index + 2)"))")
         }
-        #expect(server.wait(timeout: 60) == 0, "server: \(PSTrainProcess.log("\(dir).server"))")
+        for (index, server) in servers.enumerated() {
+            #expect(server.wait(timeout: 60) == 0, "server on host \(1 - index): \(PSTrainProcess.log("\(dir).server\(1 - index)"))")
+        }
+        #expect(PSTrainProcess.log("\(dir).server1").contains("pstrain server: shard 1 of 2, given by shard 0 at tcp://\(hosts.address(0)):9091"))
         let summary = try PSTrainProcess.summary(in: dir)
-        #expect(summary["workers"] as? Int == 3)
+        #expect(summary["servers"] as? Int == 2 && summary["workers"] as? Int == 3)
         #expect(try #require(summary["test_accuracy"] as? Double) >= 0.97, "\(summary)")
     }
 }

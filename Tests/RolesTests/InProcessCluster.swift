@@ -39,7 +39,7 @@ struct InProcessCluster {
         let networks = (0 ..< config.cluster.servers).map { _ in InMemoryNetwork() }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-roles-\(UUID().uuidString)").path
         let directory = try RunDirectory(path: path)
-        let links = networks.indices.dropFirst().map { ShardLink(shard: $0, transport: networks[$0].connect()) }
+        let links = networks.indices.dropFirst().map { ShardLink(shard: $0, transport: networks[$0].connect(), endpoint: "inproc://shard-\($0)") }
         let server = try ParameterServer(run: prepared, transport: networks[0], directory: directory, links: links, quiet: true,
                                          monitoring: monitoring, log: { _ in })
         let failures = Failures()
