@@ -100,8 +100,13 @@ import Yams
 
         let workerPod = try Self.value(job, "spec", "template", "spec")
         let workerArgs = try Self.args(workerPod)
+        // Every shard by its stable DNS name, shard 0 first; shard 0 links to the others by the same names.
         let setName = try #require(try Self.value(statefulSet, "metadata", "name") as? String)
-        #expect(Self.option("--connect", in: workerArgs) == "tcp://\(setName)-0.\(serviceName):\(port)", "shard 0's stable DNS name")
+        let shards = try #require(try Self.value(statefulSet, "spec", "replicas") as? Int)
+        let endpoints = (0 ..< shards).map { "tcp://\(setName)-\($0).\(serviceName):\(port)" }
+        #expect(Self.option("--connect", in: workerArgs) == endpoints.joined(separator: ","))
+        #expect(Self.option("--other-shards", in: serverArgs) == endpoints.dropFirst().joined(separator: ","))
+        #expect(serverArgs.contains("cluster.servers=\(shards)") && workerArgs.contains("cluster.servers=\(shards)"))
         #expect(try Self.value(job, "spec", "completionMode") as? String == "Indexed", "JOB_COMPLETION_INDEX is the rank")
         let completions = try #require(try Self.value(job, "spec", "completions") as? Int)
         #expect(try Self.value(job, "spec", "parallelism") as? Int == completions)
@@ -111,6 +116,8 @@ import Yams
         #expect(try Self.value(policy, "spec", "podSelector", "matchLabels") as? [String: String] == serverLabels)
         let rule = try Self.value(policy, "spec", "ingress", "0")
         #expect(try Self.value(rule, "from", "0", "podSelector", "matchLabels") as? [String: String] == workerLabels)
+        #expect(try Self.value(rule, "from", "1", "podSelector", "matchLabels") as? [String: String] == serverLabels,
+                "shard 0 reaches the other shards")
         #expect(try Self.value(rule, "ports", "0", "port") as? Int == port)
     }
 
