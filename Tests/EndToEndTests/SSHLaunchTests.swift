@@ -116,6 +116,21 @@ struct SSHLaunchTests {
         #expect(PSTrainProcess.log("\(dir)/worker-2.log").contains("worker 2: done after"))
     }
 
+    /// A role that cannot start on its host ends the launch, with the host's own words and the log to read.
+    @Test func aRoleThatCannotStartEndsTheLaunchWithItsReason() throws {
+        let ssh = try SSHHosts(count: 2, serving: [1])
+        let h1 = ssh.hosts.address(1)
+        let dir = "\(ssh.runs)/job"
+        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", h1, "--insecure", "--remote-pstrain", "/nonexistent/pstrain"]
+                                              + ssh.sshOptions + ["--run-dir", dir] + config,
+                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
+        defer { launch.stop() }
+        #expect(launch.wait(timeout: 120) == 1)
+        let log = PSTrainProcess.log("\(ssh.root)/launch.stderr")
+        #expect(log.contains("[\(h1): server] ") && log.contains("/nonexistent/pstrain"), "\(log)")
+        #expect(log.contains("the \(h1): server did not report its endpoint; it exited with status 127; see \(dir)/server.log"), "\(log)")
+    }
+
     @Test func stoppingTheLauncherStopsEveryRemoteProcess() throws {
         let ssh = try SSHHosts(count: 3, serving: [1, 2])
         let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
