@@ -98,7 +98,7 @@ struct ServerCommand: ParsableCommand {
             var address = cluster.bindAddress(flag: bind)
             // ps-lite's variables name only the root address: which shard this is, shard 0 finds out by binding it.
             let root = cluster.spec?.servers?.value.first
-            let discovering = resume == nil && shard == nil && cluster.spec?.discoversShards == true
+            let discovering = resume == nil && shard == nil && cluster.spec?.discoversShards == true && root != nil
             if discovering, let root {
                 let placed = try ShardDiscovery.place(root: root, nodeHost: cluster.spec?.nodeHost?.value)
                 address = placed.isRoot ? placed.bind : bind ?? placed.bind
@@ -133,7 +133,7 @@ struct ServerCommand: ParsableCommand {
                 transport = try open(address)
             } catch let error as ZMQError where discovering && shardIndex == 0 && error.errno == EADDRINUSE {
                 // Another server of the job took the root address since this one found it free: this is another shard.
-                address = try ShardDiscovery.place(root: root!, nodeHost: cluster.spec?.nodeHost?.value).bind
+                address = try bind ?? ShardDiscovery.place(root: root!, nodeHost: cluster.spec?.nodeHost?.value).bind
                 shardIndex = -1
                 transport = try open(address)
             }
