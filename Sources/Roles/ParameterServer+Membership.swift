@@ -124,15 +124,20 @@ extension ParameterServer {
     }
 
     func markLost(_ rank: Int, silence: TimeInterval) throws {
+        // A push already received stays queued: its gradient is whole, and the worker may be only slow and
+        // waiting for the answer. Dropping it would leave that worker waiting forever once it speaks again.
         slots[rank]!.lostSince = Date()
-        pending[rank] = nil
-        announcedNorm[rank] = nil
         lostWorkers.append(LostWorker(rank: rank, lostAtStep: Int(version)))
         let what = cluster.onWorkerFailure == .continue
             ? "training goes on without it (cluster.on_worker_failure: continue)"
             : "sync steps wait for a worker with its rank (cluster.on_worker_failure: wait)"
         log(String(format: "worker %d lost: silent for %.1f s (heartbeat timeout %.1f s); ", rank, silence, cluster.heartbeatTimeout) + what)
         if let peer = waitingToJoin[rank] { return try admit(peer, rank: rank) }
+        try applyWhatNoLongerWaits()
+    }
+
+    /// A worker finished or was lost: the sync step or the bounded pushes that waited for it may go ahead now.
+    func applyWhatNoLongerWaits() throws {
         switch cluster.mode {
         case .sync: try completeSyncStepIfReady()
         case .async, .bounded: try applyQueuedPushes()

@@ -57,6 +57,7 @@ extension ParameterServer {
         case .barrier:
             slots[rank]!.done = true
             log("worker \(rank) finished")
+            try applyWhatNoLongerWaits()
         case .gradientNorm:
             receiveGradientNorm(rank: rank, h)
         case .normTotal:

@@ -51,20 +51,40 @@ extension ParameterServer {
     /// Async applies every push at once. Bounded applies a push only while doing so keeps every other worker's
     /// weights within `staleness` versions of the server's, oldest base first; the rest wait in `pending`.
     func applyQueuedPushes() throws {
+        try dropPushesStalerThanTheBound()
         while true {
             let candidates = (0 ..< cluster.workers).filter { pending[$0] != nil }.sorted { (pending[$0]!.base, $0) < (pending[$1]!.base, $1) }
             guard let rank = candidates.first(where: canApply) else { return }
             let push = pending[rank]!
             pending[rank] = nil
-            let staleness = Int(version - min(push.base, version))
             if push.hasGradient && push.batch > 0 {
-                try applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch), staleness: staleness,
-                            sumOfSquares: push.sumOfSquares)
+                try applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch),
+                                staleness: Int(version - min(push.base, version)), sumOfSquares: push.sumOfSquares)
             }
-            stepsDone[rank] += 1
-            try sendWeights(to: rank)
-            try checkpointIfDue()
+            try consumed(rank)
+            try dropPushesStalerThanTheBound()
         }
+    }
+
+    /// Bounded: a queued push already staler than the bound can never be applied. Only a worker declared lost
+    /// can have one (the others stopped waiting for it); it is consumed unapplied, and the worker, perhaps only
+    /// slow, gets the current weights and goes on from them instead of waiting forever.
+    func dropPushesStalerThanTheBound() throws {
+        guard cluster.mode == .bounded else { return }
+        for rank in 0 ..< cluster.workers {
+            guard let push = pending[rank], version - min(push.base, version) > UInt64(cluster.staleness) else { continue }
+            pending[rank] = nil
+            reject(slots[rank]!.peer, reason: "too_stale",
+                   "worker \(rank)'s push against version \(push.base) came \(version - push.base) versions late (cluster.staleness \(cluster.staleness))")
+            try consumed(rank)
+        }
+    }
+
+    /// Answers `rank`'s push, applied or not, with the current weights.
+    func consumed(_ rank: Int) throws {
+        stepsDone[rank] += 1
+        try sendWeights(to: rank)
+        try checkpointIfDue()
     }
 
     /// Bounded: whether applying `rank`'s push keeps the run feasible, that is, whether every other worker's next

@@ -8,7 +8,8 @@ import Transport
 /// A server and its workers in one process over the in-memory transport: the server on the calling thread,
 /// each worker on a thread of its own. Every worker is waited for, with a time limit, and its failure reported.
 struct InProcessCluster {
-    final class Failures: @unchecked Sendable {
+    /// Lines gathered from several threads: the workers' failures, shard 0's log.
+    final class Lines: @unchecked Sendable {
         // @unchecked: guarded by `lock`.
         private let lock = NSLock()
         private var items: [String] = []
@@ -39,10 +40,11 @@ struct InProcessCluster {
         let networks = (0 ..< config.cluster.servers).map { _ in InMemoryNetwork() }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-roles-\(UUID().uuidString)").path
         let directory = try RunDirectory(path: path)
+        let serverLog = Lines()
         let links = networks.indices.dropFirst().map { ShardLink(shard: $0, transport: networks[$0].connect(), endpoint: "inproc://shard-\($0)") }
         let server = try ParameterServer(run: prepared, transport: networks[0], directory: directory, links: links, quiet: true,
-                                         monitoring: monitoring, log: { _ in })
-        let failures = Failures()
+                                         monitoring: monitoring, log: serverLog.add)
+        let failures = Lines()
         let stop = server.stop
         let finished = DispatchGroup()
         let slices = Slices()
@@ -80,6 +82,7 @@ struct InProcessCluster {
         let summary: TrainingSummary
         do { summary = try #require(try server.serve(), "shard 0 returns the summary") } catch {
             for failure in failures.all { Issue.record(Comment(rawValue: failure)) }
+            Issue.record(Comment(rawValue: "shard 0's log:\n" + serverLog.all.suffix(40).joined(separator: "\n")))
             throw error
         }
         if finished.wait(timeout: .now() + timeout) == .timedOut { Issue.record("workers and shards did not finish within \(timeout) s") }

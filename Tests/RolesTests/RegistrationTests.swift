@@ -19,6 +19,25 @@ import Wire
         #expect(server.logLines.waitFor("worker 0 is back", timeout: 10))
     }
 
+    /// Sync: worker 0 pushes, then goes silent while it waits for worker 1 and is declared lost. Its push is whole
+    /// and stays in the step: when worker 1 pushes, both are answered with the weights of the step that used both.
+    @Test func aSyncWorkerLostAfterItsPushIsStillAnswered() throws {
+        let server = try ScriptedServer(heartbeatTimeout: 0.3) { c in
+            c.optimizer.kind = .sgd
+            c.optimizer.lr = 0.5
+        }
+        var workers = try (0 ..< 2).map { try ScriptedWorker(server, rank: Int32($0)) }
+        let before = workers[0].weights
+        try workers[0].sendPush(gradient: 1)
+        while !server.logLines.waitFor("worker 0 lost", timeout: 0.05) { try workers[1].sendHeartbeat() }
+        try workers[1].sendPush(gradient: 3)
+        for rank in 0 ..< 2 {
+            #expect(try workers[rank].awaitWeights()?.version == 1, "worker \(rank) is answered by the step")
+        }
+        let moved = zip(before, workers[0].weights).map { $0 - $1 }
+        #expect(!moved.isEmpty && moved.allSatisfy { abs($0 - 0.5 * 2) < 1e-5 }, "the step used the mean of 1 and 3: \(moved.prefix(3))")
+    }
+
     @Test func refusalsSayWhatDiffers() throws {
         let server = try ScriptedServer()
         let layout = try server.ask(server.register(rank: 0, layoutHash: 42))

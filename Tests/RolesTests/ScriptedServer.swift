@@ -125,6 +125,11 @@ struct ScriptedWorker {
         try client.send([OutboundFrame(header.encoded()), payload])
     }
 
+    /// Tells the server this worker is alive, as a worker waiting for an answer does.
+    func sendHeartbeat() throws {
+        try client.send([OutboundFrame(Header(kind: .heartbeat, jobID: server.run.jobID, sender: rank).encoded())])
+    }
+
     /// The header of the next message for this worker within `timeout` ms, nil if none; a weights message
     /// updates the held weights.
     mutating func awaitWeights(timeout: Int = 5000) throws -> Header? {
