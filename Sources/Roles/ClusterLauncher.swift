@@ -228,12 +228,12 @@ public final class ClusterLauncher {
         let running = children.filter { $0.process.isRunning }
         guard !running.isEmpty else { return }
         running.forEach { $0.process.terminate() }
-        let deadline = Date().addingTimeInterval(grace)
-        for child in running {
-            while child.process.isRunning && Date() < deadline { _ = waitpid(child.process.processIdentifier, nil, WNOHANG); usleep(10_000) }
-            if child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) }
-            child.process.waitUntilExit()
-        }
+        // Each exit signals `exited` (Foundation reaps the child; reaping it here too could leave Foundation waiting
+        // for an exit it never sees).
+        let deadline = DispatchTime.now() + grace
+        while running.contains(where: { $0.process.isRunning }) && exited.wait(timeout: deadline) == .success {}
+        for child in running where child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) }
+        running.forEach { $0.process.waitUntilExit() }
     }
 
     /// The last lines of a log, indented, for an error message.

@@ -17,4 +17,10 @@ struct PSTrain: ParsableCommand {
             """,
         subcommands: [Train.self, LaunchCommand.self, SweepCommand.self, ServerCommand.self, WorkerCommand.self, StatusCommand.self,
                       KeygenCommand.self, EnvCommand.self])
+
+    /// Takes SIGINT and SIGTERM over before any thread starts (see `StopSignals`), then runs the command.
+    static func main() {
+        StopSignals.takeOver()
+        main(nil)
+    }
 }
