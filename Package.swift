@@ -37,7 +37,9 @@ let package = Package(
             name: "Numerics",
             dependencies: ["CBLAS"], swiftSettings: kernelFlags),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: kernelFlags),
-        .target(name: "Wire", swiftSettings: kernelFlags),
+        // Float <-> half conversion with x86's F16C instructions (compressed payloads), chosen at run time.
+        .target(name: "CHalfPrecision"),
+        .target(name: "Wire", dependencies: ["CHalfPrecision"], swiftSettings: kernelFlags),
         .target(name: "Transport", swiftSettings: kernelFlags),
         .target(name: "ZMQTransport", dependencies: ["Transport", "ZeroMQ"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["Numerics"], swiftSettings: kernelFlags),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Multi-host benchmark on this machine: 3 sync workers and 1 or 2 server shards, each on a "host" of its own
 # (network namespaces from scripts/netns-hosts), placed by TF_CONFIG, with every link unshaped and then shaped to
-# 1 Gbit (tc tbf). MLP 784-256-128-10 (0.9 MiB of float32), Adam, per-worker batch 32. Reports samples/s and the
+# 1 Gbit (tc tbf). MLP 784-256-128-10 (0.9 MiB of float32), Adam, per-worker batch 32; then, for compression, a
+# communication-bound model, MLP 784-1024-1024-10 (7.1 MiB) with per-worker batch 8 on 4800 samples, at 1 Gbit
+# in float32, fp16 and top-k. Reports samples/s and the
 # bytes on the wire per step (every message has a worker at one end, so the workers' traffic is all of it, bar
 # shard 0 fetching the other slices at epoch ends). Needs root. Writes its runs under runs/bench-multihost-<time>/.
 set -euo pipefail
@@ -16,13 +18,14 @@ prefix="psb$$"
 trap 'scripts/netns-hosts delete "$prefix"' EXIT
 workers=3
 
-run() { # NAME RATE SERVERS
+run() { # NAME RATE SERVERS [OVERRIDE ...]
   local name=$1 rate=$2 servers=$3 ps="" list="" pids=()
+  shift 3
   scripts/netns-hosts delete "$prefix"
   scripts/netns-hosts create "$prefix" $((servers + workers)) $([ "$rate" = none ] || echo "$rate")
   for ((s = 0; s < servers; s++)); do ps+="${ps:+, }\"10.77.0.$((s + 1)):5555\""; done
   for ((w = 0; w < workers; w++)); do list+="${list:+, }\"10.77.0.$((servers + w + 1)):2222\""; done
-  local common=(--config configs/bench-mnist-mlp.yaml train.batch_size=32 train.epochs=1 "cluster.workers=$workers")
+  local common=(--config configs/bench-mnist-mlp.yaml train.batch_size=32 train.epochs=1 "cluster.workers=$workers" "$@")
   for ((s = 0; s < servers; s++)); do
     TF_CONFIG="{\"cluster\": {\"ps\": [$ps], \"worker\": [$list]}, \"task\": {\"type\": \"ps\", \"index\": $s}}" \
       ip netns exec "$prefix-h$s" "$bin" server --insecure --quiet --run-dir "$out/$name$([ $s -eq 0 ] || echo "-shard$s")" "${common[@]}" \
@@ -41,12 +44,17 @@ run unshaped-1s none 1
 run unshaped-2s none 2
 run 1gbit-1s 1gbit 1
 run 1gbit-2s 1gbit 2
+wide=("model.hidden=[1024,1024]" data.samples=4800 train.batch_size=8)
+run 1gbit-1s-wide 1gbit 1 "${wide[@]}"
+run 1gbit-1s-wide-fp16 1gbit 1 "${wide[@]}" cluster.compression=fp16
+run 1gbit-1s-wide-topk 1gbit 1 "${wide[@]}" cluster.compression=topk
 
 python3 - "$out" <<'PY'
 import json, re, sys, glob
 out = sys.argv[1]
 rows = {}
-for name in ("unshaped-1s", "unshaped-2s", "1gbit-1s", "1gbit-2s"):
+names = ["unshaped-1s", "unshaped-2s", "1gbit-1s", "1gbit-2s", "1gbit-1s-wide", "1gbit-1s-wide-fp16", "1gbit-1s-wide-topk"]
+for name in names:
     s = json.load(open(f"{out}/{name}/summary.json"))
     wire = 0
     for path in glob.glob(f"{out}/{name}.worker*.out"):
@@ -54,11 +62,16 @@ for name in ("unshaped-1s", "unshaped-2s", "1gbit-1s", "1gbit-2s"):
         wire += int(m.group(1)) + int(m.group(2))
     rows[name] = (s["samples_per_second"], wire / s["steps"], s["test_accuracy"])
 base = rows["unshaped-1s"][0]
-print(f"3 sync workers, MLP 784-256-128-10, Adam, global batch 96, one host each; runs in {out}")
-print("links      shards   samples/s   vs unshaped 1 shard   MiB on the wire per step   test accuracy")
+print(f"3 sync workers, Adam, one host each; runs in {out}")
+print("links      shards   model            batch   compression   samples/s   vs unshaped 1 shard   vs float32 alike   MiB on the wire per step   test accuracy")
 for name, (rate, per_step, accuracy) in rows.items():
-    links, shards = name.split("-")
-    print(f"{links:9}  {shards[:-1]:>6}   {rate:9.0f}   {rate / base:18.2f}x   {per_step / 2**20:24.2f}   {100 * accuracy:12.2f} %")
+    links, shards, *rest = name.split("-")
+    wide = "wide" in rest
+    model, batch = ("784-1024-1024-10", 8) if wide else ("784-256-128-10", 32)
+    compression = next((t for t in rest if t in ("fp16", "topk")), "none")
+    alike = "-".join([links, shards] + [t for t in rest if t not in ("fp16", "topk")])
+    print(f"{links:9}  {shards[:-1]:>6}   {model:16} {3 * batch:5}   {compression:>11}   {rate:9.0f}   {rate / base:18.2f}x   {rate / rows[alike][0]:15.2f}x"
+          f"   {per_step / 2**20:24.2f}   {100 * accuracy:12.2f} %")
 json.dump({k: {"samples_per_second": v[0], "bytes_per_step": v[1], "test_accuracy": v[2]} for k, v in rows.items()},
           open(f"{out}/multihost.json", "w"), indent=2)
 PY

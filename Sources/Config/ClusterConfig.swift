@@ -8,6 +8,16 @@ public enum ConsistencyMode: String, Codable, Sendable, CaseIterable {
     case bounded
 }
 
+/// How gradients, and the weight changes sent back, travel between workers and servers.
+public enum GradientCompression: String, Codable, Sendable, CaseIterable {
+    /// float32, exact.
+    case none
+    /// Half precision; the server still sums and updates in float32.
+    case fp16
+    /// The `topk_fraction` largest-magnitude entries as index/value pairs.
+    case topk
+}
+
 /// What the server does when a worker dies or goes silent for longer than the heartbeat timeout.
 public enum WorkerFailurePolicy: String, Codable, Sendable, CaseIterable {
     /// Sync steps go on with the live workers; the lost worker's shard is skipped until a worker with its rank
@@ -46,6 +56,11 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
     public var nanPolicy = NaNPolicy.reject
     /// Inbound messages above this size are cut by the transport (MiB).
     public var maxMessageMb = 256
+    /// Payload compression of pushes and of the weight changes that answer them, with error feedback. The server's
+    /// setting holds: workers learn it from the welcome, so it is not part of the job id.
+    public var compression = GradientCompression.none
+    /// `topk`: the fraction of entries each message carries (at least one).
+    public var topkFraction = 0.01
 
     public init() {}
 
@@ -53,6 +68,6 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
         case mode, workers, servers, staleness, heartbeatInterval = "heartbeat_interval", heartbeatTimeout = "heartbeat_timeout"
         case serverTimeout = "server_timeout", maxMessageMb = "max_message_mb", onWorkerFailure = "on_worker_failure"
         case replacementTimeout = "replacement_timeout", maxRestarts = "max_restarts", reconnectMax = "reconnect_max"
-        case nanPolicy = "nan_policy"
+        case nanPolicy = "nan_policy", compression, topkFraction = "topk_fraction"
     }
 }

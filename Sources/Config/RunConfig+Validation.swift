@@ -45,6 +45,8 @@ extension RunConfig {
         try require(c.mode != .bounded || c.staleness >= c.workers - 1, "cluster.staleness",
                     "must be at least workers - 1 = \(c.workers - 1) in bounded mode, got \(c.staleness)",
                     hint: "staleness counts server versions: with N workers even lockstep training applies gradients N - 1 versions old")
+        try require(c.topkFraction > 0 && c.topkFraction <= 1, "cluster.topk_fraction", "must be in (0, 1], got \(c.topkFraction)",
+                    hint: "0.01 sends the largest 1 % of the entries of each gradient")
         try require(c.heartbeatInterval > 0, "cluster.heartbeat_interval", "must be positive, got \(c.heartbeatInterval)")
         try require(c.heartbeatTimeout > c.heartbeatInterval, "cluster.heartbeat_timeout",
                     "must exceed heartbeat_interval (\(c.heartbeatInterval)), got \(c.heartbeatTimeout)")

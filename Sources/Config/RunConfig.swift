@@ -180,15 +180,20 @@ extension RunConfig {
         "cluster.mode": ConsistencyMode.allCases.map(\.rawValue),
         "cluster.on_worker_failure": WorkerFailurePolicy.allCases.map(\.rawValue),
         "cluster.nan_policy": NaNPolicy.allCases.map(\.rawValue),
+        "cluster.compression": GradientCompression.allCases.map(\.rawValue),
     ]
 }
 
 extension RunConfig {
     /// An identifier of the job: every process started from the same resolved config computes the same one,
-    /// so a worker started with another config is refused rather than mixed in. FNV-1a of the config's YAML.
+    /// so a worker started with another config is refused rather than mixed in. FNV-1a of the config's YAML,
+    /// leaving out the compression settings, which the server decides and tells each worker in its welcome.
     public var jobID: UInt64 {
+        var identifying = self
+        identifying.cluster.compression = ClusterConfig().compression
+        identifying.cluster.topkFraction = ClusterConfig().topkFraction
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in ConfigLoader.yaml(self).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        for byte in ConfigLoader.yaml(identifying).utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return h
     }
 }

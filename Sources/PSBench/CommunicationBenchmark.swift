@@ -52,15 +52,7 @@ struct CommunicationBenchmark: ParsableCommand {
 
     /// Seconds per round trip of `body`, measured for `seconds` after a warm-up.
     func timePerCall(_ body: () throws -> Void) throws -> Double {
-        let warmUp = Date()
-        while Date().timeIntervalSince(warmUp) < min(0.5, seconds / 4) { try body() }
-        var calls = 0
-        let start = Date()
-        while Date().timeIntervalSince(start) < seconds {
-            try body()
-            calls += 1
-        }
-        return Date().timeIntervalSince(start) / Double(calls)
+        1 / (try callsPerSecond(seconds: seconds, warmUp: min(0.5, seconds / 4), body))
     }
 
     func rawEcho(kind: String, bytes: Int) throws -> Double {

@@ -6,5 +6,5 @@ struct PSBench: ParsableCommand {
         commandName: "pstrain-bench",
         abstract: "Release-build benchmarks of pstrain; each figure is measured beside a reference in the same run.",
         discussion: "Build with `swift build -c release` and run .build/release/pstrain-bench, or use bench/compute.sh.",
-        subcommands: [ComputeBenchmark.self, CommunicationBenchmark.self])
+        subcommands: [ComputeBenchmark.self, CommunicationBenchmark.self, CodecBenchmark.self])
 }

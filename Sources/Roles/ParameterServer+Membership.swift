@@ -12,6 +12,10 @@ extension ParameterServer {
             return try refuse(peer, "this worker was started with another config than the server (job id \(h.jobID), server's \(jobID)); "
                               + "start every process from the same config file and overrides")
         }
+        guard cluster.compression == .none || CompressionSupport(rawValue: h.aux).contains(cluster.compression == .fp16 ? .float16 : .sparse) else {
+            return try refuse(peer, "this job sends \(cluster.compression.rawValue) payloads (cluster.compression) and this worker cannot "
+                              + "read or write them: run the same pstrain release everywhere")
+        }
         guard h.layoutHash == run.spec.layout.hash else {
             return try refuse(peer, "model layout differs: the server trains \(run.modelDescription) (layout hash \(run.spec.layout.hash)), "
                               + "the worker's layout hash is \(h.layoutHash)")
@@ -71,7 +75,8 @@ extension ParameterServer {
         let steps = cluster.mode == .sync ? stepsPerEpoch.max()! : stepsPerEpoch[rank]
         let facts: [String: Any] = ["rank": rank, "workers": cluster.workers, "mode": cluster.mode.rawValue, "version": version,
                                     "steps_per_epoch": steps, "start_step": cluster.mode == .sync ? Int(version) : stepsDone[rank],
-                                    "shard": shard, "servers": plan.shards, "parameters": [range.lowerBound, range.upperBound]]
+                                    "shard": shard, "servers": plan.shards, "parameters": [range.lowerBound, range.upperBound],
+                                    "compression": cluster.compression.rawValue, "topk_fraction": cluster.topkFraction]
         let header = Header(kind: .welcome, jobID: jobID, sender: -1, shard: UInt16(shard), version: version, aux: UInt64(rank))
         try transport.send(textFrames(header, json(facts)), to: peer)
     }

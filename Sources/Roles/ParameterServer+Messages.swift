@@ -49,7 +49,7 @@ extension ParameterServer {
         seen(rank)
         switch h.kind {
         case .pull:
-            try sendWeights(to: rank)
+            try sendWeights(to: rank, full: true)
         case .push:
             try receivePush(rank: rank, message)
         case .heartbeat:
@@ -82,10 +82,30 @@ extension ParameterServer {
         }
     }
 
-    func sendWeights(to rank: Int) throws {
-        let header = Header(kind: .weights, jobID: jobID, sender: -1, shard: UInt16(shard), elementType: .float32, version: version,
+    /// Sends `rank` the current weights: all of them (`full`, or without compression), else the change since the
+    /// weights it was last sent, compressed.
+    func sendWeights(to rank: Int, full: Bool = false) throws {
+        var header = Header(kind: .weights, jobID: jobID, sender: -1, shard: UInt16(shard), elementType: .float32, version: version,
                             count: UInt64(range.count), layoutHash: run.spec.layout.hash)
-        try transport.send(frames(header, payload: weights), to: slots[rank]!.peer)
+        var payload = weights
+        if cluster.compression != .none {
+            weights.withFloats { w in
+                let current = UnsafeBufferPointer(w)
+                if full || slots[rank]!.weightsCopy == nil {
+                    // Workers sent the whole weights at the same version hold the same: one lineage.
+                    if wholeWeightsLineage?.version != version { wholeWeightsLineage = (version, WeightsLineage()) }
+                    slots[rank]!.weightsCopy = WorkerWeightsCopy(weights: current, lineage: wholeWeightsLineage!.lineage,
+                                                                 compression: cluster.compression, fraction: cluster.topkFraction)
+                } else {
+                    let (delta, count) = slots[rank]!.weightsCopy!.delta(to: current, version: version)
+                    payload = delta
+                    header.elementType = slots[rank]!.weightsCopy!.encoder.elementType
+                    header.count = UInt64(count)
+                    header.aux = slots[rank]!.weightsCopy!.sequence
+                }
+            }
+        }
+        try transport.send(frames(header, payload: payload), to: slots[rank]!.peer)
         slots[rank]!.heldVersion = version
     }
 
@@ -111,12 +131,12 @@ extension ParameterServer {
         guard pending[rank] == nil else {
             return reject(peer, reason: "duplicate_push", "worker \(rank) pushed again before its last push was answered")
         }
-        var push = PendingPush(base: h.version, batch: Int(clamping: h.aux), loss: h.value, hasGradient: h.elementType == .float32,
+        var push = PendingPush(base: h.version, batch: Int(clamping: h.aux), loss: h.value, hasGradient: h.elementType != .none,
                                sumOfSquares: 0)
         // With several shards the worker announced its whole gradient's sum of squares just before the push.
         let announced = announcedNorm[rank]
         announcedNorm[rank] = nil
-        if push.hasGradient && h.count != UInt64(range.count) {
+        if push.hasGradient && h.elementType != .sparseFloat32 && h.count != UInt64(range.count) {
             reject(peer, reason: "gradient_size", plan.shards == 1 ? "gradient of \(h.count) values; the model has \(range.count)"
                 : "gradient slice of \(h.count) values; shard \(shard) holds \(range.count)")
             return try sendWeights(to: rank)
@@ -132,8 +152,15 @@ extension ParameterServer {
             return try sendWeights(to: rank)
         }
         if push.hasGradient, let payload = message.payload {
-            // One pass copies the gradient in, proves it finite, and measures it for clipping.
-            push.sumOfSquares = gradients[rank].withUnsafeMutableBufferPointer { VectorOps.copySumOfSquares(from: payload, into: $0) }
+            // One pass copies the gradient in (decoding it), proves it finite, and measures it for clipping.
+            do {
+                push.sumOfSquares = try gradients[rank].withUnsafeMutableBufferPointer { g in
+                    h.elementType == .float32 ? VectorOps.copySumOfSquares(from: payload, into: g) : try PayloadCodec.decode(message, into: g, adding: false)
+                }
+            } catch let error as WireError {
+                reject(peer, reason: error.reason, "worker \(rank)'s gradient: \(error)")
+                return try sendWeights(to: rank)
+            }
             // Every shard judges the whole gradient alike, by the announced norm, so all of them apply it or none.
             if let announced, push.sumOfSquares.isFinite { push.sumOfSquares = announced }
             if !push.sumOfSquares.isFinite {

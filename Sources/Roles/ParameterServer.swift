@@ -58,6 +58,8 @@ public final class ParameterServer {
     /// still holds the frame (sending it), an update goes to a fresh copy instead: see `weightsForUpdate()`.
     var weights: OutboundFrame
     var spareWeights: OutboundFrame?
+    /// With compression: where in the history of sent weights a worker sent them whole at `version` stands.
+    var wholeWeightsLineage: (version: UInt64, lineage: WeightsLineage)?
     var optimizer: Optimizer
     let schedule: LearningRateSchedule
     let network: Network<Float>
@@ -117,6 +119,8 @@ public final class ParameterServer {
         var done = false
         /// Since when the worker has been lost (silent for longer than the heartbeat timeout).
         var lostSince: Date?
+        /// With compression: the weights this worker holds, since its last full weights.
+        var weightsCopy: WorkerWeightsCopy?
     }
 
     struct PendingPush {

@@ -51,6 +51,12 @@ public final class Worker {
     /// Per shard: the version of the slice this worker holds, and the parameters the slice covers.
     var versions: [UInt64]
     var sliceRanges: [Range<Int>] = []
+    /// The compression the servers' welcome named; with it, per shard, the encoder of the gradient slices, the
+    /// number of weight changes received since the last full weights, and whether one went missing.
+    var compression = GradientCompression.none
+    var encoders: [PayloadEncoder] = []
+    var deltasReceived: [UInt64]
+    var outOfStep: Set<Int> = []
 
     /// `rank` -1 lets the server choose. `transports` reach the server shards, in shard order.
     public init(run: PreparedRun, transports: [ClientTransport], rank: Int, log: @escaping (String) -> Void) {
@@ -62,6 +68,7 @@ public final class Worker {
         jobID = run.jobID
         layoutCount = run.spec.layout.count
         versions = Array(repeating: 0, count: transports.count)
+        deltasReceived = Array(repeating: 0, count: transports.count)
     }
 
     /// A worker of a job with one server.
@@ -130,13 +137,19 @@ public final class Worker {
                     if shards == 1 {
                         header.version = versions[0]
                         header.count = gradient == nil ? 0 : UInt64(layoutCount)
+                        if let whole = gradient, !encoders.isEmpty {
+                            let (payload, count) = whole.withFloats { encoders[0].encode($0) }
+                            (gradient, header.elementType, header.count) = (payload, encoders[0].elementType, UInt64(count))
+                        }
                         try send(frames(header, payload: gradient), to: 0)
                         let reply = try awaitReply(from: 0, accepting: [.weights])
+                        try pullWhereOutOfStep()
                         // Sync runs in lockstep: the weights' version is the step every worker is on. A worker that
                         // fell behind (silent for a while) skips ahead to it.
                         step = cluster.mode == .sync ? Int(reply.header.version) : step + 1
                     } else {
                         let version = try pushToShards(header, gradient: gradient, plan: plan, slices: &sliceFrames)
+                        try pullWhereOutOfStep()
                         step = cluster.mode == .sync ? Int(version) : step + 1
                     }
                     stepsTaken += 1
@@ -158,8 +171,22 @@ public final class Worker {
     /// global norm with the shards when they ask for it (sync), and collects every shard's weights. Returns the
     /// newest version among them: in sync mode, the step to take next.
     func pushToShards(_ push: Header, gradient: OutboundFrame?, plan: ShardPlan, slices: inout [OutboundFrame]) throws -> UInt64 {
+        // Each shard's payload: its slice, as it is or encoded. Encoding leaves in the gradient what the shards will
+        // decode, so the announced sum of squares is that of the gradient they apply.
+        var payloads: [(frame: OutboundFrame, type: ElementType, count: Int)] = []
         var sumOfSquares = 0.0
         if let gradient {
+            for k in 0 ..< shards {
+                let range = plan.range(k)
+                if encoders.isEmpty {
+                    if !isKnownUniquelyReferenced(&slices[k]) { slices[k] = OutboundFrame(count: 4 * range.count) }
+                    slices[k].withFloats { out in gradient.withFloats { _ = out.update(fromContentsOf: $0[range]) } }
+                    payloads.append((slices[k], .float32, range.count))
+                } else {
+                    let (frame, count) = gradient.withFloats { encoders[k].encode(UnsafeMutableBufferPointer(rebasing: $0[range])) }
+                    payloads.append((frame, encoders[k].elementType, count))
+                }
+            }
             sumOfSquares = gradient.withFloats {
                 Clipping.sumOfSquaresAfterClipping(UnsafeBufferPointer($0), byValue: run.config.optimizer.clipValue)
             }
@@ -169,12 +196,10 @@ public final class Worker {
             header.shard = UInt16(k)
             header.version = versions[k]
             var payload: OutboundFrame?
-            if let gradient {
-                let range = plan.range(k)
-                if !isKnownUniquelyReferenced(&slices[k]) { slices[k] = OutboundFrame(count: 4 * range.count) }
-                slices[k].withFloats { out in gradient.withFloats { out.update(fromContentsOf: $0[range]) } }
-                payload = slices[k]
-                header.count = UInt64(range.count)
+            if !payloads.isEmpty {
+                payload = payloads[k].frame
+                header.elementType = payloads[k].type
+                header.count = UInt64(payloads[k].count)
                 try send(frames(Header(kind: .gradientNorm, jobID: jobID, sender: push.sender, shard: UInt16(k), version: versions[k],
                                        value: sumOfSquares)), to: k)
             }
@@ -214,7 +239,8 @@ public final class Worker {
         var place: Place?
         for k in 0 ..< shards {
             let asked = place?.rank ?? rank
-            try send(frames(Header(kind: .register, jobID: jobID, sender: Int32(asked), shard: UInt16(k), layoutHash: run.spec.layout.hash)), to: k)
+            try send(frames(Header(kind: .register, jobID: jobID, sender: Int32(asked), shard: UInt16(k), aux: CompressionSupport.all.rawValue,
+                                   layoutHash: run.spec.layout.hash)), to: k)
             let welcome = try awaitReply(from: k, accepting: [.welcome])
             let assigned = Int(welcome.header.aux)
             let facts = (try? JSONSerialization.jsonObject(with: Data((welcome.text ?? "{}").utf8))) as? [String: Any] ?? [:]
@@ -231,6 +257,13 @@ public final class Worker {
                                   + "\(owned.first ?? 0)..<\(owned.last ?? 0); this worker expected shard \(k) with \(range)",
                                   hint: "list the shards' endpoints in shard order", restartable: false)
             }
+            let named = facts["compression"] as? String ?? GradientCompression.none.rawValue
+            guard let compression = GradientCompression(rawValue: named), let fraction = facts["topk_fraction"] as? Double ?? Optional(0.01),
+                  fraction > 0, fraction <= 1 else {
+                throw WorkerError(message: "server shard \(k) asks for compression \(named) (topk_fraction \(facts["topk_fraction"] ?? "none")), "
+                                  + "which this worker cannot use", hint: "run the same pstrain release everywhere", restartable: false)
+            }
+            try adopt(compression, fraction: fraction, shard: k, range: range)
             if let place {
                 guard assigned == place.rank else {
                     throw WorkerError(message: "shard \(k) gave this worker rank \(assigned); shard 0 gave \(place.rank)")
@@ -252,10 +285,14 @@ public final class Worker {
     /// is when float-aligned, else copied into place.
     func receiveWeights(_ message: Message, frame: any InboundFrame, shard: Int) throws {
         let range = sliceRanges[shard]
+        if message.header.elementType != .float32 { return try receiveWeightsChange(message, shard: shard) }
         guard message.header.count == UInt64(range.count), let payload = message.payload else {
             throw WorkerError(message: "server shard \(shard) sent \(message.header.count) weights; it holds \(range.count) of this model")
         }
-        if shards == 1 && Int(bitPattern: payload.baseAddress) % MemoryLayout<Float>.alignment == 0 {
+        deltasReceived[shard] = 0
+        outOfStep.remove(shard)
+        // With compression the weights are changed in place by what follows, so they are kept in a copy.
+        if shards == 1 && encoders.isEmpty && Int(bitPattern: payload.baseAddress) % MemoryLayout<Float>.alignment == 0 {
             weightsFrame = frame
         } else {
             weightsFrame = nil
@@ -263,6 +300,56 @@ public final class Worker {
             weightsCopy.withUnsafeMutableBufferPointer { message.copyFloats(into: UnsafeMutableBufferPointer(rebasing: $0[range])) }
         }
         versions[shard] = message.header.version
+    }
+
+    /// Adds a compressed weight change from `shard` to the weights, if it is the next one this worker expects; if
+    /// one went missing (a lost connection), the weights are out of step and are pulled whole.
+    func receiveWeightsChange(_ message: Message, shard: Int) throws {
+        let range = sliceRanges[shard]
+        guard !encoders.isEmpty, weightsFrame == nil, weightsCopy.count == layoutCount else {
+            throw WorkerError(message: "server shard \(shard) sent a \(message.header.elementType) weight change, which this worker "
+                              + "did not ask for (compression \(compression.rawValue))", restartable: false)
+        }
+        guard message.header.aux == deltasReceived[shard] + 1, !outOfStep.contains(shard) else {
+            outOfStep.insert(shard)
+            return
+        }
+        do {
+            _ = try weightsCopy.withUnsafeMutableBufferPointer {
+                try PayloadCodec.decode(message, into: UnsafeMutableBufferPointer(rebasing: $0[range]), adding: true)
+            }
+        } catch let error as WireError {
+            throw WorkerError(message: "server shard \(shard) sent a malformed weight change: \(error)", restartable: false)
+        }
+        deltasReceived[shard] += 1
+        versions[shard] = message.header.version
+    }
+
+    /// Takes the compression the welcome of `shard` named, making its encoder on first use. Every shard must name
+    /// the same.
+    func adopt(_ named: GradientCompression, fraction: Double, shard: Int, range: Range<Int>) throws {
+        if shard == 0 && encoders.isEmpty {
+            compression = named
+            if named != cluster.compression {
+                log("worker: the server's compression, \(named.rawValue), holds (this worker's config says \(cluster.compression.rawValue))")
+            }
+        }
+        guard named == compression else {
+            throw WorkerError(message: "server shard \(shard) uses compression \(named.rawValue), shard 0 \(compression.rawValue)",
+                              hint: "start every server shard from the same config", restartable: false)
+        }
+        if named != .none && encoders.count == shard {
+            encoders.append(PayloadEncoder(compression: named, fraction: fraction, count: range.count, keepsResidual: true))
+        }
+    }
+
+    /// Pulls whole weights from every shard whose weight changes went out of step.
+    func pullWhereOutOfStep() throws {
+        for k in outOfStep.sorted() {
+            log("worker: a weight change from server shard \(k) went missing; pulling the whole weights")
+            try send(frames(Header(kind: .pull, jobID: jobID, sender: -1, shard: UInt16(k))), to: k)
+            _ = try awaitReply(from: k, accepting: [.weights])
+        }
     }
 
     /// Runs `body` on the current weights.

@@ -1,6 +1,7 @@
 /// What a message asks or tells. The numbers are part of the protocol: never renumber, only add.
 public enum MessageKind: UInt16, Sendable, CaseIterable {
-    /// Worker → server: join the job. Header: requested rank (or -1) in `sender`, the model's `layoutHash`.
+    /// Worker → server: join the job. Header: requested rank (or -1) in `sender`, the model's `layoutHash`, and in
+    /// `aux` the payload compressions the worker can use (`CompressionSupport`).
     case register = 1
     /// Server → worker: accepted. Header: assigned rank in `aux`, current version; payload: job facts as JSON.
     case welcome = 2
@@ -9,9 +10,13 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     case refuse = 3
     /// Worker → server: send the weights.
     case pull = 4
-    /// Server → worker: the weights at model `version`. Payload: every parameter, float32.
+    /// Server → worker: the weights at model `version`. Payload: every parameter, float32. With compression, the
+    /// answer to a push carries only the change since the last weights this worker was sent (float16 or sparse),
+    /// and `aux` numbers these deltas from 1 after each full float32 payload, so that a worker that missed one
+    /// notices it and pulls.
     case weights = 5
     /// Worker → server: a gradient computed on `version` from `aux` samples; reply: weights. No payload when `aux` is 0.
+    /// Float32, or float16 or sparse as the welcome's `compression` says.
     case push = 6
     /// Worker → server: still alive while waiting.
     case heartbeat = 7
@@ -47,8 +52,8 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
         case .register, .pull, .heartbeat, .barrier, .shutdown, .gradientNorm, .normShare, .normTotal, .snapshot: [.none]
         case .welcome, .refuse, .shardJoin: [.utf8]
         case .stats: [.none, .utf8]
-        case .weights: [.float32]
-        case .push: [.none, .float32]
+        case .weights: [.float32, .float16, .sparseFloat32]
+        case .push: [.none, .float32, .float16, .sparseFloat32]
         }
     }
 }
@@ -62,6 +67,18 @@ public enum Refusal: UInt64, Sendable {
     case registerAgain = 1
 }
 
+/// The payload compressions a worker can use, as bits of its `register` message's `aux`. Never renumber, only add.
+public struct CompressionSupport: OptionSet, Sendable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    /// float16 gradients and weight changes.
+    public static let float16 = CompressionSupport(rawValue: 1)
+    /// Sparse (index/value) gradients and weight changes.
+    public static let sparse = CompressionSupport(rawValue: 2)
+    /// Everything this release can use.
+    public static let all: CompressionSupport = [.float16, .sparse]
+}
+
 /// The type of a message's payload elements.
 public enum ElementType: UInt8, Sendable, CaseIterable {
     /// No payload frame.
@@ -70,6 +87,11 @@ public enum ElementType: UInt8, Sendable, CaseIterable {
     case float32 = 1
     /// UTF-8 text (JSON or a human-readable reason).
     case utf8 = 2
+    /// Little-endian IEEE 754 binary16 (`cluster.compression: fp16`).
+    case float16 = 3
+    /// Index/value pairs, a little-endian UInt32 index then a float32 value, indices ascending; entries absent are
+    /// zero (`cluster.compression: topk`). The header's count is the number of pairs.
+    case sparseFloat32 = 4
 
     /// Bytes per element.
     public var size: Int {
@@ -77,6 +99,8 @@ public enum ElementType: UInt8, Sendable, CaseIterable {
         case .none: 0
         case .float32: 4
         case .utf8: 1
+        case .float16: 2
+        case .sparseFloat32: 8
         }
     }
 }

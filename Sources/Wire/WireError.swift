@@ -13,6 +13,7 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     case unexpectedPayload
     case lengthMismatch(expectedBytes: Int, actualBytes: Int)
     case oversize(bytes: Int, limit: Int)
+    case sparseEntries(String)
 
     /// A short stable name, for counters and logs.
     public var reason: String {
@@ -30,6 +31,7 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unexpectedPayload: "unexpected_payload"
         case .lengthMismatch: "length_mismatch"
         case .oversize: "oversize"
+        case .sparseEntries: "bad_sparse"
         }
     }
 
@@ -48,6 +50,7 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unexpectedPayload: "a payload frame follows a header that announces none"
         case .lengthMismatch(let expected, let actual): "payload of \(actual) bytes; the header announces \(expected)"
         case .oversize(let bytes, let limit): "payload of \(bytes) bytes exceeds the limit of \(limit)"
+        case .sparseEntries(let what): "sparse payload: \(what)"
         }
     }
 }

@@ -34,6 +34,25 @@ import Testing
         #expect(accuracy >= 0.98, "MLP with 4 sync workers: test accuracy \(accuracy)")
     }
 
+    /// Compressed pushes and weight changes reach the MLP's fp32 bar (98 %, as `mlpOnDigitsMeetsTheSingleProcessBar`)
+    /// with a fraction of the bytes each way; top-k also with two server shards, each with encoders of its own.
+    @Test(arguments: [("fp16", 1, 0.55), ("topk", 1, 0.05), ("topk", 2, 0.05)])
+    func compressedRunsMeetTheBarWithAFractionOfTheBytes(compression: String, servers: Int, byteShare: Double) throws {
+        let (summary, dir) = try launch("configs/digits-mlp.yaml", ["train.batch_size=8", "cluster.compression=\(compression)",
+                                                                   "--servers", "\(servers)"])
+        let accuracy = try #require(summary["test_accuracy"] as? Double)
+        #expect(accuracy >= 0.98, "\(compression), \(servers) server(s): test accuracy \(accuracy)")
+        let steps = try #require(summary["steps"] as? Int), parameters = try #require(summary["parameters"] as? Int)
+        let float32Bytes = Double(steps * 4 * parameters * 4)
+        for direction in ["bytes_received", "bytes_sent"] {
+            let bytes = Double(try #require(summary[direction] as? Int))
+            // With several shards the summary counts shard 0's traffic: its slice of the parameters.
+            #expect(bytes < byteShare * float32Bytes / Double(servers) * 1.2, "\(direction): \(bytes) against \(float32Bytes) in float32")
+        }
+        let log = try String(contentsOfFile: "\(dir)/server.log", encoding: .utf8)
+        #expect(!log.contains("rejected"), "\(log)")
+    }
+
     /// Three server shards train exactly as one server does (sync is deterministic), and log apart.
     @Test func shardedServersTrainAsOneServer() throws {
         let (sharded, dir) = try launch("configs/digits-mlp.yaml", ["train.batch_size=8", "--servers", "3"])

@@ -38,6 +38,84 @@ import Wire
         #expect(!moved.isEmpty && moved.allSatisfy { abs($0 - 0.5 * 2) < 1e-5 }, "the step used the mean of 1 and 3: \(moved.prefix(3))")
     }
 
+    /// With compression, the server takes only workers that can use it, names it in the welcome, answers a pull
+    /// with whole float32 weights and every push with a change numbered from 1, which adds up to the new weights.
+    @Test func compressionIsNegotiatedAndWeightChangesAreNumbered() throws {
+        let server = try ScriptedServer { c in
+            c.cluster.compression = .fp16
+            c.cluster.workers = 1
+            c.optimizer.kind = .sgd
+        }
+        var uncompressed = server.run.config
+        uncompressed.cluster.compression = .none
+        uncompressed.cluster.topkFraction = 0.5
+        #expect(server.run.jobID == uncompressed.jobID, "compression is the server's choice, not part of the job id")
+        let refusal = try server.ask(server.register(rank: 0))
+        #expect(refusal.0 == .refuse && refusal.1?.contains("this job sends fp16 payloads (cluster.compression)") == true, "\(refusal)")
+        let client = server.network.connect()
+        var register = server.register(rank: 0)
+        register.aux = CompressionSupport.all.rawValue
+        let welcome = try server.ask(register, from: client)
+        #expect(welcome.0 == .welcome && welcome.1?.contains("\"compression\":\"fp16\"") == true, "\(welcome)")
+        var worker = ScriptedWorker(server, client: client, rank: 0)
+        try client.send([OutboundFrame(Header(kind: .pull, jobID: server.run.jobID, sender: 0).encoded())])
+        var weights = try #require(try worker.receive())
+        #expect(weights.header.elementType == .float32)
+        for expected in 1 ... 3 as ClosedRange<UInt64> {
+            try worker.sendPush(gradient: 0.125)
+            let change = try #require(try worker.receive())
+            #expect(change.header.elementType == .float16 && change.header.aux == expected)
+            try change.addChange(to: &weights.values)
+        }
+        try client.send([OutboundFrame(Header(kind: .pull, jobID: server.run.jobID, sender: 0).encoded())])
+        let whole = try #require(try worker.receive())
+        #expect(whole.header.elementType == .float32 && whole.header.version == 3)
+        #expect(zip(whole.values, weights.values).allSatisfy { abs($0 - $1) <= 1e-3 * max(1, abs($0)) }, "the changes add up to the weights")
+        try worker.sendPush(gradient: 0.125)
+        #expect(try worker.receive()?.header.aux == 1, "numbering starts again after whole weights")
+    }
+
+    /// Sync with top-k: both workers hold the same weights, so each step's change is encoded once and sent to both.
+    /// Then worker 0 pulls whole weights, which parts the two: from there each worker's change is its own. With
+    /// every entry sent (fraction 1), each worker's weights rebuilt from the changes must match the server's.
+    @Test func workersInStepShareEachEncodedChange() throws {
+        let server = try ScriptedServer { c in
+            c.cluster.compression = .topk
+            c.cluster.topkFraction = 1
+        }
+        var register = server.register(rank: 0)
+        register.aux = CompressionSupport.all.rawValue
+        var workers: [ScriptedWorker] = [], held: [[Float]] = []
+        func pull(_ rank: Int) throws -> [Float] {
+            try workers[rank].client.send([OutboundFrame(Header(kind: .pull, jobID: server.run.jobID, sender: Int32(rank)).encoded())])
+            return try #require(try workers[rank].receive()).values
+        }
+        func step(_ number: Int) throws -> [ScriptedWorker.Received] {
+            for rank in 0 ..< 2 { try workers[rank].sendPush(gradient: Float(number) * 0.1 + Float(rank)) }
+            let changes = try (0 ..< 2).map { try #require(try workers[$0].receive()) }
+            for rank in 0 ..< 2 { try changes[rank].addChange(to: &held[rank]) }
+            return changes
+        }
+        for rank in 0 ..< 2 as Range<Int32> {
+            let client = server.network.connect()
+            register.sender = rank
+            #expect(try server.ask(register, from: client).0 == .welcome)
+            workers.append(ScriptedWorker(server, client: client, rank: rank))
+            held.append(try pull(Int(rank)))
+        }
+        for number in 1 ... 3 {
+            let changes = try step(number)
+            #expect(changes[0].payload == changes[1].payload && changes[0].header.aux == UInt64(number))
+        }
+        #expect(held[0] == held[1])
+        func matches(_ rebuilt: [Float], _ whole: [Float]) -> Bool {
+            zip(rebuilt, whole).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) }
+        }
+        held[0] = try pull(0)
+        for number in 4 ... 5 { _ = try step(number) }
+        for rank in 0 ..< 2 { #expect(matches(held[rank], try pull(rank)), "worker \(rank)'s weights, rebuilt from the changes") }
+    }
+
     @Test func refusalsSayWhatDiffers() throws {
         let server = try ScriptedServer()
         let layout = try server.ask(server.register(rank: 0, layoutHash: 42))

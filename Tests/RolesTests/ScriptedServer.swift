@@ -115,6 +115,44 @@ struct ScriptedWorker {
         _ = try #require(try awaitWeights())
     }
 
+    /// A worker already registered on `client`, holding no weights yet.
+    init(_ server: ScriptedServer, client: InMemoryClient, rank: Int32) {
+        self.server = server
+        self.rank = rank
+        self.client = client
+    }
+
+    /// A message as received: its header, a float32 payload's values, and the payload's bytes.
+    struct Received {
+        var header: Header
+        var values: [Float]
+        var payload: [UInt8]
+
+        /// Adds this compressed weight change to `weights`, as a worker does.
+        func addChange(to weights: inout [Float]) throws {
+            let header = self.header.encoded()
+            try header.withUnsafeBytes { h in
+                try payload.withUnsafeBytes { p in
+                    let message = try Message.decode([h, p], maxPayloadBytes: 1 << 24)
+                    _ = try weights.withUnsafeMutableBufferPointer { try PayloadCodec.decode(message, into: $0, adding: true) }
+                }
+            }
+        }
+    }
+
+    /// The next message for this worker within `timeout` ms, nil if none; weights set the held version.
+    mutating func receive(timeout: Int = 5000) throws -> Received? {
+        guard let frames = try client.receive(timeoutMilliseconds: timeout) else { return nil }
+        let received = try withFrameBytes(frames) { views in
+            let message = try Message.decode(views, maxPayloadBytes: 1 << 24)
+            var values = [Float](repeating: 0, count: message.header.elementType == .float32 ? Int(message.header.count) : 0)
+            values.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+            return Received(header: message.header, values: values, payload: message.payload.map { Array($0) } ?? [])
+        }
+        if received.header.kind == .weights { heldVersion = received.header.version }
+        return received
+    }
+
     /// Pushes a gradient of `gradient` in every element, computed on the held weights from `batch` samples.
     func sendPush(gradient: Float, batch: UInt64 = 1) throws {
         let count = server.run.spec.layout.count

@@ -27,7 +27,7 @@ import Wire
         let payload: [UInt8] = switch type {
         case .float32: [1.5, -2, 0].flatMap { (f: Float) in withUnsafeBytes(of: f.bitPattern.littleEndian, Array.init) }
         case .utf8: Array("{\"rank\":3}".utf8)
-        case .none: []
+        default: []
         }
         let h = header(kind, type, count: UInt64(type == .none ? 0 : payload.count / type.size))
         let bytes = h.encoded()
@@ -40,7 +40,7 @@ import Wire
             floats.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
             #expect(floats == [1.5, -2, 0])
         case .utf8: #expect(message.text == "{\"rank\":3}")
-        case .none: #expect(message.payload == nil)
+        default: #expect(message.payload == nil)
         }
     }
 
@@ -89,7 +89,8 @@ import Wire
     @Test func everyReasonHasAStableNameAndAnExplanation() {
         let errors: [WireError] = [.noFrames, .tooManyFrames(3), .headerSize(1), .badMagic([0]), .protocolVersion(9), .unknownKind(0),
                                    .unknownElementType(9), .reservedBitsSet, .payloadNotAllowed(.pull, .utf8), .missingPayload,
-                                   .unexpectedPayload, .lengthMismatch(expectedBytes: 1, actualBytes: 2), .oversize(bytes: 2, limit: 1)]
+                                   .unexpectedPayload, .lengthMismatch(expectedBytes: 1, actualBytes: 2), .oversize(bytes: 2, limit: 1),
+                                   .sparseEntries("index 3 after 4")]
         #expect(Set(errors.map(\.reason)).count == errors.count)
         #expect(WireError.protocolVersion(9).description.contains("this pstrain speaks 1"))
     }
