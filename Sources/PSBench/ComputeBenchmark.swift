@@ -16,21 +16,28 @@ struct ComputeBenchmark: ParsableCommand {
             the rest of the step costs.
             """)
 
-    @Option(help: "Layer widths, input first.") var layers = "784,256,128,10"
+    @Option(help: "Model: mlp (784-256-128-10), softmax (784→10) or linear (regression 1000→1); --layers overrides mlp's widths.")
+    var model = "mlp"
+    @Option(help: "Layer widths of the MLP, input first.") var layers = "784,256,128,10"
     @Option(help: "Batch sizes to measure.") var batches = "32,128,512"
     @Option(help: "OpenBLAS threads.") var threads = 1
     @Option(help: "Seconds to measure each figure (after a warm-up).") var seconds = 2.0
     @Option(help: "Write the results as JSON to this file.") var json: String?
 
     func run() throws {
-        let sizes = layers.split(separator: ",").compactMap { Int($0) }
+        let (sizes, head): ([Int], OutputHead) = switch model {
+        case "mlp": (layers.split(separator: ",").compactMap { Int($0) }, .multiclass)
+        case "softmax": ([784, 10], .multiclass)
+        case "linear": ([1000, 1], .regression)
+        default: throw ValidationError("--model is mlp, softmax or linear, not \(model)")
+        }
         let batchSizes = batches.split(separator: ",").compactMap { Int($0) }
         guard sizes.count >= 2, sizes.allSatisfy({ $0 > 0 }), !batchSizes.isEmpty, batchSizes.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--layers needs at least two positive widths and --batches positive sizes")
         }
         BLAS.setThreadCount(threads)
-        let spec = NetworkSpec(inputSize: sizes[0], hiddenSizes: Array(sizes.dropFirst().dropLast()), outputSize: sizes.last!, head: .multiclass)
-        print("MLP \(layers), Adam, \(threads) BLAS thread(s), \(spec.layout.count) parameters; \(Self.machine())")
+        let spec = NetworkSpec(inputSize: sizes[0], hiddenSizes: Array(sizes.dropFirst().dropLast()), outputSize: sizes.last!, head: head)
+        print("\(model) \(sizes.map(String.init).joined(separator: "-")), Adam, \(threads) BLAS thread(s), \(spec.layout.count) parameters; \(Self.machine())")
         print("batch   pstrain samples/s   sgemm-bound samples/s   ratio")
         var rows: [[String: Double]] = []
         for batch in batchSizes {
@@ -40,34 +47,28 @@ struct ComputeBenchmark: ParsableCommand {
             rows.append(["batch": Double(batch), "samples_per_second": train, "sgemm_bound_samples_per_second": bound, "ratio": train / bound])
         }
         if let json {
-            let report: [String: Any] = ["benchmark": "compute", "layers": sizes, "threads": threads, "machine": Self.machine(), "results": rows]
+            let report: [String: Any] = ["benchmark": "compute", "model": model, "layers": sizes, "threads": threads, "machine": Self.machine(),
+                                         "results": rows]
             try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
         }
     }
 
     /// Runs `body` repeatedly for `seconds` after a short warm-up and returns calls per second.
     func rate(_ body: () -> Void) -> Double {
-        let warmUp = Date()
-        while Date().timeIntervalSince(warmUp) < min(0.3, seconds / 4) { body() }
-        var calls = 0
-        let start = Date()
-        while Date().timeIntervalSince(start) < seconds {
-            body()
-            calls += 1
-        }
-        return Double(calls) / Date().timeIntervalSince(start)
+        callsPerSecond(seconds: seconds, warmUp: min(0.3, seconds / 4), body)
     }
 
     func measureTraining(spec: NetworkSpec, batch: Int) -> Double {
         let samples = 8192
-        let (data, _) = SyntheticData(kind: .blobs, features: spec.inputSize, classes: spec.outputSize, noise: 1, seed: 1)
+        let kind: SyntheticKind = spec.head == .regression ? .linear : .blobs
+        let (data, _) = SyntheticData(kind: kind, features: spec.inputSize, classes: max(spec.outputSize, 2), noise: 1, seed: 1)
             .generate(trainSamples: samples, testSamples: 0)
         let network = Network<Float>(spec: spec)
         var parameters = [Float](repeating: 0, count: spec.layout.count)
         parameters.withUnsafeMutableBufferPointer { Initializer.heNormal.fill($0, layout: spec.layout, seed: 1) }
         var gradient = parameters
         var optimizer = Optimizer(settings: OptimizerSettings(kind: .adam), count: parameters.count)
-        var x = [Float](repeating: 0, count: batch * spec.inputSize), y = [Float](repeating: 0, count: batch)
+        var x = [Float](repeating: 0, count: batch * spec.inputSize), y = [Float](repeating: 0, count: batch * data.targetWidth)
         var rng = SeededGenerator(seed: 2)
         var order = Array(0 ..< samples)
         var cursor = samples

@@ -1,0 +1,78 @@
+"""The table of bench/all.sh, from the files it wrote into one run directory; also writes bench.json there."""
+import glob
+import json
+import os
+import sys
+
+out = sys.argv[1]
+
+
+def load(name):
+    path = os.path.join(out, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def lines(name):
+    path = os.path.join(out, name)
+    return [json.loads(line) for line in open(path)] if os.path.exists(path) else []
+
+
+report = {"machine": None, "compute": [], "communication": [], "end_to_end": [], "scaling": []}
+
+torch_compute = {(r["model"], r["batch"], r["threads"]): r["samples_per_second"] for r in lines("torch-compute.jsonl")}
+print("compute: training samples/s of one process (Adam)")
+print("model     threads   batch   pstrain   sgemm bound   vs bound   pytorch   vs pytorch")
+for path in sorted(glob.glob(os.path.join(out, "compute-*.json"))):
+    data = json.load(open(path))
+    report["machine"] = data["machine"]
+    for row in data["results"]:
+        batch, ours, bound = int(row["batch"]), row["samples_per_second"], row["sgemm_bound_samples_per_second"]
+        theirs = torch_compute.get((data["model"], batch, data["threads"]))
+        report["compute"].append({"model": data["model"], "threads": data["threads"], "batch": batch, "pstrain": ours, "sgemm_bound": bound,
+                                  "pytorch": theirs})
+        versus = f"{ours / theirs:9.2f}x" if theirs else "        -"
+        print(f"{data['model']:8}  {data['threads']:7}   {batch:5}   {ours:7.0f}   {bound:11.0f}   {ours / bound:7.2f}x   "
+              f"{theirs or 0:7.0f}   {versus}")
+
+comm = load("comm.json")
+if comm:
+    print("\ncommunication: push + pull round trip against a raw ZeroMQ echo of the same size")
+    print("transport   MiB   pstrain ms   echo ms   ratio")
+    for row in comm["results"]:
+        report["communication"].append(row)
+        print(f"{row['transport']:9}   {row['mib']:3.0f}   {row['pstrain_ms']:10.3f}   {row['raw_echo_ms']:7.3f}   {row['ratio']:5.2f}")
+
+print("\nend to end: MLP 784-256-128-10, Adam, global batch 128")
+print("run                  samples/s   vs single process   test accuracy")
+single = load("single/summary.json")
+rows = []
+for name in ("single", "sync-2w", "async-2w"):
+    summary = load(f"{name}/summary.json")
+    if summary:
+        rows.append((f"pstrain {name}", summary["samples_per_second"], summary.get("test_accuracy")))
+rows += [(r["run"], r["samples_per_second"], None) for r in lines("torch-distributed.jsonl")]
+for name, rate, accuracy in rows:
+    report["end_to_end"].append({"run": name, "samples_per_second": rate, "test_accuracy": accuracy})
+    shown = f"{100 * accuracy:11.2f} %" if accuracy is not None else "            -"
+    print(f"{name:19}  {rate:9.0f}   {rate / single['samples_per_second']:16.2f}x   {shown}")
+by_name = {name: rate for name, rate, _ in rows}
+for ours in ("pstrain sync-2w", "pstrain async-2w"):
+    for theirs in ("pytorch-ddp-2w", "pytorch-rpc-ps-2w"):
+        if ours in by_name and theirs in by_name:
+            print(f"  {ours} / {theirs}: {by_name[ours] / by_name[theirs]:.2f}x")
+
+print("\nscaling: sync, MLP 784-256-128-10, global batch 128, one epoch, this host")
+print("workers   samples/s   vs 1 worker   MiB sent by the server per step")
+base = None
+for workers in (1, 2, 4, 8):
+    summary = load(f"scaling-{workers}w/summary.json")
+    if not summary:
+        continue
+    rate = summary["samples_per_second"]
+    base = base or rate
+    per_step = summary["bytes_sent"] / summary["steps"] / 2**20
+    report["scaling"].append({"workers": workers, "samples_per_second": rate, "server_bytes_sent_per_step": per_step * 2**20})
+    print(f"{workers:7}   {rate:9.0f}   {rate / base:10.2f}x   {per_step:31.2f}")
+
+print(f"\nmachine: {report['machine']}; files in {out}")
+json.dump(report, open(os.path.join(out, "bench.json"), "w"), indent=2)
