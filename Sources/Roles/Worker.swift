@@ -258,8 +258,8 @@ public final class Worker {
                                   hint: "list the shards' endpoints in shard order", restartable: false)
             }
             let named = facts["compression"] as? String ?? GradientCompression.none.rawValue
-            guard let compression = GradientCompression(rawValue: named), let fraction = facts["topk_fraction"] as? Double ?? Optional(0.01),
-                  fraction > 0, fraction <= 1 else {
+            let fraction = facts["topk_fraction"] as? Double ?? ClusterConfig().topkFraction
+            guard let compression = GradientCompression(rawValue: named), fraction > 0, fraction <= 1 else {
                 throw WorkerError(message: "server shard \(k) asks for compression \(named) (topk_fraction \(facts["topk_fraction"] ?? "none")), "
                                   + "which this worker cannot use", hint: "run the same pstrain release everywhere", restartable: false)
             }

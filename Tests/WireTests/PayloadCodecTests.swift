@@ -35,8 +35,8 @@ import Wire
 
     /// The F16C path (where this CPU has it) and the portable one give the same halves, decoded values, residuals
     /// and sums of squares, for every kind of value and a length that is not a multiple of eight.
-    @Test func hardwareAndPortableHalvesAgree() throws {
-        try #require(PayloadCodec.halfHardware, "this CPU has no F16C: only the portable path runs here")
+    @Test(.enabled(if: PayloadCodec.halfHardware, "this CPU has no F16C: only the portable path runs here"))
+    func hardwareAndPortableHalvesAgree() throws {
         var generator = SystemRandomNumberGenerator()
         var values: [Float] = [0, -0, 65504, 65520, -1e6, 1e-8, 3e-5, .infinity, -.infinity, .nan, .greatestFiniteMagnitude]
         for _ in 0 ..< 100_001 { values.append(Float(bitPattern: UInt32(truncatingIfNeeded: generator.next()))) }
