@@ -93,8 +93,10 @@ extension ParameterServer {
                 let current = UnsafeBufferPointer(w)
                 if full || slots[rank]!.weightsCopy == nil {
                     // Workers sent the whole weights at the same version hold the same: one lineage.
-                    if wholeWeightsLineage?.version != version { wholeWeightsLineage = (version, WeightsLineage()) }
-                    slots[rank]!.weightsCopy = WorkerWeightsCopy(weights: current, lineage: wholeWeightsLineage!.lineage,
+                    let lineage = wholeWeights.version == version ? wholeWeights.lineage ?? WeightsLineage(buffers: changeBuffers)
+                        : WeightsLineage(buffers: changeBuffers)
+                    wholeWeights = WholeWeightsPoint(version: version, lineage: lineage)
+                    slots[rank]!.weightsCopy = WorkerWeightsCopy(weights: current, lineage: lineage,
                                                                  compression: cluster.compression, fraction: cluster.topkFraction)
                 } else {
                     let (delta, count) = slots[rank]!.weightsCopy!.delta(to: current, version: version)
@@ -102,6 +104,7 @@ extension ParameterServer {
                     header.elementType = slots[rank]!.weightsCopy!.encoder.elementType
                     header.count = UInt64(count)
                     header.aux = slots[rank]!.weightsCopy!.sequence
+                    monitoring.compressionBuffersHeld(bytes: changeBuffers.liveBytes)
                 }
             }
         }

@@ -59,7 +59,9 @@ public final class ParameterServer {
     var weights: OutboundFrame
     var spareWeights: OutboundFrame?
     /// With compression: where in the history of sent weights a worker sent them whole at `version` stands.
-    var wholeWeightsLineage: (version: UInt64, lineage: WeightsLineage)?
+    var wholeWeights = WholeWeightsPoint()
+    /// With compression: spare buffers for the encoded weight changes, reused from step to step.
+    lazy var changeBuffers = ChangeBuffers(compression: cluster.compression, fraction: cluster.topkFraction, count: range.count)
     var optimizer: Optimizer
     let schedule: LearningRateSchedule
     let network: Network<Float>
@@ -121,6 +123,13 @@ public final class ParameterServer {
         var lostSince: Date?
         /// With compression: the weights this worker holds, since its last full weights.
         var weightsCopy: WorkerWeightsCopy?
+    }
+
+    /// The lineage of workers last sent the whole weights, at `version`. Weak: the workers' copies keep it while
+    /// any of them stands there; held strongly, it would keep every later step's buffers alive through `next`.
+    struct WholeWeightsPoint {
+        var version: UInt64 = .max
+        weak var lineage: WeightsLineage?
     }
 
     struct PendingPush {

@@ -32,7 +32,7 @@ public final class ServerMetrics: @unchecked Sendable {
     let updatesApplied, samples, bytesSent, bytesReceived, messagesSent, messagesReceived, messagesDropped: Counter
     let staleness: Recorder
     let optimizerStep: CoreMetrics.Timer
-    let step, totalSteps, loss, learningRate, testLoss, testAccuracy, checkpointStep, checkpointAge: Gauge
+    let step, totalSteps, loss, learningRate, testLoss, testAccuracy, checkpointStep, checkpointAge, compressionBuffers: Gauge
     let workers: [String: Gauge]
 
     private let lock = NSLock()
@@ -66,6 +66,7 @@ public final class ServerMetrics: @unchecked Sendable {
         testAccuracy = gauge("pstrain_test_accuracy")
         checkpointStep = gauge("pstrain_last_checkpoint_step")
         checkpointAge = gauge("pstrain_last_checkpoint_age_seconds")
+        compressionBuffers = gauge("pstrain_compression_buffer_bytes")
         workers = Dictionary(uniqueKeysWithValues: Self.workerStates.map { ($0, gauge("pstrain_workers", [("state", $0)])) })
     }
 
@@ -88,6 +89,11 @@ public final class ServerMetrics: @unchecked Sendable {
             return made
         }
         counter.increment()
+    }
+
+    /// With compression: the bytes the server holds for encoded weight changes (steady once the run is under way).
+    func compressionBuffersHeld(bytes: Int) {
+        compressionBuffers.record(bytes)
     }
 
     func evaluated(loss value: Double, accuracy: Double?) {

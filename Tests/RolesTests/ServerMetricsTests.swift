@@ -3,6 +3,7 @@ import Foundation
 import MetricsTestKit
 import Roles
 import Testing
+import Wire
 
 /// The server's metrics, recorded through swift-metrics into MetricsTestKit's factory, agree exactly with what
 /// the run reports of itself; `/healthz`'s answer follows the server's phase.
@@ -65,6 +66,24 @@ import Testing
         #expect(try w0.awaitWeights()?.version == 1)
         #expect(try factory.expectCounter("pstrain_rejected_messages_total", [("reason", "non_finite")]).totalValue == 1)
         #expect(try factory.expectCounter("pstrain_updates_applied_total").totalValue == 1)
+    }
+
+    /// The buffers of compressed weight changes are handed back and reused once every worker is past them: what
+    /// the server holds stays flat over a run instead of growing by a change and a payload every step.
+    @Test(arguments: [GradientCompression.fp16, .topk])
+    func compressedChangesHoldAFixedAmountOfMemory(compression: GradientCompression) throws {
+        var c = config(mode: .sync)
+        c.train.epochs = 4
+        c.cluster.compression = compression
+        let factory = TestMetrics()
+        let outcome = try InProcessCluster.run(c, monitoring: ServerMetrics(factory: factory))
+        let held = try factory.expectGauge("pstrain_compression_buffer_bytes").values
+        #expect(outcome.summary.steps == 48 && held.count >= 40)
+        let parameters = outcome.summary.parameters
+        let perStep = 4 * parameters + (compression == .fp16 ? 2 * parameters : 8 * PayloadCodec.topKCount(of: parameters, fraction: c.cluster.topkFraction))
+        // The step being sent, the one before it, and the spares.
+        #expect(held.max()! <= Double((2 + 4) * perStep), "held \(held.max()!) bytes; one step's buffers are \(perStep)")
+        #expect(held.suffix(10).allSatisfy { $0 == held.last }, "still growing at the end: \(held.suffix(10))")
     }
 
     @Test func healthFollowsThePhaseAndNoticesAStalledLoop() throws {
