@@ -2,15 +2,18 @@
 # Every benchmark beside its reference, in one run on this machine: compute against the OpenBLAS sgemm bound and
 # PyTorch (same model, optimizer, batch and data shape), push + pull against a raw ZeroMQ echo, the cluster
 # (1 server + 2 workers, sync and async) against one process, PyTorch DistributedDataParallel (gloo) and a PyTorch
-# RPC parameter server, and scaling with the worker count. Prints one table and writes runs/bench-<time>/bench.json.
+# RPC parameter server, and scaling with the worker count (1-8) and the model size (0.1-16 MiB), on this host and
+# over network namespaces shaped to 1 Gbit. Prints one table and writes runs/bench-<time>/bench.json.
 # PyTorch CPU goes into .venv-bench (pip install 'torch==2.13.0+cpu'); where it cannot be installed, its columns
-# are left out with a note. Multi-host figures at 1 Gbit, with compression: bench/multihost.sh (root).
-# Options: --quick measures each figure for less time (a smoke run, not for reporting).
+# are left out with a note. The 1 Gbit runs need root (network namespaces); without it they are left out with a
+# note. Compression at 1 Gbit and two server shards: bench/multihost.sh.
+# Options: --quick measures each figure for less time, on less data (a smoke run, not for reporting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=2
 steps=300
-if [ "${1:-}" = "--quick" ]; then seconds=0.3; steps=30; fi
+samples=16384
+if [ "${1:-}" = "--quick" ]; then seconds=0.3; steps=30; samples=2048; fi
 scripts/install-deps
 swift build -c release --product pstrain
 swift build -c release --product pstrain-bench
@@ -49,10 +52,36 @@ done
 [ -z "$torch" ] || $torch bench/torch/distributed.py --steps $steps >"$out/torch-distributed.jsonl"
 
 echo "scaling..." >&2
-for workers in 1 2 4 8; do
-  # The global batch stays 128: each worker takes its share.
-  $pstrain launch --config "$config" --workers $workers --run-dir "$out/scaling-${workers}w" "train.batch_size=$((128 / workers))" \
-    train.epochs=1 >/dev/null 2>&1
+# By worker count, the global batch staying 128 (each worker takes its share), and by model size: MLP 784-h-h-10
+# for h = 32, 256, 700, 1700 (0.1, 1, 4 and 16 MiB of float32), 2 workers of batch 32, on fewer samples as the
+# model grows so that each run takes seconds.
+worker_counts=(1 2 4 8)
+sizes=(32:$samples 256:$((samples / 2)) 700:$((samples / 4)) 1700:$((samples / 8)))
+by_workers() { args=(--config "$config" "train.batch_size=$((128 / $1))" train.epochs=1 "data.samples=$samples"); }
+by_size() { args=(--config "$config" "model.hidden=[${1%:*},${1%:*}]" train.batch_size=32 train.epochs=1 "data.samples=${1#*:}"); }
+for workers in "${worker_counts[@]}"; do
+  by_workers "$workers"
+  $pstrain launch --workers "$workers" --run-dir "$out/scaling-${workers}w" "${args[@]}" >/dev/null 2>&1
 done
+for size in "${sizes[@]}"; do
+  by_size "$size"
+  $pstrain launch --workers 2 --run-dir "$out/size-${size%:*}" "${args[@]}" >/dev/null 2>&1
+done
+source bench/lib/netns-job.sh
+if netns_available; then
+  echo "scaling at 1 Gbit..." >&2
+  netns_prefix="psb$$"
+  trap 'scripts/netns-hosts delete "$netns_prefix"' EXIT
+  for workers in "${worker_counts[@]}"; do
+    by_workers "$workers"
+    netns_job "$out" "gbit-scaling-${workers}w" 1gbit 1 "$workers" "${args[@]}"
+  done
+  for size in "${sizes[@]}"; do
+    by_size "$size"
+    netns_job "$out" "gbit-size-${size%:*}" 1gbit 1 2 "${args[@]}"
+  done
+else
+  echo "the 1 Gbit scaling runs need network namespaces (root); left out" | tee "$out/netns-skipped.txt" >&2
+fi
 
 python3 bench/report.py "$out"

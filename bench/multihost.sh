@@ -3,9 +3,9 @@
 # (network namespaces from scripts/netns-hosts), placed by TF_CONFIG, with every link unshaped and then shaped to
 # 1 Gbit (tc tbf). MLP 784-256-128-10 (0.9 MiB of float32), Adam, per-worker batch 32; then, for compression, a
 # communication-bound model, MLP 784-1024-1024-10 (7.1 MiB) with per-worker batch 8 on 4800 samples, at 1 Gbit
-# in float32, fp16 and top-k. Reports samples/s and the
-# bytes on the wire per step (every message has a worker at one end, so the workers' traffic is all of it, bar
-# shard 0 fetching the other slices at epoch ends). Needs root. Writes its runs under runs/bench-multihost-<time>/.
+# in float32, fp16 and top-k. Reports samples/s and the bytes on the wire per step (every message has a worker at
+# one end, so the workers' traffic is all of it, bar shard 0 fetching the other slices at epoch ends). Needs root.
+# Writes its runs under runs/bench-multihost-<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps
@@ -13,31 +13,14 @@ swift build -c release --product pstrain
 [ "$(id -u)" -eq 0 ] || { echo "bench/multihost.sh: network namespaces need root" >&2; exit 1; }
 out="$PWD/runs/bench-multihost-$(date -u +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
-bin="$PWD/.build/release/pstrain"
-prefix="psb$$"
-trap 'scripts/netns-hosts delete "$prefix"' EXIT
-workers=3
+source bench/lib/netns-job.sh
+netns_prefix="psb$$"
+trap 'scripts/netns-hosts delete "$netns_prefix"' EXIT
 
-run() { # NAME RATE SERVERS [OVERRIDE ...]
-  local name=$1 rate=$2 servers=$3 ps="" list="" pids=()
+run() { # NAME RATE SERVERS [OVERRIDE ...]: 3 workers, per-worker batch 32 unless overridden
+  local name=$1 rate=$2 servers=$3
   shift 3
-  scripts/netns-hosts delete "$prefix"
-  scripts/netns-hosts create "$prefix" $((servers + workers)) $([ "$rate" = none ] || echo "$rate")
-  for ((s = 0; s < servers; s++)); do ps+="${ps:+, }\"10.77.0.$((s + 1)):5555\""; done
-  for ((w = 0; w < workers; w++)); do list+="${list:+, }\"10.77.0.$((servers + w + 1)):2222\""; done
-  local common=(--config configs/bench-mnist-mlp.yaml train.batch_size=32 train.epochs=1 "cluster.workers=$workers" "$@")
-  for ((s = 0; s < servers; s++)); do
-    TF_CONFIG="{\"cluster\": {\"ps\": [$ps], \"worker\": [$list]}, \"task\": {\"type\": \"ps\", \"index\": $s}}" \
-      ip netns exec "$prefix-h$s" "$bin" server --insecure --quiet --run-dir "$out/$name$([ $s -eq 0 ] || echo "-shard$s")" "${common[@]}" \
-      >"$out/$name.server$s.out" 2>"$out/$name.server$s.log" &
-    pids+=($!)
-  done
-  for ((w = 0; w < workers; w++)); do
-    TF_CONFIG="{\"cluster\": {\"ps\": [$ps], \"worker\": [$list]}, \"task\": {\"type\": \"worker\", \"index\": $w}}" \
-      ip netns exec "$prefix-h$((servers + w))" "$bin" worker "${common[@]}" >"$out/$name.worker$w.out" 2>"$out/$name.worker$w.log" &
-    pids+=($!)
-  done
-  for pid in "${pids[@]}"; do wait "$pid" || { echo "bench/multihost.sh: a process of $name failed; logs in $out" >&2; exit 1; }; done
+  netns_job "$out" "$name" "$rate" "$servers" 3 --config configs/bench-mnist-mlp.yaml train.batch_size=32 train.epochs=1 "$@"
 }
 
 run unshaped-1s none 1

@@ -61,18 +61,45 @@ for ours in ("pstrain sync-2w", "pstrain async-2w"):
         if ours in by_name and theirs in by_name:
             print(f"  {ours} / {theirs}: {by_name[ours] / by_name[theirs]:.2f}x")
 
-print("\nscaling: sync, MLP 784-256-128-10, global batch 128, one epoch, this host")
-print("workers   samples/s   vs 1 worker   MiB sent by the server per step")
-base = None
-for workers in (1, 2, 4, 8):
-    summary = load(f"scaling-{workers}w/summary.json")
-    if not summary:
-        continue
-    rate = summary["samples_per_second"]
-    base = base or rate
-    per_step = summary["bytes_sent"] / summary["steps"] / 2**20
-    report["scaling"].append({"workers": workers, "samples_per_second": rate, "server_bytes_sent_per_step": per_step * 2**20})
-    print(f"{workers:7}   {rate:9.0f}   {rate / base:10.2f}x   {per_step:31.2f}")
+LINK_BYTES_PER_SECOND = 1e9 / 8
+
+
+def scaling(title, runs):
+    """One table of sync runs on this host beside the same runs over 1 Gbit links; `runs` is (label, name, global batch)."""
+    print(f"\n{title}")
+    print("                 this host                  1 Gbit links (tc tbf), one host per process")
+    print("        MiB   samples/s   vs first   samples/s   vs this host   MiB the server sends per step   its link busy")
+    rows = []
+    for label, name, batch in runs:
+        here, gbit = load(f"{name}/summary.json"), load(f"gbit-{name}/summary.json")
+        if not here:
+            continue
+        mib = 4 * here["parameters"] / 2**20
+        row = {"label": label, "model_mib": mib, "samples_per_second": here["samples_per_second"],
+               "server_bytes_sent_per_step": here["bytes_sent"] / here["steps"]}
+        shown = "          -                -"
+        if gbit:
+            # The server's way out carries every worker's weights: at 1 Gbit, the share of each step it is busy
+            # says how communication-bound the run is (1 = entirely).
+            sent = gbit["bytes_sent"] / gbit["steps"]
+            step_seconds = batch / gbit["samples_per_second"]
+            busy = sent / LINK_BYTES_PER_SECOND / step_seconds
+            row.update({"gbit_samples_per_second": gbit["samples_per_second"], "gbit_server_link_busy": busy})
+            shown = f"{gbit['samples_per_second']:9.0f}   {gbit['samples_per_second'] / here['samples_per_second']:11.2f}x"
+        first = rows[0]["samples_per_second"] if rows else row["samples_per_second"]
+        rows.append(row)
+        busy_shown = f"{100 * row['gbit_server_link_busy']:11.0f} %" if gbit else "            -"
+        print(f"{label:6} {mib:4.1f}   {row['samples_per_second']:9.0f}   {row['samples_per_second'] / first:7.2f}x   {shown}   "
+              f"{row['server_bytes_sent_per_step'] / 2**20:29.2f}   {busy_shown}")
+    if os.path.exists(os.path.join(out, "netns-skipped.txt")):
+        print("  (1 Gbit runs left out: " + open(os.path.join(out, "netns-skipped.txt")).read().strip() + ")")
+    return rows
+
+
+report["scaling"] = scaling("scaling by workers: sync, MLP 784-256-128-10, global batch 128, one epoch",
+                            [(f"{w}w", f"scaling-{w}w", 128) for w in (1, 2, 4, 8)])
+report["scaling_by_model_size"] = scaling("scaling by model size: sync, 2 workers of batch 32, MLP 784-h-h-10",
+                                          [(f"h={h}", f"size-{h}", 64) for h in (32, 256, 700, 1700)])
 
 print(f"\nmachine: {report['machine']}; files in {out}")
 json.dump(report, open(os.path.join(out, "bench.json"), "w"), indent=2)
