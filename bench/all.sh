@@ -45,11 +45,19 @@ $bench comm --seconds $seconds --json "$out/comm.json" >/dev/null
 
 echo "end to end..." >&2
 config=configs/bench-mnist-mlp.yaml
-$pstrain train --config "$config" --run-dir "$out/single" --quiet >/dev/null
+# pstrain and PyTorch train on the same rows, written as NumPy files (the config's synthetic data otherwise).
+data_args=()
+numpy_python=${torch:-python3}
+if $numpy_python -c 'import numpy' 2>/dev/null && $numpy_python bench/make_data.py "$out/data"; then
+  data_args=(data.format=npy "data.train=$out/data/train.npy" "data.train_labels=$out/data/train-labels.npy"
+             "data.test=$out/data/test.npy" "data.test_labels=$out/data/test-labels.npy")
+fi
+$pstrain train --config "$config" --run-dir "$out/single" --quiet "${data_args[@]}" >/dev/null
 for mode in sync async; do
-  $pstrain launch --config "$config" --workers 2 --run-dir "$out/$mode-2w" train.batch_size=64 "cluster.mode=$mode" >/dev/null 2>&1
+  $pstrain launch --config "$config" --workers 2 --run-dir "$out/$mode-2w" train.batch_size=64 "cluster.mode=$mode" "${data_args[@]}" \
+    >/dev/null 2>&1
 done
-[ -z "$torch" ] || $torch bench/torch/distributed.py --steps $steps >"$out/torch-distributed.jsonl"
+[ -z "$torch" ] || $torch bench/torch/distributed.py --steps $steps ${data_args:+--data "$out/data"} >"$out/torch-distributed.jsonl"
 
 echo "scaling..." >&2
 # By worker count, the global batch staying 128 (each worker takes its share), and by model size: MLP 784-h-h-10

@@ -17,7 +17,7 @@ def lines(name):
     return [json.loads(line) for line in open(path)] if os.path.exists(path) else []
 
 
-report = {"machine": None, "compute": [], "communication": [], "end_to_end": [], "scaling": []}
+report = {"machine": None, "compute": [], "communication": [], "end_to_end": [], "scaling": [], "scaling_by_model_size": []}
 
 torch_compute = {(r["model"], r["batch"], r["threads"]): r["samples_per_second"] for r in lines("torch-compute.jsonl")}
 print("compute: training samples/s of one process (Adam)")
@@ -42,7 +42,10 @@ if comm:
         report["communication"].append(row)
         print(f"{row['transport']:9}   {row['mib']:3.0f}   {row['pstrain_ms']:10.3f}   {row['raw_echo_ms']:7.3f}   {row['ratio']:5.2f}")
 
-print("\nend to end: MLP 784-256-128-10, Adam, global batch 128")
+same_rows = os.path.exists(os.path.join(out, "data", "train.npy"))
+report["end_to_end_same_rows"] = same_rows
+print("\nend to end: MLP 784-256-128-10, Adam, global batch 128, "
+      + ("every run on the same rows (bench/make_data.py)" if same_rows else "pstrain's synthetic data, PyTorch's random rows"))
 print("run                  samples/s   vs single process   test accuracy")
 single = load("single/summary.json")
 rows = []

@@ -1,7 +1,8 @@
 """PyTorch's distributed baselines for bench/all.sh: DistributedDataParallel (gloo, 2 processes) and an RPC
 parameter server (1 server + 2 workers, synchronous: the server averages both workers' gradients, applies Adam
-once, and answers both), on the MLP 784-256-128-10 with a global batch of 128 over synthetic data of MNIST's
-shape. Prints {"run": ..., "samples_per_second": ...} as JSON.
+once, and answers both), on the MLP 784-256-128-10 with a global batch of 128, over the rows pstrain trains on
+(--data: bench/make_data.py's files; each worker takes a contiguous shard, as pstrain's workers do), or else over
+random data of MNIST's shape. Prints {"run": ..., "samples_per_second": ...} as JSON.
 """
 import argparse
 import json
@@ -10,6 +11,7 @@ import queue
 import threading
 import time
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.distributed.rpc as rpc
@@ -24,7 +26,12 @@ def mlp():
                                torch.nn.Linear(128, CLASSES))
 
 
-def shard(rank, workers):
+def shard(rank, workers, data):
+    if data:
+        features, labels = np.load(os.path.join(data, "train.npy")), np.load(os.path.join(data, "train-labels.npy"))
+        rows = len(features) // workers
+        part = slice(rank * rows, (rank + 1) * rows)
+        return torch.from_numpy(features[part].copy()), torch.from_numpy(labels[part].copy())
     generator = torch.Generator().manual_seed(100 + rank)
     rows = ROWS // workers
     return torch.randn(rows, FEATURES, generator=generator), torch.randint(0, CLASSES, (rows,), generator=generator)
@@ -38,14 +45,14 @@ def batches(x, y, batch):
             yield x[index], y[index]
 
 
-def ddp_worker(rank, workers, port, steps, batch, result):
+def ddp_worker(rank, workers, port, steps, batch, data, result):
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=workers)
     model = torch.nn.parallel.DistributedDataParallel(mlp())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    data = batches(*shard(rank, workers), batch)
+    data = batches(*shard(rank, workers, data), batch)
 
     def step():
         x, y = next(data)
@@ -105,7 +112,7 @@ def push(gradients):
     return future
 
 
-def rpc_process(rank, workers, port, steps, batch, result):
+def rpc_process(rank, workers, port, steps, batch, data, result):
     global SERVER
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -118,7 +125,7 @@ def rpc_process(rank, workers, port, steps, batch, result):
     rpc.init_rpc(f"worker{rank}", rank=rank, world_size=workers + 1, rpc_backend_options=options)
     model = mlp()
     loss_fn = torch.nn.CrossEntropyLoss()
-    data = batches(*shard(rank - 1, workers), batch)
+    data = batches(*shard(rank - 1, workers, data), batch)
     weights = rpc.rpc_sync("ps", server_weights)
 
     def step(weights):
@@ -140,10 +147,10 @@ def rpc_process(rank, workers, port, steps, batch, result):
     rpc.shutdown()
 
 
-def run(target, processes, steps, batch, port):
+def run(target, processes, steps, batch, port, data):
     context = mp.get_context("spawn")
     result = context.Queue()
-    children = [context.Process(target=target, args=(rank, 2, port, steps, batch, result)) for rank in range(processes)]
+    children = [context.Process(target=target, args=(rank, 2, port, steps, batch, data, result)) for rank in range(processes)]
     for child in children:
         child.start()
     deadline = time.monotonic() + 900
@@ -166,10 +173,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=300, help="timed steps, after 20 of warm-up")
     parser.add_argument("--port", type=int, default=29533)
+    parser.add_argument("--data", help="a folder of bench/make_data.py's files to train on")
     args = parser.parse_args()
     per_worker = 64  # global batch 128 over 2 workers
-    print(json.dumps({"run": "pytorch-ddp-2w", "samples_per_second": run(ddp_worker, 2, args.steps, per_worker, args.port)}), flush=True)
-    print(json.dumps({"run": "pytorch-rpc-ps-2w", "samples_per_second": run(rpc_process, 3, args.steps, per_worker, args.port + 1)}),
+    print(json.dumps({"run": "pytorch-ddp-2w", "samples_per_second": run(ddp_worker, 2, args.steps, per_worker, args.port, args.data)}), flush=True)
+    print(json.dumps({"run": "pytorch-rpc-ps-2w", "samples_per_second": run(rpc_process, 3, args.steps, per_worker, args.port + 1, args.data)}),
           flush=True)
 
 
