@@ -46,28 +46,42 @@ public struct Optimizer: Sendable {
 
     /// Applies one step to `parameters` with `gradient` (which receives the regularisation terms) at `learningRate`.
     public mutating func update(parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeMutableBufferPointer<Float>, learningRate: Double) {
-        precondition(parameters.count == count && gradient.count == count,
-                     "optimizer owns \(count) values; got \(parameters.count) parameters and \(gradient.count) gradients")
+        beginStep()
+        apply(to: 0 ..< count, parameters: parameters, gradient: gradient, learningRate: learningRate)
+    }
+
+    /// Starts a step that `apply(to:...)` then takes slice by slice, so that a server can send each slice of the
+    /// weights while it updates the next.
+    public mutating func beginStep() {
         step += 1
-        Regularization.addPenalties(to: gradient, weights: UnsafeBufferPointer(parameters), l1: Float(settings.l1), l2: Float(settings.l2))
+    }
+
+    /// The current step on the values `range` of `parameters` and `gradient` (both all `count` long): the very
+    /// arithmetic `update` does to those values. The slices of one step must cover the parameters once.
+    public mutating func apply(to range: Range<Int>, parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeMutableBufferPointer<Float>,
+                               learningRate: Double) {
+        precondition(parameters.count == count && gradient.count == count && range.lowerBound >= 0 && range.upperBound <= count,
+                     "optimizer owns \(count) values; got \(parameters.count) parameters and \(gradient.count) gradients, slice \(range)")
+        Regularization.addPenalties(to: UnsafeMutableBufferPointer(rebasing: gradient[range]),
+                                    weights: UnsafeBufferPointer(rebasing: parameters[range]), l1: Float(settings.l1), l2: Float(settings.l2))
         if settings.weightDecay != 0 {
-            VectorOps.scale(parameters, by: Float(1 - learningRate * settings.weightDecay))
+            VectorOps.scale(UnsafeMutableBufferPointer(rebasing: parameters[range]), by: Float(1 - learningRate * settings.weightDecay))
         }
         let lr = Float(learningRate)
         let w = parameters, g = gradient
         switch settings.kind {
         case .sgd:
-            for i in 0 ..< count { w[i] -= lr * g[i] }
+            for i in range { w[i] -= lr * g[i] }
         case .momentum, .nesterov:
             let mu = Float(settings.momentum), nesterov = settings.kind == .nesterov
             firstMoment.withUnsafeMutableBufferPointer { v in
                 if nesterov {
-                    for i in 0 ..< count {
+                    for i in range {
                         v[i] = mu * v[i] + g[i]
                         w[i] -= lr * (g[i] + mu * v[i])
                     }
                 } else {
-                    for i in 0 ..< count {
+                    for i in range {
                         v[i] = mu * v[i] + g[i]
                         w[i] -= lr * v[i]
                     }
@@ -79,7 +93,7 @@ public struct Optimizer: Sendable {
             let stepSize = Float(learningRate / correction1), rootCorrection2 = Float(correction2.squareRoot())
             firstMoment.withUnsafeMutableBufferPointer { m in
                 secondMoment.withUnsafeMutableBufferPointer { v in
-                    for i in 0 ..< count {
+                    for i in range {
                         m[i] = b1 * m[i] + (1 - b1) * g[i]
                         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
                         w[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
@@ -91,14 +105,14 @@ public struct Optimizer: Sendable {
             secondMoment.withUnsafeMutableBufferPointer { s in
                 if mu > 0 {
                     firstMoment.withUnsafeMutableBufferPointer { b in
-                        for i in 0 ..< count {
+                        for i in range {
                             s[i] = rho * s[i] + (1 - rho) * g[i] * g[i]
                             b[i] = mu * b[i] + g[i] / (s[i].squareRoot() + eps)
                             w[i] -= lr * b[i]
                         }
                     }
                 } else {
-                    for i in 0 ..< count {
+                    for i in range {
                         s[i] = rho * s[i] + (1 - rho) * g[i] * g[i]
                         w[i] -= lr * g[i] / (s[i].squareRoot() + eps)
                     }
@@ -107,7 +121,7 @@ public struct Optimizer: Sendable {
         case .adagrad:
             let eps = Float(settings.epsilon)
             secondMoment.withUnsafeMutableBufferPointer { s in
-                for i in 0 ..< count {
+                for i in range {
                     s[i] += g[i] * g[i]
                     w[i] -= lr * g[i] / (s[i].squareRoot() + eps)
                 }

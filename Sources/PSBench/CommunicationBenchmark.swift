@@ -17,7 +17,8 @@ struct CommunicationBenchmark: ParsableCommand {
             pstrain: one worker pushes a float32 gradient of the model's size to a ParameterServer (async mode, \
             SGD) and waits for the new weights: validation, the optimizer step and every copy included. Raw: a \
             DEALER sends the same number of bytes to a ROUTER that sends them straight back. Both run in this \
-            process, the server on a thread of its own, over the same endpoint kind.
+            process, the server on a thread of its own, over the same endpoint kind. The two are timed in \
+            alternating rounds of 0.1 s; each figure is the median of its rounds.
             """)
 
     @Option(help: "Model sizes in MiB.") var sizes = "1,4,16"
@@ -34,8 +35,10 @@ struct CommunicationBenchmark: ParsableCommand {
         for kind in kinds {
             for mib in sizeList {
                 let bytes = Int(mib * 1_048_576) / 4 * 4
-                let raw = try rawEcho(kind: kind, bytes: bytes)
-                let ours = try pushPull(kind: kind, parameters: bytes / 4)
+                let echo = try rawEcho(kind: kind, bytes: bytes), pstrain = try pushPull(kind: kind, parameters: bytes / 4)
+                let (ours, raw) = try alternatingSecondsPerCall(seconds: seconds, warmUp: min(0.5, seconds / 4), pstrain.call, echo.call)
+                pstrain.finish()
+                echo.finish()
                 print(kind.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "  %4.0f   %10.3f   %11.3f   %5.2f", mib, ours * 1000, raw * 1000, ours / raw))
                 rows.append(["transport": kind, "mib": mib, "pstrain_ms": ours * 1000, "raw_echo_ms": raw * 1000, "ratio": ours / raw])
             }
@@ -50,12 +53,13 @@ struct CommunicationBenchmark: ParsableCommand {
         kind == "ipc" ? "ipc:///tmp/pstrain-bench-\(getpid())-\(UUID().uuidString.prefix(8)).sock" : "tcp://127.0.0.1:*"
     }
 
-    /// Seconds per round trip of `body`, measured for `seconds` after a warm-up.
-    func timePerCall(_ body: () throws -> Void) throws -> Double {
-        1 / (try callsPerSecond(seconds: seconds, warmUp: min(0.5, seconds / 4), body))
+    /// One round trip to time, and how to take down what it runs on.
+    struct RoundTrip {
+        var call: () throws -> Void
+        var finish: () -> Void
     }
 
-    func rawEcho(kind: String, bytes: Int) throws -> Double {
+    func rawEcho(kind: String, bytes: Int) throws -> RoundTrip {
         let context = try ZMQContext()
         let router = try context.socket(.router)
         try router.bind(endpoint(kind))
@@ -75,17 +79,17 @@ struct CommunicationBenchmark: ParsableCommand {
         let dealer = try context.socket(.dealer)
         try dealer.connect(address)
         let payload = OutboundFrame(count: bytes)
-        let perCall = try timePerCall {
+        return RoundTrip(call: {
             try dealer.send(zeroCopy: payload.bytes, owner: payload)
             _ = try dealer.receive()
-        }
-        done.request("measured")
-        dealer.close()
-        while echo.isExecuting { usleep(1000) }
-        return perCall
+        }, finish: {
+            done.request("measured")
+            dealer.close()
+            while echo.isExecuting { usleep(1000) }
+        })
     }
 
-    func pushPull(kind: String, parameters: Int) throws -> Double {
+    func pushPull(kind: String, parameters: Int) throws -> RoundTrip {
         var config = RunConfig()
         config.data.format = .synthetic
         config.data.generator = .linear
@@ -123,23 +127,38 @@ struct CommunicationBenchmark: ParsableCommand {
         var version = try exchange([OutboundFrame(Header(kind: .pull, jobID: jobID, sender: 0).encoded())])
         var gradientFrame = OutboundFrame(count: 4 * parameters)
         gradientFrame.withFloats { $0.update(repeating: 1e-3) }
+        var weights = [Float](repeating: 0, count: parameters)
         var weightsFrame: (any InboundFrame)?
-        let perCall = try timePerCall {
+        var pieces = WeightsPieces()
+        let call = {
             // The worker's side of a step, as `Worker` does it: the gradient sits in a reused frame (the network
-            // writes it there) and goes out; the reply's weights are read where they arrived.
+            // writes it there) and goes out, a large one in pieces; weights that come whole are read where they
+            // arrived, pieces are copied into place as they arrive.
             if !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * parameters) }
-            let first = weightsFrame?.withBytes { $0.load(as: Float.self) } ?? 0
+            let first = weightsFrame?.withBytes { $0.load(as: Float.self) } ?? weights[0]
             gradientFrame.withFloats { $0[0] = first * 1e-3 }
             let header = Header(kind: .push, jobID: jobID, sender: 0, elementType: .float32, version: version, aux: 1,
                                 count: UInt64(parameters))
-            try client.send([OutboundFrame(header.encoded()), gradientFrame])
-            let reply = try client.receive(timeoutMilliseconds: 60_000)!
-            version = try withFrameBytes(reply) { try Message.decode($0, maxPayloadBytes: 1 << 30).header.version }
-            weightsFrame = reply[1]
+            try client.send(try pushInParts(header, gradient: gradientFrame) { try client.send($0) })
+            while true {
+                let reply = try client.receive(timeoutMilliseconds: 60_000)!
+                let (done, whole) = try withFrameBytes(reply) { views in
+                    let message = try Message.decode(views, maxPayloadBytes: 1 << 30)
+                    let h = message.header
+                    let place = h.kind == .weightsPart ? pieces.placePart(h, total: parameters) : pieces.placeWeights(h, total: parameters)
+                    version = h.version
+                    if place!.count == parameters { return (true, true) }
+                    weights.withUnsafeMutableBufferPointer { message.copyFloats(into: UnsafeMutableBufferPointer(rebasing: $0[place!])) }
+                    return (h.kind == .weights, false)
+                }
+                weightsFrame = whole ? reply[1] : nil
+                if done { break }
+            }
         }
-        stop.request("measured")
-        client.close()
-        while serverThread.isExecuting { usleep(1000) }
-        return perCall
+        return RoundTrip(call: call, finish: {
+            stop.request("measured")
+            client.close()
+            while serverThread.isExecuting { usleep(1000) }
+        })
     }
 }

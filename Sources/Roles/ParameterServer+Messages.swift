@@ -52,6 +52,8 @@ extension ParameterServer {
             try sendWeights(to: rank, full: true)
         case .push:
             try receivePush(rank: rank, message)
+        case .pushPart:
+            try receivePushPart(rank: rank, message)
         case .heartbeat:
             break
         case .barrier:
@@ -62,7 +64,7 @@ extension ParameterServer {
             receiveGradientNorm(rank: rank, h)
         case .normTotal:
             try receiveNormTotal(rank: rank, h)
-        case .register, .stats, .welcome, .refuse, .weights, .shutdown, .normShare, .snapshot, .shardJoin:
+        case .register, .stats, .welcome, .refuse, .weights, .weightsPart, .shutdown, .normShare, .snapshot, .shardJoin:
             reject(peer, reason: "unexpected_kind", "a worker does not send \(h.kind)")
         }
     }
@@ -88,6 +90,13 @@ extension ParameterServer {
         var header = Header(kind: .weights, jobID: jobID, sender: -1, shard: UInt16(shard), elementType: .float32, version: version,
                             count: UInt64(range.count), layoutHash: run.spec.layout.hash)
         var payload = weights
+        if let ahead = weightsSentAhead[rank] {
+            weightsSentAhead[rank] = nil
+            if ahead.version == version && cluster.compression == .none && !full {
+                header.count = UInt64(range.count - ahead.end)
+                payload = weights.slice(floats: ahead.end ..< range.count)
+            }
+        }
         if cluster.compression != .none {
             weights.withFloats { w in
                 let current = UnsafeBufferPointer(w)
@@ -134,12 +143,19 @@ extension ParameterServer {
         guard pending[rank] == nil else {
             return reject(peer, reason: "duplicate_push", "worker \(rank) pushed again before its last push was answered")
         }
+        let parts = partialPushes[rank]
+        partialPushes[rank] = nil
         var push = PendingPush(base: h.version, batch: Int(clamping: h.aux), loss: h.value, hasGradient: h.elementType != .none,
-                               sumOfSquares: 0)
+                               sumOfSquares: 0, inParts: parts != nil)
+        if let parts, !(h.elementType == .float32 && h.version == parts.base && h.count == UInt64(range.count - parts.received)) {
+            reject(peer, reason: "bad_part", "worker \(rank)'s push (\(h.count) \(h.elementType) values against version \(h.version)) does not "
+                   + "complete its parts (\(parts.received) of \(range.count) values against version \(parts.base))")
+            return try sendWeights(to: rank)
+        }
         // With several shards the worker announced its whole gradient's sum of squares just before the push.
         let announced = announcedNorm[rank]
         announcedNorm[rank] = nil
-        if push.hasGradient && h.elementType != .sparseFloat32 && h.count != UInt64(range.count) {
+        if push.hasGradient && parts == nil && h.elementType != .sparseFloat32 && h.count != UInt64(range.count) {
             reject(peer, reason: "gradient_size", plan.shards == 1 ? "gradient of \(h.count) values; the model has \(range.count)"
                 : "gradient slice of \(h.count) values; shard \(shard) holds \(range.count)")
             return try sendWeights(to: rank)
@@ -157,9 +173,11 @@ extension ParameterServer {
         if push.hasGradient, let payload = message.payload {
             // One pass copies the gradient in (decoding it), proves it finite, and measures it for clipping.
             do {
+                let start = parts?.received ?? 0
                 push.sumOfSquares = try gradients[rank].withUnsafeMutableBufferPointer { g in
-                    h.elementType == .float32 ? VectorOps.copySumOfSquares(from: payload, into: g) : try PayloadCodec.decode(message, into: g, adding: false)
-                }
+                    h.elementType == .float32 ? VectorOps.copySumOfSquares(from: payload, into: UnsafeMutableBufferPointer(rebasing: g[start...]))
+                        : try PayloadCodec.decode(message, into: g, adding: false)
+                } + (parts?.sumOfSquares ?? 0)
             } catch let error as WireError {
                 reject(peer, reason: error.reason, "worker \(rank)'s gradient: \(error)")
                 return try sendWeights(to: rank)
@@ -179,6 +197,30 @@ extension ParameterServer {
         case .sync: try completeSyncStepIfReady()
         case .async, .bounded: try applyQueuedPushes()
         }
+    }
+
+    /// Takes in a leading part of `rank`'s next push: copies it into place and measures it, while the rest travels.
+    func receivePushPart(rank: Int, _ message: Message) throws {
+        let h = message.header
+        let peer = slots[rank]!.peer
+        let received = partialPushes[rank]
+        partialPushes[rank] = nil
+        if slots[rank]!.done { return reject(peer, reason: "after_barrier", "worker \(rank) pushed after finishing") }
+        guard pending[rank] == nil else {
+            return reject(peer, reason: "duplicate_push", "worker \(rank) pushed again before its last push was answered")
+        }
+        let offset = received?.received ?? 0
+        // Every part but the push's own piece: the push must still carry at least one value.
+        guard h.aux == UInt64(offset), h.version == received?.base ?? h.version, h.count > 0, h.count < UInt64(range.count - offset),
+              let payload = message.payload else {
+            return reject(peer, reason: "bad_part", "worker \(rank)'s push part at \(h.aux) with \(h.count) values against version \(h.version); "
+                          + "expected one at \(offset) against version \(received.map { "\($0.base)" } ?? "any"), short of \(range.count) values")
+        }
+        let end = offset + Int(h.count)
+        let sumOfSquares = gradients[rank].withUnsafeMutableBufferPointer { g in
+            VectorOps.copySumOfSquares(from: payload, into: UnsafeMutableBufferPointer(rebasing: g[offset ..< end]))
+        }
+        partialPushes[rank] = PartialPush(base: h.version, received: end, sumOfSquares: (received?.sumOfSquares ?? 0) + sumOfSquares)
     }
 
     /// A gradient with NaN or infinity in it is never applied; `cluster.nan_policy` says what else happens.

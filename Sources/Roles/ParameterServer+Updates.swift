@@ -30,7 +30,7 @@ extension ParameterServer {
                 VectorOps.scale(s, by: 1 / Float(total))
             }
             if plan.shards > 1 { return try askForGlobalNorm(samples: total, lossSum: loss) }
-            try applyUpdate(gradient: &sum, samples: total, lossSum: loss, staleness: 0)
+            try applyUpdate(gradient: &sum, samples: total, lossSum: loss, staleness: 0, answering: ranks.filter { pending[$0]?.inParts == true })
         } else {
             version += 1
         }
@@ -59,7 +59,8 @@ extension ParameterServer {
             pending[rank] = nil
             if push.hasGradient && push.batch > 0 {
                 try applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch),
-                                staleness: Int(version - min(push.base, version)), sumOfSquares: push.sumOfSquares)
+                                staleness: Int(version - min(push.base, version)), sumOfSquares: push.sumOfSquares,
+                                answering: push.inParts ? [rank] : [])
             }
             try consumed(rank)
             try dropPushesStalerThanTheBound()
@@ -104,17 +105,25 @@ extension ParameterServer {
 
     /// Clips, steps the optimizer, advances the version, and records metrics; evaluates at epoch ends.
     /// `sumOfSquares` is the gradient's when known; with several shards it is required, and is the whole
-    /// gradient's after clipping by value.
-    func applyUpdate(gradient: inout [Float], samples: Int, lossSum: Double, staleness: Int, sumOfSquares: Double? = nil) throws {
+    /// gradient's after clipping by value. The ranks `answering` (whose pushes came in parts, answered next) are
+    /// sent each updated piece of the weights while the next is updated; their answers then carry the rest.
+    func applyUpdate(gradient: inout [Float], samples: Int, lossSum: Double, staleness: Int, sumOfSquares: Double? = nil,
+                     answering: [Int] = []) throws {
         let o = run.config.optimizer
         let learningRate = schedule.rate(atStep: Int(version))
         let started = DispatchTime.now().uptimeNanoseconds
-        let norm = weightsForUpdate().withFloats { p in
-            gradient.withUnsafeMutableBufferPointer { g in
+        // Compressed answers are changes, encoded once the update is whole: no parts then.
+        let pieces = answering.isEmpty || cluster.compression != .none ? [0 ..< range.count] : PayloadParts.pieces(count: range.count)
+        let norm = try weightsForUpdate().withFloats { p in
+            try gradient.withUnsafeMutableBufferPointer { g in
                 let norm = plan.shards > 1
                     ? Clipping.clipSlice(g, byValue: o.clipValue, byNorm: o.clipNorm, globalSumOfSquares: sumOfSquares!)
                     : Clipping.clip(g, byValue: o.clipValue, byNorm: o.clipNorm, sumOfSquares: sumOfSquares)
-                optimizer.update(parameters: p, gradient: g, learningRate: learningRate)
+                optimizer.beginStep()
+                for piece in pieces {
+                    optimizer.apply(to: piece, parameters: p, gradient: g, learningRate: learningRate)
+                    if piece.upperBound < range.count { try sendAhead(piece, to: answering) }
+                }
                 return norm
             }
         }
@@ -148,6 +157,16 @@ extension ParameterServer {
         while epochsEvaluated < min(epochsDone, run.config.train.epochs) {
             epochsEvaluated += 1
             try evaluateEpoch(epochsEvaluated)
+        }
+    }
+
+    /// Sends `ranks` the updated `piece` of the weights of the version being made, as a `weightsPart`.
+    func sendAhead(_ piece: Range<Int>, to ranks: [Int]) throws {
+        let header = Header(kind: .weightsPart, jobID: jobID, sender: -1, shard: UInt16(shard), elementType: .float32, version: version + 1,
+                            aux: UInt64(piece.lowerBound), count: UInt64(piece.count), layoutHash: run.spec.layout.hash)
+        for rank in ranks {
+            try transport.send(frames(header, payload: weights.slice(floats: piece)), to: slots[rank]!.peer)
+            weightsSentAhead[rank] = (version + 1, piece.upperBound)
         }
     }
 

@@ -80,6 +80,10 @@ public final class ParameterServer {
     /// Per rank: the gradient pushed and not yet applied (sync: for this version; bounded: queued).
     var gradients: [[Float]]
     var pending: [PendingPush?]
+    /// Per rank: the leading parts of its next push taken in so far (`PayloadParts`).
+    var partialPushes: [PartialPush?]
+    /// Per rank: how far the weights at a version went ahead in `weightsPart` messages; the answer sends the rest.
+    var weightsSentAhead: [(version: UInt64, end: Int)?]
     var sum: [Float]
 
     let stepsPerEpoch: [Int]
@@ -139,6 +143,16 @@ public final class ParameterServer {
         var hasGradient: Bool
         /// The gradient's sum of squares, taken while copying it in.
         var sumOfSquares: Double
+        /// It came in parts: the answer goes out in parts too, as the update proceeds.
+        var inParts = false
+    }
+
+    /// The parts of a push received before the push itself.
+    struct PartialPush {
+        var base: UInt64
+        /// Values received, from the start of the gradient.
+        var received: Int
+        var sumOfSquares: Double
     }
 
     struct IntervalStats {
@@ -184,6 +198,8 @@ public final class ParameterServer {
         slots = Array(repeating: nil, count: n)
         gradients = Array(repeating: [Float](repeating: 0, count: range.count), count: n)
         pending = Array(repeating: nil, count: n)
+        partialPushes = Array(repeating: nil, count: n)
+        weightsSentAhead = Array(repeating: nil, count: n)
         announcedNorm = Array(repeating: nil, count: n)
         stepsDone = Array(repeating: 0, count: n)
         sum = [Float](repeating: 0, count: range.count)

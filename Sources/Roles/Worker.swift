@@ -57,6 +57,8 @@ public final class Worker {
     var encoders: [PayloadEncoder] = []
     var deltasReceived: [UInt64]
     var outOfStep: Set<Int> = []
+    /// Per shard: the pieces of weights that came ahead of the rest.
+    var pieces: [WeightsPieces]
 
     /// `rank` -1 lets the server choose. `transports` reach the server shards, in shard order.
     public init(run: PreparedRun, transports: [ClientTransport], rank: Int, log: @escaping (String) -> Void) {
@@ -69,6 +71,7 @@ public final class Worker {
         layoutCount = run.spec.layout.count
         versions = Array(repeating: 0, count: transports.count)
         deltasReceived = Array(repeating: 0, count: transports.count)
+        pieces = Array(repeating: WeightsPieces(), count: transports.count)
     }
 
     /// A worker of a job with one server.
@@ -140,8 +143,12 @@ public final class Worker {
                         if let whole = gradient, !encoders.isEmpty {
                             let (payload, count) = whole.withFloats { encoders[0].encode($0) }
                             (gradient, header.elementType, header.count) = (payload, encoders[0].elementType, UInt64(count))
+                            try send(frames(header, payload: gradient), to: 0)
+                        } else if let whole = gradient {
+                            try send(try pushInParts(header, gradient: whole) { try send($0, to: 0) }, to: 0)
+                        } else {
+                            try send(frames(header), to: 0)
                         }
-                        try send(frames(header, payload: gradient), to: 0)
                         let reply = try awaitReply(from: 0, accepting: [.weights])
                         try pullWhereOutOfStep()
                         // Sync runs in lockstep: the weights' version is the step every worker is on. A worker that
@@ -286,20 +293,38 @@ public final class Worker {
     func receiveWeights(_ message: Message, frame: any InboundFrame, shard: Int) throws {
         let range = sliceRanges[shard]
         if message.header.elementType != .float32 { return try receiveWeightsChange(message, shard: shard) }
-        guard message.header.count == UInt64(range.count), let payload = message.payload else {
-            throw WorkerError(message: "server shard \(shard) sent \(message.header.count) weights; it holds \(range.count) of this model")
+        guard let place = pieces[shard].placeWeights(message.header, total: range.count), let payload = message.payload else {
+            throw WorkerError(message: "server shard \(shard) sent \(message.header.count) weights at version \(message.header.version) "
+                              + "that do not complete what it sent ahead; it holds \(range.count) of this model")
         }
         deltasReceived[shard] = 0
         outOfStep.remove(shard)
-        // With compression the weights are changed in place by what follows, so they are kept in a copy.
-        if shards == 1 && encoders.isEmpty && Int(bitPattern: payload.baseAddress) % MemoryLayout<Float>.alignment == 0 {
+        // With compression the weights are changed in place by what follows, and weights in pieces are put together:
+        // both are kept in a copy.
+        if shards == 1 && encoders.isEmpty && place.count == range.count && Int(bitPattern: payload.baseAddress) % MemoryLayout<Float>.alignment == 0 {
             weightsFrame = frame
         } else {
-            weightsFrame = nil
-            if weightsCopy.count != layoutCount { weightsCopy = [Float](repeating: 0, count: layoutCount) }
-            weightsCopy.withUnsafeMutableBufferPointer { message.copyFloats(into: UnsafeMutableBufferPointer(rebasing: $0[range])) }
+            copyWeights(message, to: place, shard: shard)
         }
         versions[shard] = message.header.version
+    }
+
+    /// Takes a piece of the weights that `shard` sent ahead of the rest (`weightsPart`).
+    func receiveWeightsPart(_ message: Message, shard: Int) throws {
+        guard encoders.isEmpty, let place = pieces[shard].placePart(message.header, total: sliceRanges[shard].count) else {
+            throw WorkerError(message: "server shard \(shard) sent weights ahead at \(message.header.aux) (\(message.header.count) values, version "
+                              + "\(message.header.version)) that do not follow what it sent before")
+        }
+        copyWeights(message, to: place, shard: shard)
+    }
+
+    /// Copies the float32 payload of `message` to the values `place` of `shard`'s slice of the weights copy.
+    func copyWeights(_ message: Message, to place: Range<Int>, shard: Int) {
+        // Pieces cover the whole slice before the weights are used, so whole weights held before are not needed.
+        weightsFrame = nil
+        if weightsCopy.count != layoutCount { weightsCopy = [Float](repeating: 0, count: layoutCount) }
+        let start = sliceRanges[shard].lowerBound + place.lowerBound
+        weightsCopy.withUnsafeMutableBufferPointer { message.copyFloats(into: UnsafeMutableBufferPointer(rebasing: $0[start ..< start + place.count])) }
     }
 
     /// Adds a compressed weight change from `shard` to the weights, if it is the next one this worker expects; if
@@ -399,6 +424,10 @@ public final class Worker {
                 switch decoded.header.kind {
                 case let kind where kinds.contains(kind):
                     break
+                case .weightsPart where kinds.contains(.weights):
+                    // Taken, and the wait goes on for the rest of the weights.
+                    try receiveWeightsPart(decoded, shard: shard)
+                    return nil
                 case .refuse where decoded.header.aux == Refusal.registerAgain.rawValue:
                     // While registering, such a refusal answers a message sent before the registration: stale.
                     if kinds.contains(.welcome) { return nil }

@@ -7,12 +7,33 @@ public final class OutboundFrame: @unchecked Sendable {
     // @unchecked: written only before it is sent, read only after.
     public let count: Int
     let storage: UnsafeMutableRawPointer
+    /// The frame whose bytes this one views, kept alive by it; nil for a frame that owns its bytes.
+    private let whole: OutboundFrame?
 
     /// `count` bytes, uninitialised, 64-byte aligned so that float views vectorise.
     public init(count: Int) {
         self.count = count
         storage = .allocate(byteCount: max(count, 1), alignment: 64)
+        whole = nil
     }
+
+    private init(viewing whole: OutboundFrame, bytes: Range<Int>) {
+        count = bytes.count
+        storage = whole.storage + bytes.lowerBound
+        self.whole = whole
+    }
+
+    /// A frame of `bytes` of this one, sharing its memory: sending it sends those bytes without copying them.
+    /// While a transport holds the slice, this frame is not uniquely referenced either.
+    public func slice(bytes: Range<Int>) -> OutboundFrame {
+        precondition(bytes.lowerBound >= 0 && bytes.upperBound <= count, "slice \(bytes) of a frame of \(count) bytes")
+        let owner = whole ?? self
+        let start = storage - owner.storage + bytes.lowerBound
+        return OutboundFrame(viewing: owner, bytes: start ..< start + bytes.count)
+    }
+
+    /// The frame of float32 values `values` of this one.
+    public func slice(floats values: Range<Int>) -> OutboundFrame { slice(bytes: 4 * values.lowerBound ..< 4 * values.upperBound) }
 
     /// A frame holding a copy of `bytes`.
     public convenience init(_ bytes: [UInt8]) {
@@ -30,7 +51,7 @@ public final class OutboundFrame: @unchecked Sendable {
         #endif
     }
 
-    deinit { storage.deallocate() }
+    deinit { if whole == nil { storage.deallocate() } }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage, count: count) }
 

@@ -45,6 +45,16 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     /// shard serves, as UTF-8. Reply from shard 0: the same kind, with the shard index it assigns in `shard` and
     /// its own endpoint as payload.
     case shardJoin = 15
+    /// Worker → server: a leading slice of the float32 gradient of the `push` that follows, sent ahead so that the
+    /// server takes it in while the rest is on the way (`PayloadParts` says when and how a push is cut). `aux`: the
+    /// offset of its first value, the parts of one push following one another from 0; `version`: the push's base.
+    /// The push then carries the values from where its parts ended. No reply.
+    case pushPart = 16
+    /// Server → worker that pushed in parts: a leading slice of the float32 weights at `version`, sent as soon as
+    /// the server has updated it, so that the transfer overlaps the rest of the update. `aux`: the offset of its
+    /// first value, the parts following one another from 0. The `weights` message that follows carries the values
+    /// from where the parts ended.
+    case weightsPart = 17
 
     /// The payload a message of this kind carries.
     public var allowedPayloads: Set<ElementType> {
@@ -53,6 +63,7 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
         case .welcome, .refuse, .shardJoin: [.utf8]
         case .stats: [.none, .utf8]
         case .weights: [.float32, .float16, .sparseFloat32]
+        case .pushPart, .weightsPart: [.float32]
         case .push: [.none, .float32, .float16, .sparseFloat32]
         }
     }
@@ -102,5 +113,19 @@ public enum ElementType: UInt8, Sendable, CaseIterable {
         case .float16: 2
         case .sparseFloat32: 8
         }
+    }
+}
+
+/// How a large float32 payload travels in pieces: the leading pieces as `pushPart` / `weightsPart` messages, the
+/// last one in the `push` / `weights` message itself. The receiver works on each piece while the next is on the
+/// wire, instead of idling until the whole payload has arrived.
+public enum PayloadParts {
+    /// Values per piece: 1 MiB of float32. A multiple of 16, so pieces of a 64-byte aligned frame stay aligned.
+    public static let valuesPerPiece = 1 << 18
+
+    /// The value ranges of the pieces of a payload of `count` values, in order; one range (no parts) below two pieces.
+    public static func pieces(count: Int) -> [Range<Int>] {
+        guard count >= 2 * valuesPerPiece else { return [0 ..< count] }
+        return stride(from: 0, to: count, by: valuesPerPiece).map { $0 ..< min($0 + valuesPerPiece, count) }
     }
 }
