@@ -53,6 +53,8 @@ extension ParameterServer {
             rankOfPeer[old.peer] = nil
             pending[rank] = nil
             announcedNorm[rank] = nil
+            partialPushes[rank] = nil
+            weightsSentAhead[rank] = nil
             if let index = lostWorkers.lastIndex(where: { $0.rank == rank && $0.rejoinedAtStep == nil }) {
                 lostWorkers[index].rejoinedAtStep = Int(version)
             }

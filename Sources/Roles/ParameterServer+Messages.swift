@@ -209,18 +209,20 @@ extension ParameterServer {
         guard pending[rank] == nil else {
             return reject(peer, reason: "duplicate_push", "worker \(rank) pushed again before its last push was answered")
         }
-        let offset = received?.received ?? 0
-        // Every part but the push's own piece: the push must still carry at least one value.
-        guard h.aux == UInt64(offset), h.version == received?.base ?? h.version, h.count > 0, h.count < UInt64(range.count - offset),
+        // A part at 0 starts a push afresh (what came before it was never completed); any other continues one.
+        let continued = h.aux == 0 ? nil : received
+        let offset = continued?.received ?? 0
+        // The push itself carries the last piece: a part leaves at least one value for it.
+        guard h.aux == UInt64(offset), h.version == continued?.base ?? h.version, h.count > 0, h.count < UInt64(range.count - offset),
               let payload = message.payload else {
             return reject(peer, reason: "bad_part", "worker \(rank)'s push part at \(h.aux) with \(h.count) values against version \(h.version); "
-                          + "expected one at \(offset) against version \(received.map { "\($0.base)" } ?? "any"), short of \(range.count) values")
+                          + "expected one at \(offset) against version \(continued.map { "\($0.base)" } ?? "any"), short of \(range.count) values")
         }
         let end = offset + Int(h.count)
         let sumOfSquares = gradients[rank].withUnsafeMutableBufferPointer { g in
             VectorOps.copySumOfSquares(from: payload, into: UnsafeMutableBufferPointer(rebasing: g[offset ..< end]))
         }
-        partialPushes[rank] = PartialPush(base: h.version, received: end, sumOfSquares: (received?.sumOfSquares ?? 0) + sumOfSquares)
+        partialPushes[rank] = PartialPush(base: h.version, received: end, sumOfSquares: (continued?.sumOfSquares ?? 0) + sumOfSquares)
     }
 
     /// A gradient with NaN or infinity in it is never applied; `cluster.nan_policy` says what else happens.

@@ -84,8 +84,17 @@ import Wire
         let push = Header(kind: .push, jobID: jobID, sender: 0, elementType: .float32, aux: 1, count: UInt64(count - 999))
         try worker.client.send([OutboundFrame(push.encoded()), frame.slice(floats: 999 ..< count)])
         #expect(try worker.awaitWeights()?.version == 0, "an incomplete push is answered with the weights, unapplied")
+        // A part at 0 starts a push afresh, whatever came before it.
+        try worker.client.send(part(at: 0, 1000))
+        try worker.client.send(part(at: 0, 2000))
+        var completing = push
+        completing.count = UInt64(count - 2000)
+        try worker.client.send([OutboundFrame(completing.encoded()), frame.slice(floats: 2000 ..< count)])
+        var answer = try worker.awaitWeights()
+        while answer?.kind == .weightsPart { answer = try worker.awaitWeights() }
+        #expect(answer?.kind == .weights && answer?.version == 1, "a push whose parts started afresh is applied")
         try worker.sendPush(gradient: 1)
-        #expect(try worker.awaitWeights()?.version == 1, "after the rejects a whole push is applied")
+        #expect(try worker.awaitWeights()?.version == 2, "after the rejects a whole push is applied")
     }
 
     /// Workers push a model of three pieces in parts and take the weights in parts, in sync and async mode, and train
