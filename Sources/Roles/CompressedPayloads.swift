@@ -12,8 +12,10 @@ struct PayloadEncoder {
     /// keeps track itself (the server's copy of the weights a worker holds).
     var residual: [Float]
     var scratch: [Float]
-    /// Where the next payload is written, unless the caller hands in a frame of its own.
-    var frame: OutboundFrame
+    /// The bytes of one payload.
+    let payloadBytes: Int
+    /// Where the next payload is written, unless the caller hands in a frame of its own; made on first use.
+    var frame: OutboundFrame?
 
     init(compression: GradientCompression, fraction: Double, count: Int, keepsResidual: Bool) {
         precondition(compression != .none, "no encoder without compression")
@@ -21,7 +23,7 @@ struct PayloadEncoder {
         k = PayloadCodec.topKCount(of: count, fraction: fraction)
         residual = keepsResidual ? [Float](repeating: 0, count: count) : []
         scratch = compression == .topk ? [Float](repeating: 0, count: count) : []
-        frame = OutboundFrame(count: Self.payloadBytes(compression: compression, k: k, count: count))
+        payloadBytes = Self.payloadBytes(compression: compression, k: k, count: count)
     }
 
     /// The bytes of one payload of `count` values: float16 each, or `k` index/value pairs.
@@ -34,9 +36,9 @@ struct PayloadEncoder {
     /// Encodes `values` (plus the residual, where kept) into `target`, or else the encoder's own frame, and returns
     /// the payload and its element count; `values` then holds exactly what the receiver decodes.
     mutating func encode(_ values: UnsafeMutableBufferPointer<Float>, into target: OutboundFrame? = nil) -> (payload: OutboundFrame, count: Int) {
-        if target == nil && !isKnownUniquelyReferenced(&frame) { frame = OutboundFrame(count: frame.count) }
-        let output = target ?? frame
-        precondition(output.count == frame.count, "a payload frame of \(output.count) bytes; this encoder writes \(frame.count)")
+        if target == nil && (frame == nil || !isKnownUniquelyReferenced(&frame!)) { frame = OutboundFrame(count: payloadBytes) }
+        let output = target ?? frame!
+        precondition(output.count == payloadBytes, "a payload frame of \(output.count) bytes; this encoder writes \(payloadBytes)")
         let (compression, k, keeps) = (compression, k, !residual.isEmpty)
         output.withMutableBytes { out in
             scratch.withUnsafeMutableBufferPointer { scratch in
