@@ -78,7 +78,10 @@ struct CommunicationBenchmark: ParsableCommand {
         echo.start()
         let dealer = try context.socket(.dealer)
         try dealer.connect(address)
+        // Real values, as in the gradient pstrain sends: memory never written reads as the kernel's shared zero page,
+        // which stays in cache and made the echo's copies unrealistically cheap.
         let payload = OutboundFrame(count: bytes)
+        payload.withFloats { $0.update(repeating: 1e-3) }
         return RoundTrip(call: {
             try dealer.send(zeroCopy: payload.bytes, owner: payload)
             _ = try dealer.receive()
