@@ -110,13 +110,13 @@ extension ParameterServer {
         return slot.lostSince == nil || cluster.onWorkerFailure == .wait
     }
 
-    /// Declares lost each worker silent for longer than the heartbeat timeout; fails the job when a lost
-    /// worker is not replaced in time (`wait`) or no worker at all is left (`continue`).
+    /// Declares lost each worker silent for longer than the heartbeat timeout (measured up to `queueDrainedAt`);
+    /// fails the job when a lost worker is not replaced in time (`wait`) or no worker at all is left (`continue`).
     func checkHeartbeats() throws {
         let now = Date()
         for rank in slots.indices {
             guard let slot = slots[rank], !slot.done, slot.lostSince == nil else { continue }
-            let silence = now.timeIntervalSince(slot.lastSeen)
+            let silence = queueDrainedAt.timeIntervalSince(slot.lastSeen)
             if silence > cluster.heartbeatTimeout { try markLost(rank, silence: silence) }
         }
         let lost = slots.indices.compactMap { rank in slots[rank]?.lostSince.map { (rank, now.timeIntervalSince($0)) } }

@@ -58,6 +58,10 @@ public final class ParameterServer {
     /// still holds the frame (sending it), an update goes to a fresh copy instead: see `weightsForUpdate()`.
     var weights: OutboundFrame
     var spareWeights: OutboundFrame?
+    /// When the server last found no message waiting. A worker's silence is measured up to then, not up to now:
+    /// while the server is busy (a long update, an evaluation) the heartbeats that came meanwhile still wait in
+    /// the queue, and the worker is not silent.
+    var queueDrainedAt = Date()
     /// With compression: where in the history of sent weights a worker sent them whole at `version` stands.
     var wholeWeights = WholeWeightsPoint()
     /// With compression: spare buffers for the encoded weight changes, reused from step to step.
@@ -240,8 +244,12 @@ public final class ParameterServer {
                     if plan.shards == 1 { try saveCheckpoint() }
                     throw ServerStopped(reason: reason, checkpointStep: plan.shards == 1 ? Int(version) : nil)
                 }
-                if let (peer, frames) = try transport.receive(timeoutMilliseconds: heartbeatCheck) {
+                if let (peer, frames) = try transport.receive(timeoutMilliseconds: 0) {
                     try handle(peer, frames)
+                } else {
+                    // Every message that arrived until now has been handled: silence is measured up to here.
+                    queueDrainedAt = Date()
+                    if let (peer, frames) = try transport.receive(timeoutMilliseconds: heartbeatCheck) { try handle(peer, frames) }
                 }
                 try checkHeartbeats()
                 try answerSnapshotIfReady()

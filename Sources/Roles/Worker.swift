@@ -108,6 +108,7 @@ public final class Worker {
         var batchX = [Float](repeating: 0, count: t.batchSize * data.featureCount)
         var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
         var batches: (epoch: Int, ranges: [ArraySlice<Int>])?
+        let computation = BeatingComputation(interval: cluster.heartbeatInterval)
         var stepsTaken = 0, samples = 0
         var step = place.startStep
         while true {
@@ -126,11 +127,13 @@ public final class Worker {
                         data.gather(batch, features: &batchX, targets: &batchY)
                         var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(rank), UInt64(step))
                         if !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * layoutCount) }
-                        let loss = withParameters { p in
-                            gradientFrame.withFloats { g in
-                                network.lossAndGradient(parameters: p, inputs: batchX, targets: batchY, rows: batch.count, gradient: g, rng: &dropoutRNG)
+                        let loss = try computation.run({
+                            withParameters { p in
+                                gradientFrame.withFloats { g in
+                                    network.lossAndGradient(parameters: p, inputs: batchX, targets: batchY, rows: batch.count, gradient: g, rng: &dropoutRNG)
+                                }
                             }
-                        }
+                        }, beat: sendHeartbeats)
                         header.elementType = .float32
                         header.aux = UInt64(batch.count)
                         header.value = Double(loss)
@@ -402,6 +405,11 @@ public final class Worker {
         }
     }
 
+    /// Tells every shard this worker is alive: while it waits for a reply, and while it computes a long step.
+    func sendHeartbeats() throws {
+        for k in 0 ..< shards { try send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1, shard: UInt16(k))), to: k) }
+    }
+
     /// Waits for a reply of one of `kinds` from `shard`, sending every shard heartbeats while it waits.
     func awaitReply(from shard: Int, accepting kinds: Set<MessageKind>) throws -> Reply {
         var waited = 0.0
@@ -416,7 +424,7 @@ public final class Worker {
                                           + "A server started with --curve-secret hears only workers with --curve-server, "
                                           + "--curve-secret and a public key in its --curve-clients")
                 }
-                for k in 0 ..< shards { try send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1, shard: UInt16(k))), to: k) }
+                try sendHeartbeats()
                 continue
             }
             let reply = try withFrameBytes(received) { views -> Reply? in
