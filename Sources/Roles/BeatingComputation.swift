@@ -15,7 +15,8 @@ final class BeatingComputation {
         self.interval = interval
     }
 
-    /// Runs `body`, calling `beat` every `interval` seconds until it returns when it runs on the helper.
+    /// Runs `body` and returns its result. When `body` runs on the helper, `beat` is called every `interval` seconds
+    /// until it returns; a failed beat is thrown once `body` is done.
     func run<R>(_ body: () -> R, beat: () throws -> Void) throws -> R {
         let start = DispatchTime.now().uptimeNanoseconds
         defer { lastSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
