@@ -69,7 +69,7 @@ struct CommunicationBenchmark: ParsableCommand {
             try? router.set(.receiveTimeout(milliseconds: 100))
             while done.requested == nil {
                 guard let frames = try? router.receiveMultipart() else { continue }
-                try? router.send(frames[0].bytes, more: true)
+                _ = try? router.send(frames[0].bytes, more: true)
                 // Send the received frame back as it is, without copying it.
                 frames[1].withBytes { _ = try? router.send(zeroCopy: $0, owner: frames[1]) }
             }

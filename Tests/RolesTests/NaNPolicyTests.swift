@@ -13,7 +13,7 @@ import Wire
             c.optimizer.kind = .sgd
             c.optimizer.lr = 0.5
         }
-        var w0 = try ScriptedWorker(server, rank: 0), w1 = try ScriptedWorker(server, rank: 1)
+        let w0 = try ScriptedWorker(server, rank: 0), w1 = try ScriptedWorker(server, rank: 1)
         try w0.sendPush(gradient: 1)
         try w1.sendPush(gradient: .nan)
         return (server, w0, w1)
