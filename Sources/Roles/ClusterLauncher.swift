@@ -101,8 +101,9 @@ public final class ClusterLauncher {
                 && !children[index].abandoned {
                 let failed = children[index]
                 let how = "\(name(of: failed.role)) failed with status \(failed.process.terminationStatus)"
-                // Server shards hold state no checkpoint keeps: a failed one ends the job.
-                let restartable = failed.role.isWorker || servers == 1
+                // Shard 0 resumes from the job's checkpoint and hands the other shards their slices of it. Another
+                // shard would come back at a new endpoint, which neither shard 0 nor the workers know: it ends the job.
+                let restartable = failed.role.isWorker || failed.role == .server
                 guard restartable, failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
                     if failed.role.isWorker && continueWithoutFailedWorkers && failed.process.terminationStatus != ChildExitStatus.jobFailed {
                         log("pstrain launch: \(how); the server goes on without it (cluster.on_worker_failure: continue). "
@@ -117,7 +118,7 @@ public final class ClusterLauncher {
                 log("pstrain launch: \(how); restarting it (\(failed.restarts + 1) of \(maxRestarts))")
                 children.remove(at: index)
                 switch failed.role {
-                case .server: _ = try startServer(resume: true, otherShards: [], stop: stop, timeout: endpointTimeout)
+                case .server: _ = try startServer(resume: true, otherShards: shardEndpoints, stop: stop, timeout: endpointTimeout)
                 case .shard: break // not restartable, see above
                 case .worker(let rank): try startWorker(rank, address: addresses, appending: true)
                 }
@@ -144,7 +145,7 @@ public final class ClusterLauncher {
     private func startShard(_ shard: Int, stop: StopRequest, timeout: TimeInterval) throws -> String {
         let arguments = ["server", "--config", configPath, "--run-dir", directory.path, "--bind", placement.bindAddress(shard: shard),
                          "--shard", "\(shard)", "--quiet"] + serverOptions.filter { !$0.hasPrefix("--metrics") }
-        let tee = try LineTee(file: directory.appendingPathComponent("server-\(shard).log"), echo: log)
+        let tee = try LineTee(file: directory.appendingPathComponent("server-\(shard).log"), echo: log, appending: resume)
         let reported = try startServing(.shard(shard), arguments, tee: tee, echo: placement.label(of: .shard(shard)) != nil, stop: stop,
                                         timeout: timeout)
         return placement.connectAddress(reported: reported, shard: shard)

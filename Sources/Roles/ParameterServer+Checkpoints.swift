@@ -1,17 +1,62 @@
+import Config
 import Foundation
 import Training
 
 /// The server's checkpoints: the parameters, the optimizer state, the version and each worker's progress,
 /// so a killed server restarted with `--resume` continues the job, losing at most one checkpoint interval.
 extension ParameterServer {
-    /// Writes a checkpoint every `train.checkpoint_every` versions or `train.checkpoint_seconds` seconds.
-    /// With several shards no checkpoint is written during training: each shard holds only its slice.
+    /// Writes a checkpoint every `train.checkpoint_every` versions or `train.checkpoint_seconds` seconds. With several
+    /// shards, shard 0 writes it for the job: the whole model, its own slice and the others' (see `saveShardedCheckpoint`).
     func checkpointIfDue() throws {
-        guard plan.shards == 1 else { return }
+        guard shard == 0 else { return }
         let t = run.config.train
         let byStep = t.checkpointEvery > 0 && Int(version) % t.checkpointEvery == 0 && Int(version) != lastCheckpointStep
         let byTime = t.checkpointSeconds > 0 && Date().timeIntervalSince(lastCheckpoint) >= t.checkpointSeconds
-        if byStep || byTime { try saveCheckpoint() }
+        guard byStep || byTime else { return }
+        if plan.shards == 1 { try saveCheckpoint() } else { try saveShardedCheckpoint() }
+    }
+
+    /// The checkpoint written when the server is asked to stop; its step, or nil when none could be written.
+    ///
+    /// With several shards, every shard is usually stopped at once (`pstrain launch` signals them together). The
+    /// others serve on for up to `stopGrace` seconds, until shard 0 has collected their parts. In sync mode a shard
+    /// can still be one step behind shard 0 (a worker's norm total on the way), never ahead: none can take the next
+    /// step before shard 0 answers it, and it no longer does. A shard that never catches up, or is gone, costs this
+    /// checkpoint only; the latest periodic one stands.
+    func checkpointOnStop() -> Int? {
+        do {
+            if plan.shards == 1 {
+                try saveCheckpoint()
+            } else {
+                guard try saveShardedCheckpoint(waiting: Self.stopGrace(cluster)) else { return nil }
+            }
+            return Int(version)
+        } catch {
+            log("no checkpoint as the server stops: \(error)")
+            return nil
+        }
+    }
+
+    /// How long the shards take, when stopped together, to hand shard 0 the parts of its last checkpoint: within
+    /// the 5 s `pstrain launch` gives its children to exit before it kills them.
+    static func stopGrace(_ cluster: ClusterConfig) -> TimeInterval { min(cluster.serverTimeout, 3) }
+
+    /// Shard 0 of several: collects every shard's slice and optimizer state and writes them as one checkpoint, the
+    /// same as one server's. Sync calls it before sending this step's weights: until they go out no worker can push
+    /// the next step, so every other shard is held at this version while shard 0 collects it. Async shards apply
+    /// pushes in their own order and never agree on one version: each slice is taken as it is when asked.
+    /// Waits for each shard up to `waiting` seconds (default: `cluster.server_timeout`); returns whether it wrote one.
+    @discardableResult
+    func saveShardedCheckpoint(waiting: TimeInterval? = nil) throws -> Bool {
+        let (model, versions) = try assembleModel(atLeast: cluster.mode == .sync ? version : 0, scope: .checkpoint, waiting: waiting)
+        if cluster.mode == .sync, let other = versions.first(where: { $0 != version }) {
+            // A checkpoint mixing two steps would resume neither exactly.
+            log("no checkpoint at step \(version): another shard answered at step \(other)")
+            lastCheckpoint = Date()
+            return false
+        }
+        try saveCheckpoint(model)
+        return true
     }
 
     /// Writes the state as it is between two updates (the optimizer and the weights agree): this server's own,
@@ -38,10 +83,19 @@ extension ParameterServer {
                                       + "(it records \(checkpoint.workerSteps.count))",
                                   hint: "a `pstrain train` checkpoint resumes with `pstrain train --resume`")
         }
-        do { try optimizer.restore(step: checkpoint.optimizerStep, firstMoment: checkpoint.firstMoment, secondMoment: checkpoint.secondMoment) } catch {
+        guard shard == 0 else {
+            throw ServerFailure(message: "shard \(shard) was asked to resume a checkpoint; a sharded job resumes through shard 0",
+                                hint: "start shards 1... as usual, and shard 0 with --resume: it hands them their slices")
+        }
+        // The checkpoint holds the whole model: with several shards, shard 0 keeps its slice and hands the others
+        // theirs (`restoreOtherShards`).
+        func slice(_ values: [Float]) -> [Float] { values.isEmpty ? [] : Array(values[range]) }
+        do {
+            try optimizer.restore(step: checkpoint.optimizerStep, firstMoment: slice(checkpoint.firstMoment), secondMoment: slice(checkpoint.secondMoment))
+        } catch {
             throw CheckpointError(path: checkpoints.directory.path, message: "optimizer state: \(error)")
         }
-        weights.withFloats { $0.update(fromContentsOf: checkpoint.parameters) }
+        weights.withFloats { _ = $0.update(fromContentsOf: checkpoint.parameters[range]) }
         version = UInt64(checkpoint.step)
         samplesApplied = checkpoint.samples
         epochsEvaluated = checkpoint.epoch

@@ -45,6 +45,7 @@ extension ParameterServer {
         if h.kind == .register { return try register(peer, h) }
         guard h.jobID == jobID else { return reject(peer, reason: "job_id", "job id \(h.jobID) is not this job's") }
         if h.kind == .snapshot { return try receiveSnapshotRequest(peer, h) }
+        if h.kind == .restore { return try receiveRestore(peer, message) }
         guard let rank = rankOfPeer[peer] else { return try answerUnknownPeer(peer, h) }
         seen(rank)
         switch h.kind {
@@ -64,7 +65,7 @@ extension ParameterServer {
             receiveGradientNorm(rank: rank, h)
         case .normTotal:
             try receiveNormTotal(rank: rank, h)
-        case .register, .stats, .welcome, .refuse, .weights, .weightsPart, .shutdown, .normShare, .snapshot, .shardJoin:
+        case .register, .stats, .welcome, .refuse, .weights, .weightsPart, .shutdown, .normShare, .snapshot, .shardJoin, .restore:
             reject(peer, reason: "unexpected_kind", "a worker does not send \(h.kind)")
         }
     }

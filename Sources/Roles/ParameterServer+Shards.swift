@@ -55,33 +55,121 @@ extension ParameterServer {
             return try refuse(peer, "this server is shard \(shard), the request is for shard \(h.shard): give shard 0 the other shards' "
                               + "endpoints in shard order")
         }
-        snapshotRequest = (peer, h.version, h.aux == 1)
+        guard let scope = SnapshotScope(rawValue: h.aux) else {
+            return reject(peer, reason: "bad_scope", "a snapshot request of unknown scope \(h.aux)")
+        }
+        snapshotRequest = (peer, h.version, scope)
         try answerSnapshotIfReady()
     }
 
     /// Sends shard 0 this shard's weights once at the version asked for; a final request waits for every worker to
-    /// finish and also carries the optimizer state (first moment, then second, where the optimizer keeps them).
+    /// finish. Final and checkpoint requests also get the optimizer state (first moment, then second, where the
+    /// optimizer keeps them).
     func answerSnapshotIfReady() throws {
-        guard let request = snapshotRequest, version >= request.version, !request.final || allDone else { return }
+        guard let request = snapshotRequest, version >= request.version, request.scope != .final || allDone else { return }
         snapshotRequest = nil
         var header = Header(kind: .weights, jobID: jobID, sender: -1, shard: UInt16(shard), elementType: .float32, version: version,
                             count: UInt64(range.count), layoutHash: run.spec.layout.hash)
         var payload = weights
-        if request.final {
-            let moments = [optimizer.firstMoment, optimizer.secondMoment].filter { !$0.isEmpty }
-            payload = OutboundFrame(count: 4 * range.count * (1 + moments.count))
-            payload.withFloats { out in
-                weights.withFloats { UnsafeMutableBufferPointer(rebasing: out[0 ..< range.count]).update(fromContentsOf: $0) }
-                for (i, moment) in moments.enumerated() {
-                    let start = (i + 1) * range.count
-                    UnsafeMutableBufferPointer(rebasing: out[start ..< start + range.count]).update(fromContentsOf: moment)
-                }
-            }
+        if request.scope != .weights {
+            let moments = [optimizer.firstMoment, optimizer.secondMoment].filter { !$0.isEmpty }.map { $0[...] }
+            payload = weights.withFloats { stateFrame(parameters: UnsafeBufferPointer($0), moments: moments) }
             header.count = UInt64(range.count * (1 + moments.count))
             header.aux = UInt64(moments.count)
-            finalSnapshotServed = true
         }
+        if request.scope == .final { finalSnapshotServed = true }
+        if request.scope == .checkpoint && stop.requested != nil { stopSnapshotServed = true }
         try transport.send(frames(header, payload: payload), to: request.peer)
+    }
+
+    /// One frame holding `parameters`, then each of `moments`, all of the same length.
+    func stateFrame(parameters: UnsafeBufferPointer<Float>, moments: [ArraySlice<Float>]) -> OutboundFrame {
+        let n = parameters.count
+        let frame = OutboundFrame(count: 4 * n * (1 + moments.count))
+        frame.withFloats { out in
+            _ = UnsafeMutableBufferPointer(rebasing: out[0 ..< n]).update(fromContentsOf: parameters)
+            for (i, moment) in moments.enumerated() {
+                _ = UnsafeMutableBufferPointer(rebasing: out[(i + 1) * n ..< (i + 2) * n]).update(fromContentsOf: moment)
+            }
+        }
+        return frame
+    }
+
+    /// Shard 0, resuming a sharded job: hands every other shard its slice of the state this server resumed (the
+    /// checkpoint's, or the initial model's when there is none yet), and waits until each has taken it. A shard
+    /// that kept running since forgets its workers and goes back to that state with the rest of the job.
+    public func restoreOtherShards() throws {
+        guard shard == 0 else { return }
+        var whole = resumedFrom.map { ModelState(parameters: $0.parameters, firstMoment: $0.firstMoment, secondMoment: $0.secondMoment) }
+        if whole == nil {
+            var initial = [Float](repeating: 0, count: layoutCount)
+            initial.withUnsafeMutableBufferPointer {
+                run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
+            }
+            let zeros = [Float](repeating: 0, count: layoutCount)
+            whole = ModelState(parameters: initial, firstMoment: optimizer.firstMoment.isEmpty ? [] : zeros,
+                               secondMoment: optimizer.secondMoment.isEmpty ? [] : zeros)
+        }
+        let state = whole!
+        let step = resumedFrom?.step ?? 0, optimizerStep = resumedFrom?.optimizerStep ?? 0
+        for link in links {
+            let target = plan.range(link.shard)
+            let moments = [state.firstMoment, state.secondMoment].filter { !$0.isEmpty }.map { $0[target] }
+            let payload = state.parameters[target].withUnsafeBufferPointer { stateFrame(parameters: $0, moments: moments) }
+            let header = Header(kind: .restore, jobID: jobID, sender: -1, shard: UInt16(link.shard), elementType: .float32, version: UInt64(step),
+                                aux: UInt64(moments.count), count: UInt64(target.count * (1 + moments.count)), layoutHash: run.spec.layout.hash,
+                                value: Double(optimizerStep))
+            try link.transport.send(frames(header, payload: payload))
+            try awaitAnswer(from: link, waitingFor: "to take the state of step \(step)") { message -> Bool? in
+                guard message.header.kind == .restore else { return nil }
+                guard message.header.version == UInt64(step) else {
+                    throw ServerFailure(message: "shard \(link.shard) took the state of step \(message.header.version); shard 0 sent step \(step)")
+                }
+                return true
+            }
+        }
+        log("every server shard is back at step \(step)")
+    }
+
+    /// Another shard: shard 0 resumed the job and sends this shard's slice of the state to go on from (see `restore`).
+    /// Workers that registered before are forgotten: they register again and start where shard 0's welcome says.
+    func receiveRestore(_ peer: PeerID, _ message: Message) throws {
+        let h = message.header
+        guard shard > 0 else { return reject(peer, reason: "unexpected_kind", "shard 0 was sent a restore") }
+        let moments = [optimizer.firstMoment, optimizer.secondMoment].filter { !$0.isEmpty }.count
+        guard h.elementType == .float32, h.aux == UInt64(moments), h.count == UInt64(range.count * (1 + moments)), message.payload != nil,
+              h.value >= 0, h.value == h.value.rounded(), h.value < 0x1p53 else {
+            return try refuse(peer, "shard \(shard) holds \(range.count) parameters and \(moments) moment vector(s); the restore carries \(h.count) "
+                              + "\(h.elementType) values, \(h.aux) moment vector(s), optimizer step \(h.value): start every shard from the same config")
+        }
+        // Copied out: a received payload need not be float-aligned.
+        var state = [Float](repeating: 0, count: Int(h.count))
+        state.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+        guard state.allSatisfy(\.isFinite) else { return try refuse(peer, "the restored state of shard \(shard) is not finite") }
+        let n = range.count
+        let first = moments > 0 && !optimizer.firstMoment.isEmpty ? Array(state[n ..< 2 * n]) : []
+        let second = optimizer.secondMoment.isEmpty ? [] : Array(state[moments * n ..< (moments + 1) * n])
+        do { try optimizer.restore(step: Int(h.value), firstMoment: first, secondMoment: second) } catch {
+            return try refuse(peer, "shard \(shard) cannot take the optimizer state: \(error)")
+        }
+        weightsForUpdate().withFloats { _ = $0.update(fromContentsOf: state[0 ..< n]) }
+        version = h.version
+        for rank in 0 ..< cluster.workers {
+            slots[rank] = nil
+            pending[rank] = nil
+            partialPushes[rank] = nil
+            weightsSentAhead[rank] = nil
+            announcedNorm[rank] = nil
+        }
+        rankOfPeer = [:]
+        waitingToJoin = [:]
+        wholeWeights = WholeWeightsPoint()
+        stepAwaitingNorm = nil
+        snapshotRequest = nil
+        finalSnapshotServed = false
+        skipCurrentStep = false
+        log("shard \(shard): shard 0 resumed the job at step \(version); taken its state, workers register again")
+        try transport.send(frames(Header(kind: .restore, jobID: jobID, sender: -1, shard: UInt16(shard), version: version)), to: peer)
     }
 
     /// A shard other than 0 whose workers have all finished waits for shard 0 to collect its final slice, within
@@ -97,8 +185,9 @@ extension ParameterServer {
     }
 
     /// The whole model: this shard's slice and, fetched from the other shards, theirs, each at `minimum` version or
-    /// later; `final` also fetches the optimizer state and waits until every shard's workers have finished.
-    func assembleModel(atLeast minimum: UInt64, final: Bool) throws -> ModelState {
+    /// later, with the optimizer state unless `scope` is `.weights`; `.final` waits until every shard's workers have
+    /// finished. Also returns the version each other shard answered at, in shard order.
+    func assembleModel(atLeast minimum: UInt64, scope: SnapshotScope, waiting: TimeInterval? = nil) throws -> (model: ModelState, versions: [UInt64]) {
         let momentCounts = [optimizer.firstMoment.count, optimizer.secondMoment.count]
         var model = ModelState(parameters: [Float](repeating: 0, count: layoutCount),
                                firstMoment: momentCounts[0] > 0 ? [Float](repeating: 0, count: layoutCount) : [],
@@ -106,57 +195,64 @@ extension ParameterServer {
         model.parameters.replaceSubrange(range, with: currentParameters)
         if !model.firstMoment.isEmpty { model.firstMoment.replaceSubrange(range, with: optimizer.firstMoment) }
         if !model.secondMoment.isEmpty { model.secondMoment.replaceSubrange(range, with: optimizer.secondMoment) }
-        for link in links { try fetchSlice(from: link, atLeast: minimum, final: final, into: &model) }
-        return model
+        let versions = try links.map { try fetchSlice(from: $0, atLeast: minimum, scope: scope, waiting: waiting, into: &model) }
+        return (model, versions)
     }
 
-    /// Asks `link`'s shard for its slice and waits for it, up to `cluster.server_timeout`.
-    func fetchSlice(from link: ShardLink, atLeast minimum: UInt64, final: Bool, into model: inout ModelState) throws {
+    /// Asks `link`'s shard for its slice and waits for it, up to `waiting` seconds (default: `cluster.server_timeout`);
+    /// returns its version.
+    func fetchSlice(from link: ShardLink, atLeast minimum: UInt64, scope: SnapshotScope, waiting: TimeInterval?,
+                    into model: inout ModelState) throws -> UInt64 {
         let target = plan.range(link.shard)
-        let moments = (model.firstMoment.isEmpty ? 0 : 1) + (model.secondMoment.isEmpty ? 0 : 1)
+        let withState = scope != .weights
+        let moments = withState ? (model.firstMoment.isEmpty ? 0 : 1) + (model.secondMoment.isEmpty ? 0 : 1) : 0
         try link.transport.send(frames(Header(kind: .snapshot, jobID: jobID, sender: -1, shard: UInt16(link.shard), version: minimum,
-                                              aux: final ? 1 : 0)))
-        var waited = 0.0
+                                              aux: scope.rawValue)))
+        return try awaitAnswer(from: link, waitingFor: "weights", upTo: waiting) { message -> UInt64? in
+            let h = message.header
+            guard h.kind == .weights else { return nil }
+            guard h.shard == UInt16(link.shard), h.version >= minimum, h.count == UInt64(target.count * (1 + moments)), h.aux == UInt64(moments) else {
+                throw ServerFailure(message: "shard \(link.shard) answered with \(h.count) values at version \(h.version) for shard \(h.shard); "
+                                    + "shard 0 asked for \(target.count * (1 + moments)) values at version \(minimum) or later")
+            }
+            // Copied out: a received payload need not be float-aligned.
+            var floats = [Float](repeating: 0, count: Int(h.count))
+            floats.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+            func take(_ part: Int, into destination: inout [Float]) {
+                destination.replaceSubrange(target, with: floats[part * target.count ..< (part + 1) * target.count])
+            }
+            take(0, into: &model.parameters)
+            if withState {
+                var part = 1
+                if !model.firstMoment.isEmpty { take(part, into: &model.firstMoment); part += 1 }
+                if !model.secondMoment.isEmpty { take(part, into: &model.secondMoment) }
+            }
+            return h.version
+        }
+    }
+
+    /// Waits for `link`'s shard to answer, up to `limit` seconds (default: `cluster.server_timeout`): `take` makes
+    /// something of a message, or returns nil to go on waiting; a refusal ends the wait with its reason.
+    @discardableResult
+    func awaitAnswer<T>(from link: ShardLink, waitingFor what: String, upTo limit: TimeInterval? = nil, _ take: (Message) throws -> T?) throws -> T {
+        let limit = limit ?? cluster.serverTimeout
+        let deadline = Date().addingTimeInterval(limit)
         while true {
-            guard let received = try link.transport.receive(timeoutMilliseconds: Int(cluster.heartbeatInterval * 1000)) else {
-                waited += cluster.heartbeatInterval
-                guard waited < cluster.serverTimeout else {
-                    throw ServerFailure(message: "shard \(link.shard) sent no weights for \(Int(cluster.serverTimeout)) s (cluster.server_timeout)",
-                                        hint: "is every server shard running, and reachable from shard 0? Their logs say more")
-                }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else {
+                throw ServerFailure(message: "shard \(link.shard) sent no answer (\(what)) within \(String(format: "%g", limit)) s"
+                                    + (limit == cluster.serverTimeout ? " (cluster.server_timeout)" : ""),
+                                    hint: "is every server shard running, and reachable from shard 0? Their logs say more")
+            }
+            guard let received = try link.transport.receive(timeoutMilliseconds: max(1, Int(min(left, cluster.heartbeatInterval) * 1000))) else {
                 continue
             }
-            let done = try withFrameBytes(received) { views -> Bool in
+            let answer = try withFrameBytes(received) { views -> T? in
                 let message = try Message.decode(views, maxPayloadBytes: maxPayloadBytes)
-                let h = message.header
-                switch h.kind {
-                case .weights:
-                    let parts = 1 + (final ? moments : 0)
-                    guard h.shard == UInt16(link.shard), h.version >= minimum, h.count == UInt64(target.count * parts),
-                          h.aux == UInt64(final ? moments : 0) else {
-                        throw ServerFailure(message: "shard \(link.shard) answered with \(h.count) values at version \(h.version) for shard \(h.shard); "
-                                            + "shard 0 asked for \(target.count * parts) values at version \(minimum) or later")
-                    }
-                    // Copied out: a received payload need not be float-aligned.
-                    var floats = [Float](repeating: 0, count: Int(h.count))
-                    floats.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
-                    func take(_ part: Int, into destination: inout [Float]) {
-                        destination.replaceSubrange(target, with: floats[part * target.count ..< (part + 1) * target.count])
-                    }
-                    take(0, into: &model.parameters)
-                    if final {
-                        var part = 1
-                        if !model.firstMoment.isEmpty { take(part, into: &model.firstMoment); part += 1 }
-                        if !model.secondMoment.isEmpty { take(part, into: &model.secondMoment) }
-                    }
-                    return true
-                case .refuse:
-                    throw ServerFailure(message: "shard \(link.shard) refused shard 0: \(message.text ?? "")")
-                default:
-                    return false
-                }
+                if message.header.kind == .refuse { throw ServerFailure(message: "shard \(link.shard) refused shard 0: \(message.text ?? "")") }
+                return try take(message)
             }
-            if done { return }
+            if let answer { return answer }
         }
     }
 }

@@ -40,12 +40,16 @@ extension ParameterServer {
     /// Answers every worker of the step just applied with the new weights.
     func finishSyncStep() throws {
         skipCurrentStep = false
-        for rank in 0 ..< cluster.workers where pending[rank] != nil {
+        let answered = (0 ..< cluster.workers).filter { pending[$0] != nil }
+        for rank in answered {
             pending[rank] = nil
             stepsDone[rank] += 1
-            try sendWeights(to: rank)
         }
-        try checkpointIfDue()
+        // One server checkpoints while its workers compute. Shard 0 of several does it before its weights go out:
+        // until then no worker can push the next step, which holds the other shards at this one while it collects them.
+        if plan.shards > 1 { try checkpointIfDue() }
+        for rank in answered { try sendWeights(to: rank) }
+        if plan.shards == 1 { try checkpointIfDue() }
     }
 
     /// Async applies every push at once. Bounded applies a push only while doing so keeps every other worker's
@@ -178,7 +182,7 @@ extension ParameterServer {
         if plan.shards == 1 {
             e = weights.withFloats { evaluate(test, UnsafeBufferPointer($0)) }
         } else {
-            e = evaluate(test, try assembleModel(atLeast: cluster.mode == .sync ? version : 0, final: false).parameters)
+            e = evaluate(test, try assembleModel(atLeast: cluster.mode == .sync ? version : 0, scope: .weights).model.parameters)
         }
         evaluationSeconds += Date().timeIntervalSince(start)
         monitoring.evaluated(loss: e.loss, accuracy: e.accuracy)

@@ -51,8 +51,12 @@ public final class ParameterServer {
     /// Sync with several shards: this step's averaged gradient waits in `sum` for the workers' `normTotal`.
     var stepAwaitingNorm: (samples: Int, lossSum: Double)?
     /// A shard other than 0: shard 0's request for this shard's slice, answered once it can be.
-    var snapshotRequest: (peer: PeerID, version: UInt64, final: Bool)?
+    var snapshotRequest: (peer: PeerID, version: UInt64, scope: SnapshotScope)?
     var finalSnapshotServed = false
+    /// A shard other than 0 asked to stop: since when, and whether shard 0 has since collected its part of the
+    /// checkpoint written on the way out.
+    var stoppingSince: Date?
+    var stopSnapshotServed = false
 
     /// This server's slice of the parameters (all of them with one shard), kept in the frame that is sent as the weights, so a reply copies nothing. While a transport
     /// still holds the frame (sending it), an update goes to a fresh copy instead: see `weightsForUpdate()`.
@@ -241,8 +245,15 @@ public final class ParameterServer {
         do {
             while !(allDone && (shard == 0 || finalSnapshotServed)) {
                 if let reason = stop.requested {
-                    if plan.shards == 1 { try saveCheckpoint() }
-                    throw ServerStopped(reason: reason, checkpointStep: plan.shards == 1 ? Int(version) : nil)
+                    if shard > 0 {
+                        // Serves on a little while, until shard 0 has collected this shard's part of its checkpoint.
+                        stoppingSince = stoppingSince ?? Date()
+                        if stopSnapshotServed || Date().timeIntervalSince(stoppingSince!) >= Self.stopGrace(cluster) {
+                            throw ServerStopped(reason: reason, checkpointStep: nil)
+                        }
+                    } else {
+                        throw ServerStopped(reason: reason, checkpointStep: checkpointOnStop())
+                    }
                 }
                 if let (peer, frames) = try transport.receive(timeoutMilliseconds: 0) {
                     try handle(peer, frames)
@@ -271,7 +282,7 @@ public final class ParameterServer {
         let trainSeconds = trainSecondsBefore + Date().timeIntervalSince(startTime ?? wallStart) - evaluationSeconds
         let model: ModelState
         do {
-            model = try assembleModel(atLeast: cluster.mode == .sync ? version : 0, final: true)
+            model = try assembleModel(atLeast: cluster.mode == .sync ? version : 0, scope: .final).model
         } catch {
             monitoring.entered(.failed)
             shutDownWorkers()

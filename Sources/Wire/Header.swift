@@ -30,7 +30,8 @@ public struct Header: Sendable, Equatable {
     public var aux: UInt64
     public var count: UInt64
     public var layoutHash: UInt64
-    /// A push's mean batch loss, so the server can log training loss without a second message.
+    /// A push's mean batch loss, so the server can log training loss without a second message; a few other kinds
+    /// carry a figure of their own here (see `MessageKind`).
     public var value: Double
 
     public init(kind: MessageKind, jobID: UInt64, sender: Int32, shard: UInt16 = 0, elementType: ElementType = .none,

@@ -38,8 +38,9 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     /// Worker → server shard: the sum of the shards' `normShare` values, in shard order, in `value`; reply: weights.
     /// The first to arrive completes the step; the others are answered with the same weights.
     case normTotal = 13
-    /// Shard 0 → another shard: send your slice of the weights once your version is at least `version`; with
-    /// `aux` 1, once every worker has finished, after which that shard ends the job. Reply: weights.
+    /// Shard 0 → another shard: send your slice of the weights once your version is at least `version`; `aux` is a
+    /// `SnapshotScope` saying what else goes with it and when. Reply: weights (with the optimizer state after them,
+    /// where the scope asks for it, and the number of moment vectors in `aux`).
     case snapshot = 14
     /// Server shard → shard 0, where shards know only shard 0's address (ps-lite's convention): the endpoint this
     /// shard serves, as UTF-8. Reply from shard 0: the same kind, with the shard index it assigns in `shard` and
@@ -55,6 +56,11 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     /// first value, the parts following one another from 0. The `weights` message that follows carries the values
     /// from where the parts ended.
     case weightsPart = 17
+    /// Shard 0 → another shard, when shard 0 resumes a sharded job from its checkpoint: take this state and forget
+    /// every worker (they register again). `version`: the checkpoint's step; `value`: the optimizer's step count;
+    /// `aux`: the number of moment vectors; payload: the shard's slice of the parameters, then of each moment.
+    /// Reply: `restore` without payload, at the version taken, or `refuse` saying why not.
+    case restore = 18
 
     /// The payload a message of this kind carries.
     public var allowedPayloads: Set<ElementType> {
@@ -64,6 +70,7 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
         case .stats: [.none, .utf8]
         case .weights: [.float32, .float16, .sparseFloat32]
         case .pushPart, .weightsPart: [.float32]
+        case .restore: [.none, .float32]
         case .push: [.none, .float32, .float16, .sparseFloat32]
         }
     }
@@ -76,6 +83,17 @@ public enum Refusal: UInt64, Sendable {
     /// The server does not know this worker (it restarted from a checkpoint, or the worker was replaced while
     /// silent): register again and continue where the welcome says.
     case registerAgain = 1
+}
+
+/// What a `snapshot` request asks for, in its `aux`. Never renumber, only add.
+public enum SnapshotScope: UInt64, Sendable {
+    /// The weights, once the shard's version is at least the one asked for.
+    case weights = 0
+    /// The weights and the optimizer state, once every worker has finished; the shard then ends the job.
+    case final = 1
+    /// The weights and the optimizer state for a checkpoint, once the shard's version is at least the one asked for:
+    /// shard 0 writes the checkpoint only if the version answered is its own.
+    case checkpoint = 2
 }
 
 /// The payload compressions a worker can use, as bits of its `register` message's `aux`. Never renumber, only add.

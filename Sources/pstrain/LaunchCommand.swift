@@ -31,10 +31,12 @@ struct LocalLaunchCommand: ParsableCommand {
             evaluation.csv, metrics.jsonl, summary.json, checkpoints/, server.log and worker-<rank>.log.
 
             With --servers S (or cluster.servers), S server shards each hold a slice of the parameters; shard 0 \
-            shows the progress and writes the run, the others log to server-<shard>.log.
+            shows the progress and writes the run and its checkpoints (the whole model, collected from every \
+            shard), the others log to server-<shard>.log.
 
-            A crashed worker is restarted with its rank, and a crashed server from its latest checkpoint, up to \
-            cluster.max_restarts times each. A worker that fails beyond that is left out when \
+            A crashed worker is restarted with its rank, and a crashed server (shard 0) from its latest \
+            checkpoint, which it hands on to the other shards, up to cluster.max_restarts times each; a crashed \
+            shard other than 0 ends the job, to be continued with --resume. A worker that fails beyond that is left out when \
             cluster.on_worker_failure is continue (summary.json lists it under lost_workers). If the server \
             fails beyond that, a worker does under on_worker_failure: wait, or on Ctrl-C / SIGTERM, every process \
             is stopped and the exit status is non-zero; `--resume DIR` then continues the run from its latest \
@@ -89,10 +91,6 @@ struct LocalLaunchCommand: ParsableCommand {
                 try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             }
             _ = try PreparedRun(config: resolved) // fail here, once, on bad data rather than in N + 1 processes
-            if resume != nil && resolved.cluster.servers > 1 {
-                throw ValidationError("\(resume!) is a job of \(resolved.cluster.servers) server shards, which is not resumed from a checkpoint: "
-                                      + "launch it again")
-            }
             let keys = curve ? try Self.curveOptions(in: directory.url, servers: resolved.cluster.servers) : (server: [], worker: [])
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             let launcher = ClusterLauncher(placement: LocalPlacement(executable: executable), configPath: launchConfig.path, workers: resolved.cluster.workers,

@@ -38,9 +38,11 @@ struct ServerCommand: ParsableCommand {
             holding a contiguous slice and its optimizer state. Start shards 1 to S-1 first; shard 0 connects to \
             them (--other-shards, or the engine's list), assembles the whole model to evaluate it, and writes the \
             run directory; every worker connects to all of them. With CurveZMQ every shard uses the same key \
-            pair, whose public key must also be among --curve-clients (shard 0 is the other shards' client). A \
-            sharded job writes its checkpoint at the end, and is not resumed from one. Shards other than 0 write \
-            nothing into --run-dir, which they may share with shard 0. Under ps-lite's variables, which name only \
+            pair, whose public key must also be among --curve-clients (shard 0 is the other shards' client). \
+            Shard 0 writes the job's checkpoints, each the whole model collected from every shard (on SIGTERM, \
+            once the others, stopped too, have handed over their parts; they wait up to 3 s for it). To resume one, start shards 1 to S-1 as before (new, or still running) and \
+            shard 0 with --resume: it hands each its slice of the checkpoint, and workers register again. Shards \
+            other than 0 write nothing into --run-dir, which they may share with shard 0. Under ps-lite's variables, which name only \
             the root address, the server that can bind it is shard 0 and the others join it there (their own \
             address: DMLC_NODE_HOST, else the one their route to the root leaves from), taking indexes in the order \
             they join.
@@ -98,7 +100,7 @@ struct ServerCommand: ParsableCommand {
             var address = cluster.bindAddress(flag: bind)
             // ps-lite's variables name only the root address: which shard this is, shard 0 finds out by binding it.
             let root = cluster.spec?.servers?.value.first
-            let discovering = resume == nil && shard == nil && cluster.spec?.discoversShards == true && root != nil
+            let discovering = shard == nil && cluster.spec?.discoversShards == true && root != nil
             if discovering, let root {
                 let placed = try ShardDiscovery.place(root: root, nodeHost: cluster.spec?.nodeHost?.value)
                 address = placed.isRoot ? placed.bind : bind ?? placed.bind
@@ -107,14 +109,15 @@ struct ServerCommand: ParsableCommand {
             let resumed = try resume.map { try RunDirectory(resuming: $0) }
             if let resumed {
                 resolved = try ConfigLoader.load(path: resumed.url.appendingPathComponent("config.yaml").path)
-                if bind == nil, let recorded = resumed.recordedEndpoint { address = recorded }
+                if bind == nil && !discovering, let recorded = resumed.recordedEndpoint { address = recorded }
             } else {
                 resolved = try configuration.load(extra: cluster.configOverrides(configuration))
             }
             let prepared = try PreparedRun(config: resolved)
             let servers = resolved.cluster.servers
-            if resume != nil && servers > 1 {
-                throw ValidationError("a job of \(servers) server shards is not resumed from a checkpoint: start it again")
+            if resume != nil && shardIndex != 0 {
+                throw ValidationError("only shard 0 resumes a sharded job: start shard \(shardIndex < 0 ? "1..." : "\(shardIndex)") without --resume "
+                                      + "(with the job's config, \(resume!)/config.yaml); shard 0 hands it its slice of the checkpoint")
             }
             var linkAddresses = discovering ? [] : try cluster.otherShards(flag: otherShards, shard: shardIndex, servers: servers)
             if let resume, let resumed {
@@ -177,6 +180,7 @@ struct ServerCommand: ParsableCommand {
             let server = try ParameterServer(run: prepared, transport: serving, directory: directory, shard: shardIndex, links: links,
                                              quiet: quiet, monitoring: endpoint?.metrics ?? ServerMetrics(), log: printError)
             if let checkpoint { try server.resume(from: checkpoint) }
+            if resume != nil { try server.restoreOtherShards() }
             let stop = server.stop
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             do {
@@ -186,7 +190,8 @@ struct ServerCommand: ParsableCommand {
                     print("shard \(shardIndex) of \(servers): done at step \(server.version); shard 0 wrote the run")
                 }
             } catch let stopped as ServerStopped {
-                printError("pstrain server: \(stopped); continue with: pstrain server --resume \(directory.url.path)")
+                printError("pstrain server: \(stopped); continue with: " + (shardIndex == 0 ? "pstrain server --resume \(directory.url.path)"
+                    : "this shard started again as before, then shard 0 with --resume on its run directory"))
             }
         } catch let failure as ServerFailure {
             printError("pstrain server: error: \(failure)")

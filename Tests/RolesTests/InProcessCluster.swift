@@ -34,8 +34,10 @@ struct InProcessCluster {
     }
 
     /// Trains `config` with `cluster.servers` shards: shard 0 on the calling thread, the others on threads of
-    /// their own. `parameters` is the whole model, assembled from every shard's slice.
-    static func run(_ config: RunConfig, timeout: TimeInterval = 120, monitoring: ServerMetrics = ServerMetrics()) throws -> Outcome {
+    /// their own; from `checkpoint` when given, as `pstrain server --resume` does. `parameters` is the whole model,
+    /// assembled from every shard's slice.
+    static func run(_ config: RunConfig, resuming checkpoint: TrainingCheckpoint? = nil, timeout: TimeInterval = 120,
+                    monitoring: ServerMetrics = ServerMetrics()) throws -> Outcome {
         let prepared = try PreparedRun(config: config)
         let networks = (0 ..< config.cluster.servers).map { _ in InMemoryNetwork() }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-roles-\(UUID().uuidString)").path
@@ -63,6 +65,15 @@ struct InProcessCluster {
                     stop.request("shard \(shard) failed: \(error)")
                 }
             }.start()
+        }
+        if let checkpoint {
+            do {
+                try server.resume(from: checkpoint)
+                try server.restoreOtherShards()
+            } catch {
+                stop.request("resuming failed: \(error)")
+                throw error
+            }
         }
         for rank in 0 ..< config.cluster.workers {
             finished.enter()

@@ -1,0 +1,119 @@
+import Config
+import Foundation
+import Optimizers
+import Roles
+import Testing
+import Training
+import Transport
+import Wire
+
+/// A sharded job's checkpoints: shard 0 writes the whole model, collected from every shard at one sync step, and a
+/// job resumed from one hands each shard its slice and ends exactly where the uninterrupted job did.
+@Suite struct ShardCheckpointTests {
+    func config(servers: Int, optimizer: OptimizerKind) -> RunConfig {
+        var c = ShardEquivalenceTests().config(servers: servers, optimizer: optimizer)
+        c.train.checkpointEvery = 20
+        c.train.keepCheckpoints = 10
+        return c
+    }
+
+    /// The checkpoint of `step` in the run at `directory`.
+    func checkpoint(step: Int, of config: RunConfig, in directory: String) throws -> TrainingCheckpoint {
+        let run = try PreparedRun(config: config)
+        let path = "\(directory)/checkpoints/" + String(format: "step-%09d.safetensors", step)
+        let bytes = try #require(FileManager.default.contents(atPath: path), "no checkpoint at step \(step)")
+        return try TrainingCheckpoint.decode(Array(bytes), source: path, layout: run.spec.layout, jobID: run.jobID)
+    }
+
+    @Test(arguments: [(2, OptimizerKind.adam), (3, .momentum)])
+    func aResumedShardedJobEndsExactlyAsTheUninterruptedOne(servers: Int, optimizer: OptimizerKind) throws {
+        let config = config(servers: servers, optimizer: optimizer)
+        let whole = try InProcessCluster.run(config)
+        #expect(whole.summary.steps == 60)
+        let middle = try checkpoint(step: 20, of: config, in: whole.directory)
+        #expect(middle.step == 20 && middle.parameters.count == whole.parameters.count)
+        #expect(middle.firstMoment.count == whole.parameters.count, "every shard's optimizer state is in it")
+        _ = try checkpoint(step: 40, of: config, in: whole.directory)
+
+        let resumed = try InProcessCluster.run(config, resuming: middle)
+        #expect(resumed.summary.steps == 60 && resumed.summary.resumedFromStep == 20)
+        let difference = ShardEquivalenceTests.relativeDifference(resumed.parameters, whole.parameters)
+        let identical = resumed.parameters == whole.parameters
+        #expect(identical, "resumed at step 20 and ended elsewhere: relative difference \(difference)")
+        #expect(resumed.rejects.isEmpty, "\(resumed.rejects)")
+    }
+
+    /// A restore that does not fit the shard is refused with the reason and changes nothing; one that fits is
+    /// taken, and the weights a worker then pulls are the restored ones. Shard 0 takes none.
+    @Test func aShardTakesOnlyARestoreThatFitsIt() throws {
+        let config = config(servers: 2, optimizer: .adam)
+        let run = try PreparedRun(config: config)
+        let n = try ShardPlan(parameterCount: run.spec.layout.count, shards: 2).range(1).count
+        let networks = [InMemoryNetwork(), InMemoryNetwork()]
+        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-restore-\(UUID().uuidString)").path)
+        let stop = StopRequest()
+        let served = DispatchGroup()
+        for shard in 0 ..< 2 {
+            served.enter()
+            let network = networks[shard]
+            Thread {
+                defer { served.leave() }
+                // Shard 0 needs a link to shard 1, which this test never uses.
+                let links = shard == 0 ? [ShardLink(shard: 1, transport: InMemoryNetwork().connect(), endpoint: "inproc://unused")] : []
+                _ = try? ParameterServer(run: run, transport: network, directory: directory, shard: shard, links: links, quiet: true, stop: stop,
+                                         log: { _ in }).serve()
+            }.start()
+        }
+        defer {
+            stop.request("test over")
+            #expect(served.wait(timeout: .now() + 10) == .success, "the servers did not stop")
+        }
+        /// Sends `header` (with `values` as its payload) from `client` and returns the answer's header and payload.
+        func ask(_ client: InMemoryClient, _ header: Header, _ values: [Float] = []) throws -> (header: Header, values: [Float], text: String?)? {
+            let head = [OutboundFrame(header.encoded())]
+            try client.send(values.isEmpty ? head : head + [values.withUnsafeBufferPointer { OutboundFrame(floats: $0) }])
+            guard let reply = try client.receive(timeoutMilliseconds: 10_000) else { return nil }
+            return try withFrameBytes(reply) { views in
+                let message = try Message.decode(views, maxPayloadBytes: 1 << 30)
+                var floats = [Float](repeating: 0, count: message.header.elementType == .float32 ? Int(message.header.count) : 0)
+                floats.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+                return (message.header, floats, message.text)
+            }
+        }
+        func stats(_ shard: Int) throws -> [String: Any] {
+            let text = try #require(try ask(networks[shard].connect(), Header(kind: .stats, jobID: run.jobID, sender: -1))?.text)
+            return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        }
+        let client = networks[1].connect()
+        // Adam keeps two moments: a restore with one does not fit.
+        var header = Header(kind: .restore, jobID: run.jobID, sender: -1, shard: 1, elementType: .float32, version: 7, aux: 1,
+                            count: UInt64(2 * n), value: 7)
+        let oneMoment = try ask(client, header, [Float](repeating: 0.5, count: 2 * n))
+        #expect(oneMoment?.header.kind == .refuse && oneMoment?.text?.contains("2 moment vector(s)") == true, "\(oneMoment?.text ?? "no answer")")
+        header.aux = 2
+        header.count = UInt64(3 * n)
+        header.value = 7.5
+        #expect(try ask(client, header, [Float](repeating: 0.5, count: 3 * n))?.header.kind == .refuse, "a fractional optimizer step")
+        header.value = 7
+        var values = (0 ..< 3 * n).map { Float($0 % 97) / 97 }
+        values[n + 1] = .nan
+        #expect(try ask(client, header, values)?.header.kind == .refuse, "a state that is not finite")
+        #expect(try stats(1)["version"] as? Int == 0, "a refused restore changed the shard")
+        // What fits is taken, acknowledged at its step, and is what a worker pulls.
+        values[n + 1] = 0
+        let taken = try ask(client, header, values)
+        #expect(taken?.header.kind == .restore && taken?.header.version == 7)
+        let worker = networks[1].connect()
+        let welcome = try ask(worker, Header(kind: .register, jobID: run.jobID, sender: 0, shard: 1, layoutHash: run.spec.layout.hash))
+        #expect(welcome?.header.kind == .welcome && welcome?.header.version == 7)
+        let pulled = try ask(worker, Header(kind: .pull, jobID: run.jobID, sender: 0, shard: 1))
+        #expect(pulled?.header.kind == .weights && pulled?.header.version == 7 && pulled?.values == Array(values[0 ..< n]))
+        // Shard 0 takes no restore (it is the one that sends them): it rejects it, unanswered.
+        header.shard = 0
+        let toShard0 = networks[0].connect()
+        try toShard0.send([OutboundFrame(header.encoded()), values.withUnsafeBufferPointer { OutboundFrame(floats: $0) }])
+        let shard0 = try stats(0)
+        #expect(shard0["rejected_messages"] as? Int == 1 && shard0["version"] as? Int == 0)
+        #expect(try toShard0.receive(timeoutMilliseconds: 0) == nil, "shard 0 answered a restore")
+    }
+}
