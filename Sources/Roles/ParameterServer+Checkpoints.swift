@@ -49,6 +49,13 @@ extension ParameterServer {
     @discardableResult
     func saveShardedCheckpoint(waiting: TimeInterval? = nil) throws -> Bool {
         let (model, versions) = try assembleModel(atLeast: cluster.mode == .sync ? version : 0, scope: .checkpoint, waiting: waiting)
+        // A shard at step 0 this far behind restarted without its state (see `Worker.checkShardKeptItsState`).
+        if version > UInt64(cluster.workers), versions.contains(0) {
+            log("no checkpoint at step \(version): a server shard is at step 0, restarted without its state; "
+                + "restart shard 0 with --resume to bring every shard back to the latest checkpoint")
+            lastCheckpoint = Date()
+            return false
+        }
         if cluster.mode == .sync, let other = versions.first(where: { $0 != version }) {
             // A checkpoint mixing two steps would resume neither exactly.
             log("no checkpoint at step \(version): another shard answered at step \(other)")

@@ -51,6 +51,8 @@ public final class Worker {
     /// Per shard: the version of the slice this worker holds, and the parameters the slice covers.
     var versions: [UInt64]
     var sliceRanges: [Range<Int>] = []
+    /// The version shard 0's last welcome named, against which the other shards' are checked.
+    var shardZeroVersion: UInt64?
     /// The compression the servers' welcome named; with it, per shard, the encoder of the gradient slices, the
     /// number of weight changes received since the last full weights, and whether one went missing.
     var compression = GradientCompression.none
@@ -274,6 +276,7 @@ public final class Worker {
                                   + "which this worker cannot use", hint: "run the same pstrain release everywhere", restartable: false)
             }
             try adopt(compression, fraction: fraction, shard: k, range: range)
+            try checkShardKeptItsState(shard: k, version: welcome.header.version)
             if let place {
                 guard assigned == place.rank else {
                     throw WorkerError(message: "shard \(k) gave this worker rank \(assigned); shard 0 gave \(place.rank)")
@@ -289,6 +292,17 @@ public final class Worker {
             _ = try awaitReply(from: k, accepting: [.weights])
         }
         return place!
+    }
+
+    /// A shard other than 0 at step 0 while shard 0 is past it (by more than the pushes still on their way, one per
+    /// worker) restarted without its slice of the job: training on would mix a fresh slice into a trained model.
+    /// Only shard 0 resuming with `--resume` brings it back (`restore`).
+    func checkShardKeptItsState(shard: Int, version: UInt64) throws {
+        if shard == 0 { shardZeroVersion = version }
+        guard shard > 0, version == 0, let base = shardZeroVersion, base > UInt64(cluster.workers) else { return }
+        throw WorkerError(message: "server shard \(shard) is at step 0 while shard 0 is at step \(base): it restarted without its state",
+                          hint: "restart server shard 0 with --resume: it hands every shard its slice of the job's latest checkpoint",
+                          restartable: false)
     }
 
     /// Takes the weights of a `weights` message from `shard`, whose payload is `frame`: with one server kept as it

@@ -116,4 +116,37 @@ import Wire
         #expect(shard0["rejected_messages"] as? Int == 1 && shard0["version"] as? Int == 0)
         #expect(try toShard0.receive(timeoutMilliseconds: 0) == nil, "shard 0 answered a restore")
     }
+
+    /// A shard that restarted without its state (here: fresh, while shard 0 resumed at step 20 and did not hand it
+    /// its slice) is caught by the workers, which stop with the remedy instead of training a fresh slice on.
+    @Test func workersStopAtAShardThatLostItsState() throws {
+        let config = config(servers: 2, optimizer: .adam)
+        let middle = try checkpoint(step: 20, of: config, in: try InProcessCluster.run(config).directory)
+        let run = try PreparedRun(config: config)
+        let networks = [InMemoryNetwork(), InMemoryNetwork()]
+        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-lost-\(UUID().uuidString)").path)
+        let stop = StopRequest()
+        let served = DispatchGroup()
+        for shard in 0 ..< 2 {
+            served.enter()
+            let network = networks[shard], link = networks[1]
+            Thread {
+                defer { served.leave() }
+                let links = shard == 0 ? [ShardLink(shard: 1, transport: link.connect(), endpoint: "inproc://1")] : []
+                guard let server = try? ParameterServer(run: run, transport: network, directory: directory, shard: shard, links: links,
+                                                        quiet: true, stop: stop, log: { _ in }) else { return }
+                if shard == 0 { try? server.resume(from: middle) }
+                _ = try? server.serve()
+            }.start()
+        }
+        defer {
+            stop.request("test over")
+            #expect(served.wait(timeout: .now() + 10) == .success, "the servers did not stop")
+        }
+        let error = #expect(throws: WorkerError.self) {
+            try Worker(run: run, transports: networks.map { $0.connect() }, rank: 0, log: { _ in }).work()
+        }
+        #expect(error?.restartable == false, "a restarted worker would meet the same shard")
+        #expect(error?.message == "server shard 1 is at step 0 while shard 0 is at step 20: it restarted without its state", "\(String(describing: error))")
+    }
 }
