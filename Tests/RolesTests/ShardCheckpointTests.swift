@@ -43,31 +43,41 @@ import Wire
         #expect(resumed.rejects.isEmpty, "\(resumed.rejects)")
     }
 
+    /// Shards 0 and 1 of `run`, each serving on a thread of its own, shard 0 linked to shard 1 and resumed from
+    /// `checkpoint` when given (without handing shard 1 its slice). `stop` stops both and says whether they did
+    /// within 10 s.
+    func serveTwoShards(_ run: PreparedRun, resuming checkpoint: TrainingCheckpoint? = nil) throws -> (networks: [InMemoryNetwork], stop: () -> Bool) {
+        let networks = [InMemoryNetwork(), InMemoryNetwork()]
+        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-shards-\(UUID().uuidString)").path)
+        let stop = StopRequest()
+        let served = DispatchGroup()
+        for shard in 0 ..< 2 {
+            served.enter()
+            let network = networks[shard], link = networks[1]
+            Thread {
+                defer { served.leave() }
+                let links = shard == 0 ? [ShardLink(shard: 1, transport: link.connect(), endpoint: "inproc://1")] : []
+                guard let server = try? ParameterServer(run: run, transport: network, directory: directory, shard: shard, links: links,
+                                                        quiet: true, stop: stop, log: { _ in }) else { return }
+                if shard == 0, let checkpoint { try? server.resume(from: checkpoint) }
+                _ = try? server.serve()
+            }.start()
+        }
+        return (networks, {
+            stop.request("test over")
+            return served.wait(timeout: .now() + 10) == .success
+        })
+    }
+
     /// A restore that does not fit the shard is refused with the reason and changes nothing; one that fits is
     /// taken, and the weights a worker then pulls are the restored ones. Shard 0 takes none.
     @Test func aShardTakesOnlyARestoreThatFitsIt() throws {
         let config = config(servers: 2, optimizer: .adam)
         let run = try PreparedRun(config: config)
         let n = try ShardPlan(parameterCount: run.spec.layout.count, shards: 2).range(1).count
-        let networks = [InMemoryNetwork(), InMemoryNetwork()]
-        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-restore-\(UUID().uuidString)").path)
-        let stop = StopRequest()
-        let served = DispatchGroup()
-        for shard in 0 ..< 2 {
-            served.enter()
-            let network = networks[shard]
-            Thread {
-                defer { served.leave() }
-                // Shard 0 needs a link to shard 1, which this test never uses.
-                let links = shard == 0 ? [ShardLink(shard: 1, transport: InMemoryNetwork().connect(), endpoint: "inproc://unused")] : []
-                _ = try? ParameterServer(run: run, transport: network, directory: directory, shard: shard, links: links, quiet: true, stop: stop,
-                                         log: { _ in }).serve()
-            }.start()
-        }
-        defer {
-            stop.request("test over")
-            #expect(served.wait(timeout: .now() + 10) == .success, "the servers did not stop")
-        }
+        let shards = try serveTwoShards(run)
+        let networks = shards.networks
+        defer { #expect(shards.stop(), "the servers did not stop") }
         /// Sends `header` (with `values` as its payload) from `client` and returns the answer's header and payload.
         func ask(_ client: InMemoryClient, _ header: Header, _ values: [Float] = []) throws -> (header: Header, values: [Float], text: String?)? {
             let head = [OutboundFrame(header.encoded())]
@@ -123,28 +133,10 @@ import Wire
         let config = config(servers: 2, optimizer: .adam)
         let middle = try checkpoint(step: 20, of: config, in: try InProcessCluster.run(config).directory)
         let run = try PreparedRun(config: config)
-        let networks = [InMemoryNetwork(), InMemoryNetwork()]
-        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-lost-\(UUID().uuidString)").path)
-        let stop = StopRequest()
-        let served = DispatchGroup()
-        for shard in 0 ..< 2 {
-            served.enter()
-            let network = networks[shard], link = networks[1]
-            Thread {
-                defer { served.leave() }
-                let links = shard == 0 ? [ShardLink(shard: 1, transport: link.connect(), endpoint: "inproc://1")] : []
-                guard let server = try? ParameterServer(run: run, transport: network, directory: directory, shard: shard, links: links,
-                                                        quiet: true, stop: stop, log: { _ in }) else { return }
-                if shard == 0 { try? server.resume(from: middle) }
-                _ = try? server.serve()
-            }.start()
-        }
-        defer {
-            stop.request("test over")
-            #expect(served.wait(timeout: .now() + 10) == .success, "the servers did not stop")
-        }
+        let shards = try serveTwoShards(run, resuming: middle)
+        defer { #expect(shards.stop(), "the servers did not stop") }
         let error = #expect(throws: WorkerError.self) {
-            try Worker(run: run, transports: networks.map { $0.connect() }, rank: 0, log: { _ in }).work()
+            try Worker(run: run, transports: shards.networks.map { $0.connect() }, rank: 0, log: { _ in }).work()
         }
         #expect(error?.restartable == false, "a restarted worker would meet the same shard")
         #expect(error?.message == "server shard 1 is at step 0 while shard 0 is at step 20: it restarted without its state", "\(String(describing: error))")
