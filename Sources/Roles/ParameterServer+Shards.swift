@@ -100,17 +100,10 @@ extension ParameterServer {
     /// that kept running since forgets its workers and goes back to that state with the rest of the job.
     public func restoreOtherShards() throws {
         guard shard == 0 else { return }
-        var whole = resumedFrom.map { ModelState(parameters: $0.parameters, firstMoment: $0.firstMoment, secondMoment: $0.secondMoment) }
-        if whole == nil {
-            var initial = [Float](repeating: 0, count: layoutCount)
-            initial.withUnsafeMutableBufferPointer {
-                run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
-            }
-            let zeros = [Float](repeating: 0, count: layoutCount)
-            whole = ModelState(parameters: initial, firstMoment: optimizer.firstMoment.isEmpty ? [] : zeros,
-                               secondMoment: optimizer.secondMoment.isEmpty ? [] : zeros)
-        }
-        let state = whole!
+        let zeros = [Float](repeating: 0, count: layoutCount)
+        let state = resumedFrom.map { ModelState(parameters: $0.parameters, firstMoment: $0.firstMoment, secondMoment: $0.secondMoment) }
+            ?? ModelState(parameters: Self.initialModel(of: run), firstMoment: optimizer.firstMoment.isEmpty ? [] : zeros,
+                          secondMoment: optimizer.secondMoment.isEmpty ? [] : zeros)
         let step = resumedFrom?.step ?? 0, optimizerStep = resumedFrom?.optimizerStep ?? 0
         for link in links {
             let target = plan.range(link.shard)

@@ -195,11 +195,7 @@ public final class ParameterServer {
         layoutCount = run.spec.layout.count
         maxPayloadBytes = cluster.maxMessageMb << 20
         // Every shard draws the whole initial model from the seed and keeps its slice: the same start as one server.
-        var initial = [Float](repeating: 0, count: layoutCount)
-        initial.withUnsafeMutableBufferPointer {
-            run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
-        }
-        weights = initial[range].withUnsafeBufferPointer { OutboundFrame(floats: $0) }
+        weights = Self.initialModel(of: run)[range].withUnsafeBufferPointer { OutboundFrame(floats: $0) }
         optimizer = Optimizer(settings: run.optimizerSettings, count: range.count)
         network = Network<Float>(spec: run.spec)
         let n = cluster.workers
@@ -333,6 +329,15 @@ public final class ParameterServer {
     var allDone: Bool {
         slots.allSatisfy { slot in slot?.done == true || (slot?.lostSince != nil && cluster.onWorkerFailure == .continue) }
             && slots.contains { $0?.done == true }
+    }
+
+    /// The whole model's initial parameters, drawn from the run's seed.
+    static func initialModel(of run: PreparedRun) -> [Float] {
+        var initial = [Float](repeating: 0, count: run.spec.layout.count)
+        initial.withUnsafeMutableBufferPointer {
+            run.config.model.initializer.fill($0, layout: run.spec.layout, seed: run.config.train.seed, scale: run.config.model.initScale)
+        }
+        return initial
     }
 
     /// This server's slice of the current parameters (all of them with one shard).
