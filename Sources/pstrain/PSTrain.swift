@@ -20,6 +20,7 @@ struct PSTrain: ParsableCommand {
 
     /// Takes SIGINT and SIGTERM over before any thread starts (see `StopSignals`), then runs the command.
     static func main() {
+        refuseCPUWithoutWhatThisBuildNeeds()
         StopSignals.takeOver()
         main(nil)
     }
