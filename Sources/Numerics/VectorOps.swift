@@ -48,6 +48,43 @@ public enum VectorOps {
         return lanes.sum() + tail
     }
 
+    /// Writes `(Σ weights[r] · sources[r]) · factor` into `destination`, the sum taken from zero in the order of
+    /// `sources`, and returns the result's sum of squares: the sync server's averaging of its workers' gradients in
+    /// one pass, where zeroing, one `addScaled` per source, `scale` and `sumOfSquares` took a pass each. Every
+    /// element and the sum of squares come out bit-identical to those five passes (same operations, same order,
+    /// same eight lanes).
+    @inlinable
+    public static func weightedSum(of sources: [UnsafeBufferPointer<Float>], weights: [Float], times factor: Float,
+                                   into destination: UnsafeMutableBufferPointer<Float>) -> Double {
+        precondition(sources.count == weights.count && sources.allSatisfy { $0.count == destination.count },
+                     "weightedSum: \(sources.count) sources of lengths \(sources.map(\.count)) and \(weights.count) weights into \(destination.count)")
+        guard let to = destination.baseAddress else { return 0 }
+        let from = sources.map { $0.baseAddress! }
+        var lanes = SIMD8<Double>()
+        var i = 0
+        while i + 8 <= destination.count {
+            var sum = SIMD8<Float>()
+            for r in from.indices {
+                sum += SIMD8(repeating: weights[r]) * UnsafeRawPointer(from[r] + i).loadUnaligned(as: SIMD8<Float>.self)
+            }
+            sum *= SIMD8(repeating: factor)
+            UnsafeMutableRawPointer(to + i).storeBytes(of: sum, as: SIMD8<Float>.self)
+            let d = SIMD8<Double>(sum)
+            lanes += d * d
+            i += 8
+        }
+        var tail = 0.0
+        while i < destination.count {
+            var sum: Float = 0
+            for r in from.indices { sum += weights[r] * from[r][i] }
+            sum *= factor
+            to[i] = sum
+            tail += Double(sum) * Double(sum)
+            i += 1
+        }
+        return lanes.sum() + tail
+    }
+
     /// `x *= factor`.
     @inlinable
     public static func scale<T: Scalar>(_ x: UnsafeMutableBufferPointer<T>, by factor: T) {

@@ -22,19 +22,28 @@ extension ParameterServer {
         let total = skipCurrentStep ? 0 : ranks.reduce(0) { $0 + (pending[$1]?.batch ?? 0) }
         let loss = ranks.reduce(0.0) { $0 + (pending[$1].map { $0.loss * Double($0.batch) } ?? 0) }
         if total > 0 {
-            sum.withUnsafeMutableBufferPointer { s in
-                s.update(repeating: 0)
-                for rank in ranks where pending[rank]?.hasGradient == true {
-                    gradients[rank].withUnsafeBufferPointer { VectorOps.addScaled($0, times: Float(pending[rank]!.batch), into: s) }
+            let contributing = ranks.filter { pending[$0]?.hasGradient == true }
+            let sumOfSquares = withGradients(of: contributing) { sources in
+                sum.withUnsafeMutableBufferPointer { s in
+                    VectorOps.weightedSum(of: sources, weights: contributing.map { Float(pending[$0]!.batch) }, times: 1 / Float(total), into: s)
                 }
-                VectorOps.scale(s, by: 1 / Float(total))
             }
             if plan.shards > 1 { return try askForGlobalNorm(samples: total, lossSum: loss) }
-            try applyUpdate(gradient: &sum, samples: total, lossSum: loss, staleness: 0, answering: ranks.filter { pending[$0]?.inParts == true })
+            try applyUpdate(gradient: &sum, samples: total, lossSum: loss, staleness: 0, sumOfSquares: sumOfSquares,
+                            answering: ranks.filter { pending[$0]?.inParts == true })
         } else {
             version += 1
         }
         try finishSyncStep()
+    }
+
+    /// Runs `body` with read access to the gradient buffers of `ranks`, in that order.
+    func withGradients<R>(of ranks: [Int], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
+        func nest(_ index: Int, _ taken: [UnsafeBufferPointer<Float>]) -> R {
+            guard index < ranks.count else { return body(taken) }
+            return gradients[ranks[index]].withUnsafeBufferPointer { nest(index + 1, taken + [$0]) }
+        }
+        return nest(0, [])
     }
 
     /// Answers every worker of the step just applied with the new weights.

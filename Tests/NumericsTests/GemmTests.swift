@@ -40,32 +40,4 @@ import Testing
         BLAS.setThreadCount(1)
         #expect(BLAS.threadCount == 1)
     }
-
-    @Test func vectorOps() {
-        var x: [Float] = [3, 4]
-        x.withUnsafeBufferPointer { #expect(VectorOps.sumOfSquares($0) == 25) }
-        x.withUnsafeMutableBufferPointer { VectorOps.scale($0, by: 2) }
-        #expect(x == [6, 8])
-    }
-
-    @Test func copySumOfSquaresCopiesMeasuresAndExposesNonFiniteValues() {
-        for count in [0, 3, 8, 21] {
-            let values = (0 ..< count).map { Float($0) - 7.5 }
-            var copy = [Float](repeating: 0, count: count)
-            let squares = values.withUnsafeBytes { raw in copy.withUnsafeMutableBufferPointer { VectorOps.copySumOfSquares(from: raw, into: $0) } }
-            #expect(copy == values)
-            #expect(squares == values.map { Double($0) * Double($0) }.reduce(0, +))
-        }
-        for bad in [Float.nan, .infinity, -.infinity] {
-            var values = [Float](repeating: 1, count: 20)
-            values[13] = bad
-            var copy = values
-            let squares = values.withUnsafeBytes { raw in copy.withUnsafeMutableBufferPointer { VectorOps.copySumOfSquares(from: raw, into: $0) } }
-            #expect(!squares.isFinite, "a \(bad) must make the sum non-finite")
-        }
-        // The largest finite floats still square to a finite Double.
-        let huge = [Float](repeating: .greatestFiniteMagnitude, count: 9)
-        var copy = huge
-        #expect(huge.withUnsafeBytes { raw in copy.withUnsafeMutableBufferPointer { VectorOps.copySumOfSquares(from: raw, into: $0) } }.isFinite)
-    }
 }
