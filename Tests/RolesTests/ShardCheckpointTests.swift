@@ -43,15 +43,16 @@ import Wire
         #expect(resumed.rejects.isEmpty, "\(resumed.rejects)")
     }
 
-    /// Shards 0 and 1 of `run`, each serving on a thread of its own, shard 0 linked to shard 1 and resumed from
-    /// `checkpoint` when given (without handing shard 1 its slice). `stop` stops both and says whether they did
+    /// Shards 0 (unless `startShardZero` is false) and 1 of `run`, each serving on a thread of its own, shard 0
+    /// linked to shard 1 and resumed from `checkpoint` when given (without handing shard 1 its slice). `stop` stops both and says whether they did
     /// within 10 s.
-    func serveTwoShards(_ run: PreparedRun, resuming checkpoint: TrainingCheckpoint? = nil) throws -> (networks: [InMemoryNetwork], stop: () -> Bool) {
+    func serveTwoShards(_ run: PreparedRun, resuming checkpoint: TrainingCheckpoint? = nil,
+                        startShardZero: Bool = true) throws -> (networks: [InMemoryNetwork], stop: () -> Bool) {
         let networks = [InMemoryNetwork(), InMemoryNetwork()]
         let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-shards-\(UUID().uuidString)").path)
         let stop = StopRequest()
         let served = DispatchGroup()
-        for shard in 0 ..< 2 {
+        for shard in startShardZero ? [0, 1] : [1] {
             served.enter()
             let network = networks[shard], link = networks[1]
             Thread {
@@ -69,6 +70,19 @@ import Wire
         })
     }
 
+    /// Sends `header` (with `values` as its payload) from `client` and returns the answer's header and payload.
+    func ask(_ client: InMemoryClient, _ header: Header, _ values: [Float] = []) throws -> (header: Header, values: [Float], text: String?)? {
+        let head = [OutboundFrame(header.encoded())]
+        try client.send(values.isEmpty ? head : head + [values.withUnsafeBufferPointer { OutboundFrame(floats: $0) }])
+        guard let reply = try client.receive(timeoutMilliseconds: 10_000) else { return nil }
+        return try withFrameBytes(reply) { views in
+            let message = try Message.decode(views, maxPayloadBytes: 1 << 30)
+            var floats = [Float](repeating: 0, count: message.header.elementType == .float32 ? Int(message.header.count) : 0)
+            floats.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
+            return (message.header, floats, message.text)
+        }
+    }
+
     /// A restore that does not fit the shard is refused with the reason and changes nothing; one that fits is
     /// taken, and the weights a worker then pulls are the restored ones. Shard 0 takes none.
     @Test func aShardTakesOnlyARestoreThatFitsIt() throws {
@@ -78,18 +92,6 @@ import Wire
         let shards = try serveTwoShards(run)
         let networks = shards.networks
         defer { #expect(shards.stop(), "the servers did not stop") }
-        /// Sends `header` (with `values` as its payload) from `client` and returns the answer's header and payload.
-        func ask(_ client: InMemoryClient, _ header: Header, _ values: [Float] = []) throws -> (header: Header, values: [Float], text: String?)? {
-            let head = [OutboundFrame(header.encoded())]
-            try client.send(values.isEmpty ? head : head + [values.withUnsafeBufferPointer { OutboundFrame(floats: $0) }])
-            guard let reply = try client.receive(timeoutMilliseconds: 10_000) else { return nil }
-            return try withFrameBytes(reply) { views in
-                let message = try Message.decode(views, maxPayloadBytes: 1 << 30)
-                var floats = [Float](repeating: 0, count: message.header.elementType == .float32 ? Int(message.header.count) : 0)
-                floats.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
-                return (message.header, floats, message.text)
-            }
-        }
         func stats(_ shard: Int) throws -> [String: Any] {
             let text = try #require(try ask(networks[shard].connect(), Header(kind: .stats, jobID: run.jobID, sender: -1))?.text)
             return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
@@ -125,6 +127,32 @@ import Wire
         let shard0 = try stats(0)
         #expect(shard0["rejected_messages"] as? Int == 1 && shard0["version"] as? Int == 0)
         #expect(try toShard0.receive(timeoutMilliseconds: 0) == nil, "shard 0 answered a restore")
+    }
+
+    /// Shard 0 resuming a job that wrote no checkpoint yet hands the other shards the initial model: a shard that
+    /// had moved on (here: restored to step 7 by hand) is back at step 0 with its slice of the initial model.
+    @Test func aResumeWithoutACheckpointSendsTheShardsBackToTheInitialModel() throws {
+        let config = config(servers: 2, optimizer: .adam)
+        let run = try PreparedRun(config: config)
+        let shards = try serveTwoShards(run, startShardZero: false)
+        defer { #expect(shards.stop(), "the servers did not stop") }
+        let n = try ShardPlan(parameterCount: run.spec.layout.count, shards: 2).range(1).count
+        let elsewhere = (0 ..< 3 * n).map { Float($0 % 89) / 89 }
+        let moved = try ask(shards.networks[1].connect(), Header(kind: .restore, jobID: run.jobID, sender: -1, shard: 1, elementType: .float32,
+                                                                  version: 7, aux: 2, count: UInt64(3 * n), value: 7), elsewhere)
+        #expect(moved?.header.kind == .restore && moved?.header.version == 7)
+
+        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-shard0-\(UUID().uuidString)").path)
+        let shardZero = try ParameterServer(run: run, transport: InMemoryNetwork(), directory: directory, shard: 0,
+                                            links: [ShardLink(shard: 1, transport: shards.networks[1].connect(), endpoint: "inproc://1")],
+                                            quiet: true, log: { _ in })
+        try shardZero.restoreOtherShards()
+        let freshShardOne = try ParameterServer(run: run, transport: InMemoryNetwork(), directory: directory, shard: 1, quiet: true, log: { _ in })
+        let worker = shards.networks[1].connect()
+        let welcome = try ask(worker, Header(kind: .register, jobID: run.jobID, sender: 0, shard: 1, layoutHash: run.spec.layout.hash))
+        #expect(welcome?.header.kind == .welcome && welcome?.header.version == 0)
+        let pulled = try ask(worker, Header(kind: .pull, jobID: run.jobID, sender: 0, shard: 1))
+        #expect(pulled?.header.version == 0 && pulled?.values == freshShardOne.currentParameters, "shard 1 is not back at the initial model")
     }
 
     /// A shard that restarted without its state (here: fresh, while shard 0 resumed at step 20 and did not hand it
