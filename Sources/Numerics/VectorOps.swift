@@ -58,7 +58,7 @@ public enum VectorOps {
                                    into destination: UnsafeMutableBufferPointer<Float>) -> Double {
         precondition(sources.count == weights.count && sources.allSatisfy { $0.count == destination.count },
                      "weightedSum: \(sources.count) sources of lengths \(sources.map(\.count)) and \(weights.count) weights into \(destination.count)")
-        guard let to = destination.baseAddress else { return 0 }
+        guard !destination.isEmpty, let to = destination.baseAddress else { return 0 }
         let from = sources.map { $0.baseAddress! }
         var lanes = SIMD8<Double>()
         var i = 0
