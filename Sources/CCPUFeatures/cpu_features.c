@@ -7,7 +7,7 @@ void pstrain_require_haswell(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")
-        && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("movbe")) {
+        && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("movbe") && __builtin_cpu_supports("popcnt")) {
         return;
     }
     fputs("pstrain: error: this pstrain was compiled for CPUs with AVX2 and FMA (Haswell, 2013, or later), "
