@@ -15,8 +15,8 @@ public struct LaunchError: Error, CustomStringConvertible {
 }
 
 /// Starts a server (or S server shards) and N workers of `pstrain` as child processes, where `placement` puts them
-/// (this host, or other hosts through ssh), streams the server's progress, restarts a crashed worker (or a crashed
-/// single server, from its latest checkpoint) up to `maxRestarts` times each, and stops every child when the job
+/// (this host, or other hosts through ssh), streams the server's progress, restarts a crashed worker or server shard
+/// (the servers from the job's latest checkpoint) up to `maxRestarts` times each, and stops every child when the job
 /// ends, when a child fails for good, or when asked to stop.
 public final class ClusterLauncher {
     let placement: RolePlacement
@@ -37,6 +37,8 @@ public final class ClusterLauncher {
     /// the launcher dies without cleaning up (SIGKILL).
     let parentVariable: String
     private var children: [Child] = []
+    /// The endpoint each server shard 1, 2, ... reported binding when first started; a restarted shard binds it again.
+    private var shardEndpointsReported: [String] = []
     private let exited = DispatchSemaphore(value: 0)
     private var tee: LineTee?
     /// The tees of workers whose output is echoed (placements that label roles).
@@ -84,6 +86,7 @@ public final class ClusterLauncher {
         // Shards 1... first: shard 0 connects to them.
         var shardEndpoints: [String] = []
         for shard in 1 ..< servers { shardEndpoints.append(try startShard(shard, stop: stop, timeout: endpointTimeout)) }
+        let shardBinds = shardEndpointsReported
         let address = try startServer(resume: resume, otherShards: shardEndpoints, stop: stop, timeout: endpointTimeout)
         let addresses = ([address] + shardEndpoints).joined(separator: ",")
         log("pstrain launch: server at \(addresses); starting \(workers) workers (logs in \(directory.path))")
@@ -101,10 +104,7 @@ public final class ClusterLauncher {
                 && !children[index].abandoned {
                 let failed = children[index]
                 let how = "\(name(of: failed.role)) failed with status \(failed.process.terminationStatus)"
-                // Shard 0 resumes from the job's checkpoint and hands the other shards their slices of it. Another
-                // shard would come back at a new endpoint, which neither shard 0 nor the workers know: it ends the job.
-                let restartable = failed.role.isWorker || failed.role == .server
-                guard restartable, failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
+                guard failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
                     if failed.role.isWorker && continueWithoutFailedWorkers && failed.process.terminationStatus != ChildExitStatus.jobFailed {
                         log("pstrain launch: \(how); the server goes on without it (cluster.on_worker_failure: continue). "
                             + "Its log: \(failed.log.path)")
@@ -115,14 +115,21 @@ public final class ClusterLauncher {
                     throw LaunchError(message: how + restarts
                                       + "; stopped the others. Its log: \(failed.log.path)\n" + Self.tail(of: failed.log))
                 }
-                log("pstrain launch: \(how); restarting it (\(failed.restarts + 1) of \(maxRestarts))")
                 children.remove(at: index)
                 switch failed.role {
-                case .server: _ = try startServer(resume: true, otherShards: shardEndpoints, stop: stop, timeout: endpointTimeout)
-                case .shard: break // not restartable, see above
-                case .worker(let rank): try startWorker(rank, address: addresses, appending: true)
+                case .server:
+                    log("pstrain launch: \(how); restarting it from the latest checkpoint (\(failed.restarts + 1) of \(maxRestarts))")
+                    _ = try startServer(resume: true, otherShards: shardEndpoints, stop: stop, timeout: endpointTimeout)
+                case .shard(let shard):
+                    log("pstrain launch: \(how); restarting it at its endpoint, and the server from the latest checkpoint, which takes "
+                        + "every shard back to it (\(failed.restarts + 1) of \(maxRestarts))")
+                    try restartShard(shard, bind: shardBinds[shard - 1], endpoint: shardEndpoints[shard - 1], otherShards: shardEndpoints,
+                                     stop: stop, timeout: endpointTimeout)
+                case .worker(let rank):
+                    log("pstrain launch: \(how); restarting it (\(failed.restarts + 1) of \(maxRestarts))")
+                    try startWorker(rank, address: addresses, appending: true)
                 }
-                children[children.count - 1].restarts = failed.restarts + 1
+                children[children.firstIndex { $0.role == failed.role }!].restarts = failed.restarts + 1
                 anyRunning = true
                 break
             }
@@ -141,14 +148,41 @@ public final class ClusterLauncher {
                                         shard: 0)
     }
 
-    /// Starts server shard `shard` (not 0), logging to `server-<shard>.log`, and returns the endpoint it reports.
-    private func startShard(_ shard: Int, stop: StopRequest, timeout: TimeInterval) throws -> String {
-        let arguments = ["server", "--config", configPath, "--run-dir", directory.path, "--bind", placement.bindAddress(shard: shard),
+    /// Starts server shard `shard` (not 0), binding `bind` (by default the placement's address), logging to
+    /// `server-<shard>.log`, and returns the endpoint others connect to. The endpoint it reports goes into
+    /// `shardEndpointsReported` on its first start.
+    private func startShard(_ shard: Int, bind: String? = nil, stop: StopRequest, timeout: TimeInterval) throws -> String {
+        let arguments = ["server", "--config", configPath, "--run-dir", directory.path, "--bind", bind ?? placement.bindAddress(shard: shard),
                          "--shard", "\(shard)", "--quiet"] + serverOptions.filter { !$0.hasPrefix("--metrics") }
-        let tee = try LineTee(file: directory.appendingPathComponent("server-\(shard).log"), echo: log, appending: resume)
+        let tee = try LineTee(file: directory.appendingPathComponent("server-\(shard).log"), echo: log, appending: resume || bind != nil)
         let reported = try startServing(.shard(shard), arguments, tee: tee, echo: placement.label(of: .shard(shard)) != nil, stop: stop,
                                         timeout: timeout)
+        if shardEndpointsReported.count < shard { shardEndpointsReported.append(reported) }
         return placement.connectAddress(reported: reported, shard: shard)
+    }
+
+    /// Brings back shard `shard` after a crash. It comes back empty, at step 0, while the rest of the job is
+    /// further on; only shard 0 resuming from the job's checkpoint hands every shard its slice of one step. So
+    /// shard 0 is stopped, the shard started again where it listened before (`bind`; the workers and shard 0 know
+    /// it as `endpoint`), then shard 0 with `--resume`. The workers register again, as after a crash of shard 0.
+    private func restartShard(_ shard: Int, bind: String, endpoint: String, otherShards: [String], stop: StopRequest,
+                              timeout: TimeInterval) throws {
+        var serverRestarts = 0
+        if let index = children.firstIndex(where: { $0.role == .server }) {
+            serverRestarts = children[index].restarts
+            // Killed, not asked to stop: a checkpoint as it stopped would need the lost shard's slice, and it would
+            // wait for that in vain and then tell the user to resume, which is what happens next anyway.
+            let server = children.remove(at: index).process
+            if server.isRunning { kill(server.processIdentifier, SIGKILL) }
+            server.waitUntilExit()
+        }
+        let restarted = try startShard(shard, bind: bind, stop: stop, timeout: timeout)
+        guard restarted == endpoint else {
+            throw LaunchError(message: "server shard \(shard) came back at \(restarted), not at \(endpoint) where the workers and the server "
+                              + "look for it; stopped the others. Continue the run with --resume")
+        }
+        _ = try startServer(resume: true, otherShards: otherShards, stop: stop, timeout: timeout)
+        children[children.count - 1].restarts = serverRestarts
     }
 
     /// Starts a server role whose output goes through `tee` (its standard error echoed when `echo`), and waits for

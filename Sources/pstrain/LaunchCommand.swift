@@ -35,8 +35,9 @@ struct LocalLaunchCommand: ParsableCommand {
             shard), the others log to server-<shard>.log.
 
             A crashed worker is restarted with its rank, and a crashed server (shard 0) from its latest \
-            checkpoint, which it hands on to the other shards, up to cluster.max_restarts times each; a crashed \
-            shard other than 0 ends the job, to be continued with --resume. A worker that fails beyond that is left out when \
+            checkpoint, which it hands on to the other shards; a crashed shard other than 0 is restarted at its \
+            endpoint and shard 0 with it, from the latest checkpoint. Each up to cluster.max_restarts times. A \
+            worker that fails beyond that is left out when \
             cluster.on_worker_failure is continue (summary.json lists it under lost_workers). If the server \
             fails beyond that, a worker does under on_worker_failure: wait, or on Ctrl-C / SIGTERM, every process \
             is stopped and the exit status is non-zero; `--resume DIR` then continues the run from its latest \

@@ -22,8 +22,9 @@ struct ServerCommand: ParsableCommand {
 
             Checkpoints go to <run>/checkpoints every train.checkpoint_every steps or train.checkpoint_seconds \
             seconds, at the end, and on SIGINT/SIGTERM, which then stop the server with status 0. A server \
-            restarted with `--resume DIR` binds the same endpoint and continues from the latest checkpoint; \
-            its workers register again by themselves.
+            restarted with `--resume DIR` binds the same endpoint (waiting up to 10 s while the one it \
+            replaces still holds it) and continues from the latest checkpoint; its workers register again by \
+            themselves.
 
             With --curve-secret and --curve-clients (keys from `pstrain keygen`), traffic is encrypted with \
             CurveZMQ and only workers whose public key is in the --curve-clients directory get through. Off \
@@ -134,6 +135,11 @@ struct ServerCommand: ParsableCommand {
             let transport: ZMQServerTransport
             do {
                 transport = try open(address)
+            } catch let error as ZMQError where resumed != nil && !discovering && error.errno == EADDRINUSE {
+                // The server this one replaces may still be stopping and hold the port: `launch ssh` restarting it on
+                // another host only ends its ssh session, and it takes a few seconds to stop.
+                printError("pstrain server: \(address) is still in use; trying again for up to 10 s")
+                transport = try retryWhileInUse(seconds: 10) { try open(address) }
             } catch let error as ZMQError where discovering && shardIndex == 0 && error.errno == EADDRINUSE {
                 // Another server of the job took the root address since this one found it free: this is another shard.
                 address = try bind ?? ShardDiscovery.place(root: root!, nodeHost: cluster.spec?.nodeHost?.value).bind
@@ -299,5 +305,17 @@ enum Endpoint {
         let interface = host == "0.0.0.0" || host == "[::]" || host == "*" ? "every interface" : "interface \(host)"
         let protection = curve.map { "CurveZMQ, \($0.allowedClients.count) allowed client key(s)" } ?? "NO encryption or authentication"
         return "pstrain server: serving \(interface), port \(port): \(protection)"
+    }
+}
+
+/// Calls `bind` until it does not fail with "address in use", for up to `seconds`, trying every 0.2 s.
+private func retryWhileInUse<T>(seconds: TimeInterval, _ bind: () throws -> T) throws -> T {
+    let deadline = Date().addingTimeInterval(seconds)
+    while true {
+        do {
+            return try bind()
+        } catch let error as ZMQError where error.errno == EADDRINUSE && Date() < deadline {
+            usleep(200_000)
+        }
     }
 }

@@ -96,6 +96,26 @@ import Testing
         #expect(accuracy >= clean - 0.01, "clean \(clean), with a restarted worker \(accuracy)")
     }
 
+    /// A TCP socket listening on `endpoint` (`tcp://127.0.0.1:port`), holding its port until closed.
+    static func listen(on endpoint: String) throws -> Int32 {
+        let port = try #require(UInt16(endpoint.split(separator: ":").last ?? ""), "no port in \(endpoint)")
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, Glibc.listen(fd, 1) == 0 else {
+            close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+        return fd
+    }
+
     /// A server killed mid-run and restarted with --resume: its workers register again and the job ends as an
     /// undisturbed one would, bit for bit (sync runs are deterministic, and every worker goes back to the
     /// checkpoint's step).
@@ -113,8 +133,14 @@ import Testing
         server.stop()
         let killedAt = Self.loggedStep(dir)
 
+        // Something still holds the endpoint (as the server it replaces may, still stopping): the new server waits
+        // for it to come free.
+        let holder = try Self.listen(on: endpoint)
         server = try PSTrainProcess.start(["server", "--resume", dir], stderrPath: "\(dir).server2")
         defer { server.stop() }
+        let waited = PSTrainProcess.waitFor(timeout: 30) { PSTrainProcess.log("\(dir).server2").contains("is still in use; trying again") }
+        close(holder)
+        #expect(waited, "no word of the endpoint in use: \(PSTrainProcess.log("\(dir).server2"))")
         #expect(server.line(startingWith: "listening on ") == "listening on \(endpoint)", "the restarted server binds the same endpoint")
         let serverLog = (try? String(contentsOfFile: "\(dir).server2", encoding: .utf8)) ?? ""
         #expect(server.wait(timeout: 300) == 0, "\(serverLog)")

@@ -38,27 +38,36 @@ import Testing
         return resumedFrom
     }
 
+    /// Kills server shard `shard` with SIGKILL past step 300; `launch` must say `expecting` and end the job as the
+    /// clean one, from a periodic checkpoint no later than the kill.
+    func killShardAndRecover(_ shard: Int, expecting message: String, like clean: [String: Any]) throws {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try launchUntilStep300(dir)
+        let ofRun = Set(try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml"))
+        let pid = try #require(try PSTrainProcess.processes(mentioning: "--shard \(shard) ").first(where: ofRun.contains), "shard \(shard) is not running")
+        kill(pid, SIGKILL)
+        let killedAt = FailureTests.loggedStep(dir)
+        #expect(launch.wait(timeout: 300) == 0, "launch failed: \(PSTrainProcess.log("\(dir).stderr"))")
+        #expect(PSTrainProcess.log("\(dir).stderr").contains(message))
+        let resumedFrom = try expectRecovered(dir, like: clean)
+        #expect(resumedFrom > 0 && resumedFrom % 50 == 0 && resumedFrom <= killedAt && killedAt - resumedFrom < 100,
+                "shard \(shard) killed at step \(killedAt), resumed from the periodic checkpoint of step \(resumedFrom)")
+    }
+
     @Test func aShardedJobRecoversFromItsCheckpointsExactly() throws {
         let clean = try cleanSummary()
 
         // Shard 0 killed outright: `launch` restarts it from the checkpoint, and it takes shard 1, which kept running
         // with its workers, back to that step.
-        let killed = PSTrainProcess.runDirectory()
-        var launch = try launchUntilStep300(killed)
-        let ofRun = Set(try PSTrainProcess.processes(mentioning: "\(killed)/launch.yaml"))
-        let shard0 = try #require(try PSTrainProcess.processes(mentioning: "--shard 0 ").first(where: ofRun.contains), "shard 0 is not running")
-        kill(shard0, SIGKILL)
-        let killedAt = FailureTests.loggedStep(killed)
-        #expect(launch.wait(timeout: 300) == 0, "launch failed: \(PSTrainProcess.log("\(killed).stderr"))")
-        #expect(PSTrainProcess.log("\(killed).stderr").contains("server failed with status 9; restarting it"))
-        let resumedFrom = try expectRecovered(killed, like: clean)
-        #expect(resumedFrom > 0 && resumedFrom % 50 == 0 && resumedFrom <= killedAt && killedAt - resumedFrom < 100,
-                "killed at step \(killedAt), resumed from the periodic checkpoint of step \(resumedFrom)")
+        try killShardAndRecover(0, expecting: "server failed with status 9; restarting it", like: clean)
+        // Shard 1 killed outright comes back empty: `launch` starts it again at its endpoint and shard 0 from the
+        // checkpoint, which takes shard 1 back to that step.
+        try killShardAndRecover(1, expecting: "server shard 1 failed with status 9; restarting it at its endpoint", like: clean)
 
         // The whole job stopped with SIGTERM: shard 0 collects shard 1's part and writes a checkpoint of the step it
         // stopped at. `launch --resume` continues from there.
         let stopped = PSTrainProcess.runDirectory()
-        launch = try launchUntilStep300(stopped)
+        let launch = try launchUntilStep300(stopped)
         kill(launch.process.processIdentifier, SIGTERM)
         let status = launch.wait(timeout: 60)
         #expect(status != nil && status != 0, "launch must exit, non-zero, after SIGTERM")
