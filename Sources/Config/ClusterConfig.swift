@@ -44,7 +44,8 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
     /// What happens to the job when a worker is lost.
     public var onWorkerFailure = WorkerFailurePolicy.continue
     /// How long the server waits for a lost worker's replacement (`wait`), or for any worker when none is left
-    /// (`continue`), before it fails the job (seconds).
+    /// (`continue`), before it fails the job (seconds). A restarted server waits as long for each worker to
+    /// register again, then counts the missing ones as lost.
     public var replacementTimeout = 60.0
     /// How often `pstrain launch` restarts a crashed worker of each rank, or a crashed server (then from its
     /// latest checkpoint).

@@ -59,16 +59,25 @@ extension ParameterServer {
                 lostWorkers[index].rejoinedAtStep = Int(version)
             }
             log("worker \(rank) rejoined at step \(version), replacing the lost one")
+        } else if neverReturned.remove(rank) != nil {
+            if let index = lostWorkers.lastIndex(where: { $0.rank == rank && $0.rejoinedAtStep == nil }) {
+                lostWorkers[index].rejoinedAtStep = Int(version)
+            }
+            log("worker \(rank) is back at step \(version), after the restart went on without it")
         }
         slots[rank] = WorkerSlot(peer: peer, lastSeen: Date(), heldVersion: version)
         rankOfPeer[peer] = rank
         if waitingToJoin[rank] == peer { waitingToJoin[rank] = nil }
         log("worker \(rank) registered (\(slots.compactMap { $0 }.count)/\(cluster.workers))")
-        if slots.allSatisfy({ $0 != nil }) && startTime == nil {
-            startTime = Date()
-            monitoring.entered(.training)
-        }
+        startTrainingIfEveryRankIsIn()
         try welcome(peer, rank: rank)
+    }
+
+    /// Training starts once every rank has registered (or, after a restart, was given up on).
+    func startTrainingIfEveryRankIsIn() {
+        guard startTime == nil, slots.indices.allSatisfy({ slots[$0] != nil || neverReturned.contains($0) }) else { return }
+        startTime = Date()
+        monitoring.entered(.training)
     }
 
     /// The welcome: the job's facts, and where this rank starts. A sync worker starts at the server's version
@@ -105,7 +114,8 @@ extension ParameterServer {
 
     /// Whether the current sync step waits for `rank`'s push.
     func awaited(_ rank: Int) -> Bool {
-        guard let slot = slots[rank] else { return true } // not registered yet (start-up, or after a restart)
+        // Not registered yet (start-up, or after a restart) and not given up on.
+        guard let slot = slots[rank] else { return !neverReturned.contains(rank) }
         if slot.done { return false }
         return slot.lostSince == nil || cluster.onWorkerFailure == .wait
     }
@@ -114,6 +124,7 @@ extension ParameterServer {
     /// fails the job when a lost worker is not replaced in time (`wait`) or no worker at all is left (`continue`).
     func checkHeartbeats() throws {
         let now = Date()
+        try checkReturnsAfterRestart(now)
         for rank in slots.indices {
             guard let slot = slots[rank], !slot.done, slot.lostSince == nil else { continue }
             let silence = queueDrainedAt.timeIntervalSince(slot.lastSeen)
@@ -128,6 +139,31 @@ extension ParameterServer {
                     + (live ? " (cluster.on_worker_failure: wait)" : "; no live worker is left"),
                 hint: "restart a worker with --rank \(rank); cluster.replacement_timeout (\(cluster.replacementTimeout) s) sets how long to wait")
         }
+    }
+
+    /// After a restart into a job under way, every rank is expected to register again within `replacement_timeout`,
+    /// as a lost worker's replacement is. One that does not fails the job (`wait`), or is lost and the job goes on
+    /// without it (`continue`) unless no worker came back at all.
+    func checkReturnsAfterRestart(_ now: Date) throws {
+        guard let since = returnAwaitedSince, now.timeIntervalSince(since) > cluster.replacementTimeout else { return }
+        returnAwaitedSince = nil
+        let absent = slots.indices.filter { slots[$0] == nil }
+        guard !absent.isEmpty else { return }
+        let plural = absent.count > 1, ranks = absent.map(String.init).joined(separator: ", ")
+        let what = String(format: "worker%@ %@ did not register again within %.0f s of the restart", plural ? "s" : "", ranks,
+                          cluster.replacementTimeout)
+        let restart = "a worker started with --rank \(plural ? "(one for each of \(ranks))" : ranks)"
+        if cluster.onWorkerFailure == .wait || absent.count == slots.count {
+            throw ServerFailure(message: what + (absent.count == slots.count ? "; no worker came back" : " (cluster.on_worker_failure: wait)"),
+                                hint: "\(restart) takes its place; cluster.replacement_timeout (\(cluster.replacementTimeout) s) sets how long to wait")
+        }
+        for rank in absent {
+            neverReturned.insert(rank)
+            lostWorkers.append(LostWorker(rank: rank, lostAtStep: Int(version)))
+        }
+        log(what + ": training goes on without \(plural ? "them" : "it") (cluster.on_worker_failure: continue); \(restart) rejoins")
+        startTrainingIfEveryRankIsIn()
+        try applyWhatNoLongerWaits()
     }
 
     func markLost(_ rank: Int, silence: TimeInterval) throws {

@@ -156,6 +156,8 @@ extension ParameterServer {
         }
         rankOfPeer = [:]
         waitingToJoin = [:]
+        returnAwaitedSince = version > 0 ? Date() : nil
+        neverReturned = []
         wholeWeights = WholeWeightsPoint()
         stepAwaitingNorm = nil
         snapshotRequest = nil

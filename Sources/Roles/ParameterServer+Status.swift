@@ -38,9 +38,10 @@ extension ParameterServer {
         return state
     }
 
-    /// A rank's state: live, lost, done, joining (a peer waits for it) or unregistered.
+    /// A rank's state: live, lost (silent, or not back after a restart), done, joining (a peer waits for it) or
+    /// unregistered.
     func workerState(_ rank: Int) -> String {
-        guard let slot = slots[rank] else { return waitingToJoin[rank] != nil ? "joining" : "unregistered" }
+        guard let slot = slots[rank] else { return neverReturned.contains(rank) ? "lost" : waitingToJoin[rank] != nil ? "joining" : "unregistered" }
         return slot.done ? "done" : slot.lostSince != nil ? "lost" : "live"
     }
 

@@ -83,6 +83,13 @@ public final class ParameterServer {
     /// Per rank: the pushes consumed (applied, or dropped by policy). Async and bounded workers rejoin here.
     var stepsDone: [Int]
     var lostWorkers: [LostWorker] = []
+    /// Since when this server, restarted into a job under way (resumed, or restored by shard 0, past step 0), has
+    /// waited for the job's workers to register again; nil at a job's start, which waits for every worker without
+    /// limit.
+    var returnAwaitedSince: Date?
+    /// Ranks that did not register again within `replacement_timeout` of the restart: lost, the job goes on without
+    /// them until they do.
+    var neverReturned: Set<Int> = []
     /// Sync: a non-finite gradient under `nan_policy: skip_step` drops the whole current step.
     var skipCurrentStep = false
     /// Per rank: the gradient pushed and not yet applied (sync: for this version; bounded: queued).
@@ -235,6 +242,7 @@ public final class ParameterServer {
             self.metrics = metrics
         }
         lastCheckpoint = Date()
+        if version > 0 { returnAwaitedSince = wallStart } // resumed into a job under way
         let heartbeatCheck = Int(min(cluster.heartbeatInterval, 0.25) * 1000)
         monitoring.entered(startTime == nil ? .waitingForWorkers : .training)
         var allDoneSince: Date?
@@ -327,8 +335,9 @@ public final class ParameterServer {
 
     /// Every worker finished, or (under `on_worker_failure: continue`) was lost, and at least one finished.
     var allDone: Bool {
-        slots.allSatisfy { slot in slot?.done == true || (slot?.lostSince != nil && cluster.onWorkerFailure == .continue) }
-            && slots.contains { $0?.done == true }
+        slots.indices.allSatisfy { rank in
+            slots[rank]?.done == true || neverReturned.contains(rank) || (slots[rank]?.lostSince != nil && cluster.onWorkerFailure == .continue)
+        } && slots.contains { $0?.done == true }
     }
 
     /// The whole model's initial parameters, drawn from the run's seed.

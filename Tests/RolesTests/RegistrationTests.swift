@@ -19,6 +19,41 @@ import Wire
         #expect(server.logLines.waitFor("worker 0 is back", timeout: 10))
     }
 
+    /// A server restarted into a job waits `replacement_timeout` for each worker to register again. Under `continue`
+    /// one that does not is lost and the sync steps go on without it; it may still come back.
+    @Test func aWorkerNotBackAfterARestartIsLostUnderContinue() throws {
+        let server = try ScriptedServer(resumedAtStep: 7) { c in
+            c.optimizer.kind = .sgd
+            c.cluster.replacementTimeout = 2
+        }
+        var worker0 = try ScriptedWorker(server, rank: 0)
+        #expect(worker0.heldVersion == 7)
+        #expect(server.logLines.waitFor("worker 1 did not register again within 2 s of the restart: training goes on without it", timeout: 10))
+        try worker0.sendPush(gradient: 1)
+        #expect(try worker0.awaitWeights()?.version == 8, "the step did not go on without worker 1")
+        let worker1 = try ScriptedWorker(server, rank: 1)
+        #expect(worker1.heldVersion == 8)
+        #expect(server.logLines.waitFor("worker 1 is back at step 8", timeout: 10))
+    }
+
+    /// Under `wait`, or when no worker came back at all, a worker not back in time fails the job, saying which.
+    @Test(arguments: [(WorkerFailurePolicy.wait, 1), (.continue, 0)])
+    func aWorkerNotBackAfterARestartFailsTheJob(policy: WorkerFailurePolicy, returning: Int) throws {
+        let server = try ScriptedServer(resumedAtStep: 7) { c in
+            c.optimizer.kind = .sgd
+            c.cluster.onWorkerFailure = policy
+            c.cluster.replacementTimeout = 2
+        }
+        let returned = try (0 ..< returning).map { try ScriptedWorker(server, rank: Int32($0)) }
+        #expect(server.finished.wait(timeout: .now() + 10) == .success, "the server did not give up")
+        server.finished.signal()
+        let failure = try #require(server.failure.value as? ServerFailure)
+        let expected = returning == 0 ? "workers 0, 1 did not register again within 2 s of the restart; no worker came back"
+            : "worker 1 did not register again within 2 s of the restart (cluster.on_worker_failure: wait)"
+        #expect(failure.message == expected && failure.hint?.contains("--rank") == true, "\(failure)")
+        #expect(returned.count == returning)
+    }
+
     /// Sync: worker 0 pushes, then goes silent while it waits for worker 1 and is declared lost. Its push is whole
     /// and stays in the step: when worker 1 pushes, both are answered with the weights of the step that used both.
     @Test func aSyncWorkerLostAfterItsPushIsStillAnswered() throws {

@@ -17,8 +17,9 @@ final class ScriptedServer: @unchecked Sendable {
     /// Why `serve()` failed, once it has.
     let failure = Box<any Error>()
 
-    /// A server of `shard` (a shard other than 0 of a sharded job needs no links).
-    init(heartbeatTimeout: Double = 3, shard: Int = 0, monitoring: ServerMetrics = ServerMetrics(),
+    /// A server of `shard` (a shard other than 0 of a sharded job needs no links); with `resumedAtStep`, restarted
+    /// into its job from a checkpoint of that step (zero weights, no optimizer moments: configure SGD).
+    init(heartbeatTimeout: Double = 3, shard: Int = 0, monitoring: ServerMetrics = ServerMetrics(), resumedAtStep: Int? = nil,
          adjust: (inout RunConfig) -> Void = { _ in }) throws {
         var c = RunConfig()
         c.data.samples = 200
@@ -29,6 +30,12 @@ final class ScriptedServer: @unchecked Sendable {
         c.cluster.heartbeatTimeout = heartbeatTimeout
         adjust(&c)
         run = try PreparedRun(config: c)
+        let parameterCount = run.spec.layout.count
+        let checkpoint = resumedAtStep.map { step in
+            TrainingCheckpoint(step: step, epoch: 0, batchInEpoch: 0, samples: step, trainSeconds: 0,
+                               parameters: [Float](repeating: 0, count: parameterCount), optimizerStep: step, firstMoment: [],
+                               secondMoment: [], workerSteps: Array(repeating: step, count: c.cluster.workers))
+        }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-reg-\(UUID().uuidString)").path
         let directory = try RunDirectory(path: path)
         let (run, network, stop, finished, logLines, failure) = (run, network, stop, finished, logLines, failure)
@@ -36,6 +43,7 @@ final class ScriptedServer: @unchecked Sendable {
             do {
                 let server = try ParameterServer(run: run, transport: network, directory: directory, shard: shard, quiet: true, stop: stop,
                                                  monitoring: monitoring, log: logLines.add)
+                if let checkpoint { try server.resume(from: checkpoint) }
                 _ = try server.serve()
             } catch { failure.set(error) }
             finished.signal()
