@@ -89,7 +89,7 @@ let package = Package(
             name: "PSBench",
             dependencies: [
                 "Numerics", "Models", "Optimizers", "Data", "Config", "Training", "Roles", "Wire", "Transport", "ZMQTransport", "ZeroMQ",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CCPUFeatures", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: kernelFlags),
 
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: kernelFlags),

@@ -22,7 +22,7 @@ public enum ShardRendezvous {
                                           + "(cluster.server_timeout sets this limit)")
             }
             guard let (peer, frames) = try transport.receive(timeoutMilliseconds: Int(min(left, 1) * 1000)) else { continue }
-            let join: (Header, String)? = try withFrameBytes(frames) { views in
+            let join: (Header, String)? = withFrameBytes(frames) { views in
                 guard let message = try? Message.decode(views, maxPayloadBytes: maxPayloadBytes), message.header.kind == .shardJoin else { return nil }
                 return (message.header, message.text ?? "")
             }
