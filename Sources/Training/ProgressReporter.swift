@@ -27,7 +27,7 @@ public final class ProgressReporter {
             lastDraw = now
             let width = 30, filled = totalSteps > 0 ? width * step / totalSteps : width
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-            FileHandle.standardError.write(Data("\r\u{1B}[2Kepoch \(epoch)/\(epochs) [\(bar)] \(100 * step / max(totalSteps, 1))%  \(stats)".utf8))
+            writeToStandardError("\r\u{1B}[2Kepoch \(epoch)/\(epochs) [\(bar)] \(100 * step / max(totalSteps, 1))%  \(stats)")
         } else if now.timeIntervalSince(lastLine) >= 5 {
             lastLine = now
             log("step \(step)/\(totalSteps)  epoch \(epoch)/\(epochs)  \(stats)")
@@ -38,7 +38,7 @@ public final class ProgressReporter {
     public func log(_ line: String) {
         guard !quiet else { return }
         let prefix = interactive ? "\r\u{1B}[2K" : ""
-        FileHandle.standardError.write(Data((prefix + line + "\n").utf8))
+        writeToStandardError(prefix + line + "\n")
     }
 
     static func clock(_ seconds: Double) -> String {

@@ -11,6 +11,10 @@ enum LaunchedChild {
     /// and exit at once if it has died already.
     static func followParent() {
         guard let text = ProcessInfo.processInfo.environment[parentVariable], let parent = pid_t(text) else { return }
+        // The launcher's end closes the pipes this process writes its output into (on another host, as its ssh
+        // session ends): the SIGTERM that follows must find it alive to stop cleanly and write its checkpoint,
+        // not killed by SIGPIPE at its next log line.
+        signal(SIGPIPE, SIG_IGN)
         if pstrain_signal_on_parent_death(SIGTERM) != 0 {
             printError("pstrain: warning: cannot ask to be stopped with the launcher: \(String(cString: strerror(errno)))")
         }

@@ -1,31 +1,31 @@
+import CProcessControl
 import Foundation
 import Glibc
 
-/// SIGINT and SIGTERM for the whole process. `takeOver()`, first thing in `main`, blocks them in the main thread,
-/// so that every thread started later (ours, Foundation's, libdispatch's, libzmq's) has them blocked too, and one
-/// thread takes them with `sigwait`: a signal runs the handler a `SignalTrap` installed or, with none installed,
-/// ends the process as the signal would have.
+/// SIGINT and SIGTERM for the whole process. `takeOver()`, first thing in `main`, installs a handler that passes
+/// each signal through a pipe to one thread (`pstrain_forward_stop_signals`): there a signal runs the handler a `SignalTrap` installed or, with none
+/// installed, ends the process as the signal would have.
 ///
-/// Why not libdispatch's signal sources: on Linux they read a signalfd, which sees a signal only while the thread
-/// the kernel picks blocks it. A SIGTERM delivered to any other thread met the SIG_IGN those sources need and was
-/// lost; under load a launcher ignored SIGTERM for a minute that way.
+/// A handler, not `sigwait` on signals blocked in every thread: threads started before `main` keep them unblocked
+/// (OpenBLAS starts its pool as the library loads), and a SIGTERM the kernel handed one of those ended the process
+/// at once, with no checkpoint. Not libdispatch's signal sources either: on Linux they read a signalfd, which sees a
+/// signal only while the thread the kernel picks blocks it, and a launcher under load ignored SIGTERM for a minute.
 enum StopSignals {
     private static let lock = NSLock()
     // Guarded by `lock`.
     nonisolated(unsafe) private static var handler: (@Sendable (Int32) -> Void)?
 
     static func takeOver() {
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        sigaddset(&stopSignals, SIGINT)
-        sigaddset(&stopSignals, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
-        let blocked = stopSignals
+        let readEnd = pstrain_forward_stop_signals()
+        guard readEnd >= 0 else {
+            printError("pstrain: warning: cannot take over SIGINT and SIGTERM (\(String(cString: strerror(errno)))): they end the process at once")
+            return
+        }
         let watcher = Thread {
-            var waitedFor = blocked
             while true {
-                var signalNumber: Int32 = 0
-                guard sigwait(&waitedFor, &signalNumber) == 0 else { continue }
+                var number: UInt8 = 0
+                guard read(readEnd, &number, 1) == 1 else { continue } // EINTR
+                let signalNumber = Int32(number)
                 if let handler = lock.withLock({ handler }) {
                     handler(signalNumber)
                 } else {
@@ -37,13 +37,9 @@ enum StopSignals {
         watcher.start()
     }
 
-    /// The signal's default action: let it through to this thread alone, and send it again.
+    /// The signal's default action: restore it and send the signal again.
     private static func endAsTheSignalWould(_ signalNumber: Int32) -> Never {
         signal(signalNumber, SIG_DFL)
-        var only = sigset_t()
-        sigemptyset(&only)
-        sigaddset(&only, signalNumber)
-        pthread_sigmask(SIG_UNBLOCK, &only, nil)
         kill(getpid(), signalNumber)
         _exit(128 + signalNumber)
     }

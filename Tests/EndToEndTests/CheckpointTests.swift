@@ -5,6 +5,24 @@ import Testing
 @Suite(.serialized) struct CheckpointTests {
     let args = ["train", "--config", "configs/digits-mlp.yaml", "train.epochs=4"]
 
+    /// SIGTERM stops a waiting server cleanly with a checkpoint, whichever thread the kernel hands it to: OpenBLAS's
+    /// pool, started before `main`, does not block it, and it used to end the process outright. Three times, as the
+    /// kernel's choice of thread varies.
+    @Test func sigtermStopsAServerWithACheckpoint() throws {
+        for _ in 0 ..< 3 {
+            let dir = PSTrainProcess.runDirectory()
+            let server = try PSTrainProcess.start(["server", "--config", "configs/digits-mlp.yaml", "--run-dir", dir, "cluster.workers=1"],
+                                                  stderrPath: "\(dir).stderr")
+            defer { server.stop() }
+            #expect(server.line(startingWith: "listening on ") != nil)
+            // config.yaml is written as the server starts serving, with its stop handler in place.
+            #expect(PSTrainProcess.waitFor(timeout: 60) { FileManager.default.fileExists(atPath: "\(dir)/config.yaml") })
+            kill(server.process.processIdentifier, SIGTERM)
+            #expect(server.wait(timeout: 30) == 0, "\(PSTrainProcess.log("\(dir).stderr"))")
+            #expect(PSTrainProcess.log("\(dir).stderr").contains("signal 15; checkpoint written at step 0"))
+        }
+    }
+
     @Test func sigtermThenResumeEqualsAnUninterruptedRun() throws {
         let straight = PSTrainProcess.runDirectory()
         #expect(try PSTrainProcess.run(args + ["--run-dir", straight, "--quiet"]).status == 0)

@@ -45,7 +45,7 @@ struct PSTrainProcess {
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         let finished = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in finished.signal() }
-        try process.run()
+        try startAsFromAShell(process)
         if finished.wait(timeout: .now() + timeout) == .timedOut {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -115,8 +115,21 @@ struct PSTrainProcess {
         process.standardOutput = out
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        try process.run()
+        try startAsFromAShell(process)
         return Running(process: process, stdout: out.fileHandleForReading)
+    }
+
+    /// Starts `process` with SIGINT and SIGTERM unblocked, as a shell, sshd or a container runtime starts pstrain.
+    /// A child inherits the signal mask of the thread that starts it, and the test runner's threads block them:
+    /// children started that way once hid a bug that only a real user's SIGTERM met.
+    static func startAsFromAShell(_ process: Process) throws {
+        var stopSignals = sigset_t(), previous = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        try process.run()
     }
 
     /// Polls `condition` every 20 ms until it holds (true) or `timeout` seconds pass (false).
