@@ -121,7 +121,7 @@ public struct SSHPlacement: RolePlacement {
 
     public func label(of role: LaunchRole) -> String? { "\(host(of: role).destination): \(role.name)" }
 
-    public func resumeCommand(directory: String) -> String? { nil }
+    public func resumeCommand(directory: String) -> String? { "pstrain launch ssh --resume \(directory)" }
 
     /// Writes `archive` (a tar stream) into `directory` on `host`, creating it.
     public func unpack(_ archive: Data, into directory: String, on host: String) throws {

@@ -28,13 +28,17 @@ struct SSHLaunchCommand: ParsableCommand {
             connection, and the kernel stops each remote pstrain as its ssh session ends. Servers bind addresses \
             other hosts can reach, so either --curve or --insecure is required.
 
+            --resume DIR continues a stopped or failed run from its latest checkpoint, on the hosts and with the \
+            options it was started with (recorded in DIR/launch-ssh.json); shard 0 resumes on its host, where the \
+            run's checkpoints are.
+
             Example:
               pstrain launch ssh --hosts node1:2,node2:2 --servers-on node0 --curve --config configs/digits-mlp.yaml
             """)
 
     @Option(name: .long, help: ArgumentHelp("Worker hosts, comma-separated, each with its number of workers: node1:2,node2:2 (count 1 if left out).",
                                             valueName: "[user@]host[:count],..."))
-    var hosts: String
+    var hosts: String?
 
     @Option(name: .customLong("servers-on"),
             help: ArgumentHelp("Server shard hosts, each with its number of shards (default: one shard on the first worker host).",
@@ -64,7 +68,24 @@ struct SSHLaunchCommand: ParsableCommand {
     @Flag(name: .long, help: "Run without encryption or authentication: only on a network where every host that can reach the servers is trusted.")
     var insecure = false
 
+    @Option(name: .long, help: ArgumentHelp("Continue the `launch ssh` run in this directory from its latest checkpoint, on its hosts, with its options.",
+                                            valueName: "dir"))
+    var resume: String?
+
     func validate() throws {
+        if resume != nil {
+            let given = [("--hosts", hosts != nil), ("--servers-on", serversOn != nil), ("--port", port != nil),
+                         ("--ssh-option", !sshOptions.isEmpty), ("--remote-pstrain", remotePstrain != nil),
+                         ("--config", configuration.config != nil), ("overrides", !configuration.overrides.isEmpty),
+                         ("--run-dir", output.runDir != nil), ("--metrics", monitoring.metrics != nil), ("--curve", curve),
+                         ("--insecure", insecure)].filter(\.1).map(\.0)
+            guard given.isEmpty else {
+                throw ValidationError("--resume continues a run on its hosts, with its config and options (DIR/launch-ssh.json): drop "
+                                      + given.joined(separator: ", "))
+            }
+            return
+        }
+        guard let hosts else { throw ValidationError("give the worker hosts with --hosts (or --resume DIR to continue a run)") }
         if curve == insecure {
             throw ValidationError(curve ? "--curve and --insecure contradict each other: pick one"
                                   : "servers on other hosts bind addresses the network can reach: give --curve (encrypted, keys made "
@@ -84,26 +105,40 @@ struct SSHLaunchCommand: ParsableCommand {
             guard let ssh = CapturedRun.locate("ssh") else {
                 throw ValidationError("ssh is not on PATH: install the OpenSSH client (apt-get install openssh-client)")
             }
-            let workerHosts = try SSHHost.parseList(hosts, option: "--hosts")
-            let serverHosts = try serversOn.map { try SSHHost.parseList($0, option: "--servers-on") }
+            let directory: RunDirectory
+            let record: SSHLaunchRecord
+            if let resume {
+                directory = try RunDirectory(sharing: resume)
+                record = try SSHLaunchRecord.read(from: directory.url)
+            } else {
+                directory = try RunDirectory(path: output.runDir)
+                record = SSHLaunchRecord(hosts: hosts!, serversOn: serversOn, port: port, sshOptions: sshOptions,
+                                         remotePstrain: remotePstrain ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
+                                         workingDirectory: FileManager.default.currentDirectoryPath, metrics: monitoring.metrics, curve: curve)
+            }
+            let workerHosts = try SSHHost.parseList(record.hosts, option: "--hosts")
+            let serverHosts = try record.serversOn.map { try SSHHost.parseList($0, option: "--servers-on") }
                 ?? [SSHHost(destination: workerHosts[0].destination, count: 1)]
             let workers = workerHosts.map(\.count).reduce(0, +), servers = serverHosts.map(\.count).reduce(0, +)
-            let resolved = try configuration.load(extra: ["cluster.workers=\(workers)", "cluster.servers=\(servers)"])
-            let directory = try RunDirectory(path: output.runDir)
             let launchConfig = directory.url.appendingPathComponent("launch.yaml")
-            try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
-            let keys = curve ? try LocalLaunchCommand.curveOptions(in: directory.url, servers: servers) : (server: [], worker: [])
+            let resolved: RunConfig
+            if resume != nil {
+                resolved = try ConfigLoader.load(path: launchConfig.path)
+            } else {
+                resolved = try configuration.load(extra: ["cluster.workers=\(workers)", "cluster.servers=\(servers)"])
+                try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
+                try record.write(to: directory.url)
+            }
+            let keys = record.curve ? try LocalLaunchCommand.curveOptions(in: directory.url, servers: servers) : (server: [], worker: [])
             let placement = SSHPlacement(
-                ssh: ssh, options: sshOptions,
-                program: remotePstrain ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
-                workingDirectory: FileManager.default.currentDirectoryPath, servers: serverHosts, workers: workerHosts,
-                port: port, parentVariable: LaunchedChild.parentVariable)
-            try stageFiles(for: placement, in: directory.url)
+                ssh: ssh, options: record.sshOptions, program: record.remotePstrain, workingDirectory: record.workingDirectory,
+                servers: serverHosts, workers: workerHosts, port: record.port, parentVariable: LaunchedChild.parentVariable)
+            try stageFiles(for: placement, in: directory.url, curve: record.curve)
             let launcher = ClusterLauncher(placement: placement, configPath: launchConfig.path, workers: workers, servers: servers,
-                                           directory: directory.url, maxRestarts: resolved.cluster.maxRestarts,
+                                           directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                            continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
-                                           serverOptions: (monitoring.metrics.map { ["--metrics", $0] } ?? []) + keys.server
-                                               + (insecure ? ["--insecure"] : []),
+                                           serverOptions: (record.metrics.map { ["--metrics", $0] } ?? []) + keys.server
+                                               + (record.curve ? [] : ["--insecure"]),
                                            workerOptions: keys.worker, parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
@@ -117,7 +152,7 @@ struct SSHLaunchCommand: ParsableCommand {
     }
 
     /// Copies into the run directory on each host what its roles read: the config, and each role's keys only.
-    private func stageFiles(for placement: SSHPlacement, in run: URL) throws {
+    private func stageFiles(for placement: SSHPlacement, in run: URL, curve: Bool) throws {
         let serverFiles = ["keys/server.key", "keys/server.key_secret", "keys/clients"]
         let workerFiles = ["keys/server.key", "keys/worker.key", "keys/worker.key_secret"]
         for host in placement.hosts {
@@ -151,5 +186,40 @@ struct SSHLaunchCommand: ParsableCommand {
             throw ValidationError("tar \(arguments.joined(separator: " ")) failed (status \(result.status)): \(result.errors)")
         }
         return result
+    }
+}
+
+/// How a `launch ssh` run was placed and started, kept in its run directory so that `--resume` starts it again
+/// the same way: its roles on the same hosts, shard 0 where the run's checkpoints are.
+struct SSHLaunchRecord: Codable {
+    var hosts: String
+    var serversOn: String?
+    var port: Int?
+    var sshOptions: [String]
+    var remotePstrain: String
+    var workingDirectory: String
+    var metrics: String?
+    /// Encrypted with the keys in `<run>/keys`; else started with --insecure.
+    var curve: Bool
+
+    static let fileName = "launch-ssh.json"
+
+    static func read(from run: URL) throws -> SSHLaunchRecord {
+        let url = run.appendingPathComponent(fileName)
+        guard let data = try? Data(contentsOf: url) else {
+            throw RunDirectoryError(path: run.path, message: "is not a `pstrain launch ssh` run (no \(fileName))",
+                                    hint: "give --resume the --run-dir of a `pstrain launch ssh` run; `pstrain launch --resume` continues a local one")
+        }
+        do {
+            return try JSONDecoder().decode(SSHLaunchRecord.self, from: data)
+        } catch {
+            throw RunDirectoryError(path: url.path, message: "cannot be read: \(error)")
+        }
+    }
+
+    func write(to run: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: run.appendingPathComponent(Self.fileName))
     }
 }

@@ -131,15 +131,18 @@ struct SSHLaunchTests {
         #expect(log.contains("the \(h1): server did not report its endpoint; it exited with status 127; see \(dir)/server.log"), "\(log)")
     }
 
-    @Test func stoppingTheLauncherStopsEveryRemoteProcess() throws {
+    /// A stopped launcher stops every remote process; `--resume` then starts the run again on its hosts and shard 0
+    /// continues from the checkpoint it wrote as it stopped.
+    @Test func stoppingTheLauncherStopsEveryRemoteProcessAndResumeContinuesTheRun() throws {
         let ssh = try SSHHosts(count: 3, serving: [1, 2])
         let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
+        let dir = "\(ssh.runs)/job"
         let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", h1, "--insecure"] + ssh.sshOptions
-                                              + ["--run-dir", "\(ssh.runs)/job"] + config + ["train.epochs=1000"],
+                                              + ["--run-dir", dir] + config + ["train.epochs=40"],
                                               stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
         defer { launch.stop() }
         let progress = "\(ssh.root)/launch.stderr"
-        try #require(PSTrainProcess.waitFor(timeout: 120) { PSTrainProcess.log(progress).contains("epoch 1/1000") }, "\(PSTrainProcess.log(progress))")
+        try #require(PSTrainProcess.waitFor(timeout: 120) { PSTrainProcess.log(progress).contains("epoch 1/40") }, "\(PSTrainProcess.log(progress))")
         #expect(try ssh.pstrainProcesses(on: 1).count == 1 && ssh.pstrainProcesses(on: 2).count == 2)
         kill(launch.process.processIdentifier, SIGTERM)
         #expect(launch.wait(timeout: 60) == 1, "\(PSTrainProcess.log(progress))")
@@ -147,5 +150,19 @@ struct SSHLaunchTests {
             ((try? ssh.pstrainProcesses(on: 1)) ?? ["?"]).isEmpty && ((try? ssh.pstrainProcesses(on: 2)) ?? ["?"]).isEmpty
         }
         #expect(allGone, "still running: \((try? ssh.pstrainProcesses(on: 1)) ?? []) \((try? ssh.pstrainProcesses(on: 2)) ?? [])")
+        let stopped = PSTrainProcess.log(progress)
+        #expect(stopped.contains("pstrain launch ssh --resume \(dir) continues the run"), "\(stopped)")
+
+        let resumed = try PSTrainProcess.start(["launch", "ssh", "--resume", dir], stderrPath: "\(ssh.root)/resume.stderr",
+                                               namespace: ssh.hosts.namespace(0))
+        defer { resumed.stop() }
+        let status = resumed.wait(timeout: 300)
+        try #require(status == 0, "\(PSTrainProcess.log("\(ssh.root)/resume.stderr"))")
+        let summary = try PSTrainProcess.summary(in: dir)
+        // 72 steps an epoch: the checkpoint the server wrote as it stopped, past epoch 1.
+        let resumedFrom = try #require(summary["resumed_from_step"] as? Int, "\(PSTrainProcess.log("\(ssh.root)/resume.stderr"))")
+        #expect(resumedFrom >= 72 && summary["steps"] as? Int == 40 * 72 && summary["workers"] as? Int == 2, "\(summary)")
+        #expect(PSTrainProcess.log("\(ssh.root)/resume.stderr").contains("resumed from the checkpoint of step \(resumedFrom)"))
+        #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95, "\(summary)")
     }
 }
