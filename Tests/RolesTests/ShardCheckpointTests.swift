@@ -43,11 +43,11 @@ import Wire
         #expect(resumed.rejects.isEmpty, "\(resumed.rejects)")
     }
 
-    /// Shards 0 (unless `startShardZero` is false) and 1 of `run`, each serving on a thread of its own, shard 0
-    /// linked to shard 1 and resumed from `checkpoint` when given (without handing shard 1 its slice). `stop` stops both and says whether they did
-    /// within 10 s.
-    func serveTwoShards(_ run: PreparedRun, resuming checkpoint: TrainingCheckpoint? = nil,
-                        startShardZero: Bool = true) throws -> (networks: [InMemoryNetwork], stop: () -> Bool) {
+    /// Shards 0 (unless `startShardZero` is false) and 1 of `run`, each serving on a thread of its own in `directory`,
+    /// shard 0 linked to shard 1 and resumed from `checkpoint` when given (handing shard 1 its slice only if
+    /// `restoring`). `stop` stops both and says whether they did within 10 s.
+    func serveTwoShards(_ run: PreparedRun, resuming checkpoint: TrainingCheckpoint? = nil, restoring: Bool = false,
+                        startShardZero: Bool = true) throws -> (networks: [InMemoryNetwork], directory: String, stop: () -> Bool) {
         let networks = [InMemoryNetwork(), InMemoryNetwork()]
         let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-shards-\(UUID().uuidString)").path)
         let stop = StopRequest()
@@ -60,11 +60,14 @@ import Wire
                 let links = shard == 0 ? [ShardLink(shard: 1, transport: link.connect(), endpoint: "inproc://1")] : []
                 guard let server = try? ParameterServer(run: run, transport: network, directory: directory, shard: shard, links: links,
                                                         quiet: true, stop: stop, log: { _ in }) else { return }
-                if shard == 0, let checkpoint { try? server.resume(from: checkpoint) }
+                if shard == 0, let checkpoint {
+                    try? server.resume(from: checkpoint)
+                    if restoring { try? server.restoreOtherShards() }
+                }
                 _ = try? server.serve()
             }.start()
         }
-        return (networks, {
+        return (networks, directory.url.path, {
             stop.request("test over")
             return served.wait(timeout: .now() + 10) == .success
         })
@@ -153,6 +156,26 @@ import Wire
         #expect(welcome?.header.kind == .welcome && welcome?.header.version == 0)
         let pulled = try ask(worker, Header(kind: .pull, jobID: run.jobID, sender: 0, shard: 1))
         #expect(pulled?.header.version == 0 && pulled?.values == freshShardOne.currentParameters, "shard 1 is not back at the initial model")
+    }
+
+    /// Shard 0 writes no checkpoint while another shard is back at step 0 without its slice (restarted on its own):
+    /// it would put a fresh slice into a trained model. Stopped the same way with the shard restored, it writes one.
+    /// Async, where shard 0 takes each slice as it stands (sync asks for its own step, which a fresh shard never reaches).
+    @Test func noCheckpointTakesInAShardThatLostItsState() throws {
+        let sync = config(servers: 2, optimizer: .adam)
+        let middle = try checkpoint(step: 20, of: sync, in: try InProcessCluster.run(sync).directory)
+        var config = sync
+        config.cluster.mode = .async
+        let run = try PreparedRun(config: config)
+        for restoring in [false, true] {
+            let shards = try serveTwoShards(run, resuming: middle, restoring: restoring)
+            // Answered from the serve loop: shard 0 has resumed (and restored shard 1, if asked) by now.
+            let stats = try ask(shards.networks[0].connect(), Header(kind: .stats, jobID: run.jobID, sender: -1))
+            #expect(stats?.header.kind == .stats)
+            #expect(shards.stop(), "the servers did not stop")
+            let written = FileManager.default.fileExists(atPath: "\(shards.directory)/checkpoints/step-000000020.safetensors")
+            #expect(written == restoring, restoring ? "no checkpoint as the restored job stopped" : "a checkpoint with shard 1's fresh slice in it")
+        }
     }
 
     /// A shard that restarted without its state (here: fresh, while shard 0 resumed at step 20 and did not hand it
