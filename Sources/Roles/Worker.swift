@@ -251,9 +251,12 @@ public final class Worker {
         var place: Place?
         for k in 0 ..< shards {
             let asked = place?.rank ?? rank
-            try send(frames(Header(kind: .register, jobID: jobID, sender: Int32(asked), shard: UInt16(k), aux: CompressionSupport.all.rawValue,
-                                   layoutHash: run.spec.layout.hash)), to: k)
-            let welcome = try awaitReply(from: k, accepting: [.welcome])
+            let register = { [self] in
+                try send(frames(Header(kind: .register, jobID: jobID, sender: Int32(asked), shard: UInt16(k), aux: CompressionSupport.all.rawValue,
+                                       layoutHash: run.spec.layout.hash)), to: k)
+            }
+            try register()
+            let welcome = try awaitReply(from: k, accepting: [.welcome], askingAgain: register)
             let assigned = Int(welcome.header.aux)
             let facts = (try? JSONSerialization.jsonObject(with: Data((welcome.text ?? "{}").utf8))) as? [String: Any] ?? [:]
             guard let workers = facts["workers"] as? Int, workers == cluster.workers, let steps = facts["steps_per_epoch"] as? Int, steps >= 1,
@@ -424,8 +427,9 @@ public final class Worker {
         for k in 0 ..< shards { try send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1, shard: UInt16(k))), to: k) }
     }
 
-    /// Waits for a reply of one of `kinds` from `shard`, sending every shard heartbeats while it waits.
-    func awaitReply(from shard: Int, accepting kinds: Set<MessageKind>) throws -> Reply {
+    /// Waits for a reply of one of `kinds` from `shard`, sending every shard heartbeats while it waits. Waiting for a
+    /// welcome, `askingAgain` sends the registration again when the server says it does not know this worker.
+    func awaitReply(from shard: Int, accepting kinds: Set<MessageKind>, askingAgain: (() throws -> Void)? = nil) throws -> Reply {
         var waited = 0.0
         while true {
             guard let received = try transports[shard].receive(timeoutMilliseconds: Int(cluster.heartbeatInterval * 1000)) else {
@@ -451,8 +455,13 @@ public final class Worker {
                     try receiveWeightsPart(decoded, shard: shard)
                     return nil
                 case .refuse where decoded.header.aux == Refusal.registerAgain.rawValue:
-                    // While registering, such a refusal answers a message sent before the registration: stale.
-                    if kinds.contains(.welcome) { return nil }
+                    // While registering, such a refusal answers a message sent before the registration, or a heartbeat
+                    // sent since, to a server that never got the registration: it went to one that was stopping, as
+                    // when `launch` restarts it. So ask again; a server answers a repeated register with the same welcome.
+                    if kinds.contains(.welcome) {
+                        try askingAgain?()
+                        return nil
+                    }
                     throw RegisterAgain()
                 case .refuse:
                     throw WorkerError(message: "the server\(shards > 1 ? " shard \(shard)" : "") refused this worker: \(decoded.text ?? "")",

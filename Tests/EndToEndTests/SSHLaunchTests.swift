@@ -116,6 +116,35 @@ struct SSHLaunchTests {
         #expect(PSTrainProcess.log("\(dir)/worker-2.log").contains("worker 2: done after"))
     }
 
+    /// Server shard 1 killed on its host: the launcher starts it again there at its endpoint and shard 0 from the
+    /// latest checkpoint on its own host, the new shard 0 waiting for the port the old one frees as it stops.
+    @Test func aKilledShardComesBackOnItsHost() throws {
+        let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        let (h1, h2) = (SSHHosts.name(1), SSHHosts.name(2))
+        let dir = "\(ssh.runs)/job"
+        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", "\(h1),\(h2)", "--insecure"] + ssh.sshOptions
+                                              + ["--run-dir", dir] + config + ["train.epochs=20", "train.checkpoint_every=50"],
+                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
+        defer { launch.stop() }
+        let progress = "\(ssh.root)/launch.stderr"
+        try #require(PSTrainProcess.waitFor(timeout: 120) { PSTrainProcess.log(progress).contains("epoch 3/20") }, "\(PSTrainProcess.log(progress))")
+        let shard1 = try #require(try ssh.pstrainProcesses(on: 2).first { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("--shard\u{0}1\u{0}")
+        }, "shard 1 is not running on \(h2)")
+        kill(pid_t(shard1)!, SIGKILL)
+        let status = launch.wait(timeout: 300)
+        let log = PSTrainProcess.log(progress)
+        try #require(status == 0, "\(log)")
+        #expect(log.contains("pstrain launch: \(h2): server shard 1 failed with status"), "\(log)")
+        #expect(log.contains("restarting it at its endpoint, and the server from the latest checkpoint"), "\(log)")
+        // The workers registered again with the new servers by themselves: none waited out its server timeout.
+        #expect(!log.contains("worker 0 failed") && !log.contains("worker 1 failed"), "\(log)")
+        let summary = try PSTrainProcess.summary(in: dir)
+        let resumedFrom = try #require(summary["resumed_from_step"] as? Int, "\(log)")
+        #expect(resumedFrom >= 150 && resumedFrom % 50 == 0 && summary["steps"] as? Int == 20 * 72, "\(summary)")
+        #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95, "\(summary)")
+    }
+
     /// A role that cannot start on its host ends the launch, with the host's own words and the log to read.
     @Test func aRoleThatCannotStartEndsTheLaunchWithItsReason() throws {
         let ssh = try SSHHosts(count: 2, serving: [1])

@@ -54,6 +54,45 @@ import Wire
         #expect(returned.count == returning)
     }
 
+    /// A registration sent to a server that was stopping is lost with it; its successor refuses the worker's
+    /// heartbeats as from a stranger. The worker then registers again instead of waiting `server_timeout` for a
+    /// welcome that cannot come. Here the test is the server: it drops the first registration.
+    @Test func aWorkerRegistersAgainWhenItsRegistrationWasLost() throws {
+        var c = ScriptedServer.smallConfig(workers: 1)
+        // Far more heartbeats than the test waits for fit in the server timeout: a second registration comes from
+        // the refusal, not from the worker giving up on the server and starting over.
+        c.cluster.heartbeatInterval = 0.05
+        c.cluster.serverTimeout = 60
+        let run = try PreparedRun(config: c)
+        let network = InMemoryNetwork()
+        let ended = DispatchSemaphore(value: 0)
+        let client = network.connect()
+        Thread {
+            _ = try? Worker(run: run, transports: [client], rank: 0, log: { _ in }).work()
+            ended.signal()
+        }.start()
+        func refuse(_ refusal: Refusal, to peer: PeerID) throws {
+            let text = Array("not known here".utf8)
+            let header = Header(kind: .refuse, jobID: run.jobID, sender: -1, elementType: .utf8, aux: refusal.rawValue, count: UInt64(text.count))
+            try network.send([OutboundFrame(header.encoded()), OutboundFrame(text)], to: peer)
+        }
+        func next() throws -> (PeerID, Header)? {
+            guard let (peer, frames) = try network.receive(timeoutMilliseconds: 3000) else { return nil }
+            return (peer, try withFrameBytes(frames) { try Message.decode($0, maxPayloadBytes: 1 << 20).header })
+        }
+        let (peer, first) = try #require(try next(), "the worker sent nothing")
+        #expect(first.kind == .register)
+        var kinds: [MessageKind] = []
+        while let (_, header) = try next(), header.kind != .register {
+            kinds.append(header.kind)
+            if kinds.count == 1 { try refuse(.registerAgain, to: peer) }
+            if kinds.count > 100 { break }
+        }
+        #expect(kinds.first == .heartbeat && kinds.count <= 100, "no second registration after the refusal: \(kinds.count) messages")
+        try refuse(.final, to: peer)
+        #expect(ended.wait(timeout: .now() + 10) == .success, "the worker did not stop")
+    }
+
     /// Sync: worker 0 pushes, then goes silent while it waits for worker 1 and is declared lost. Its push is whole
     /// and stays in the step: when worker 1 pushes, both are answered with the weights of the step that used both.
     @Test func aSyncWorkerLostAfterItsPushIsStillAnswered() throws {

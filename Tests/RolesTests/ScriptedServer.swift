@@ -21,11 +21,7 @@ final class ScriptedServer: @unchecked Sendable {
     /// into its job from a checkpoint of that step (zero weights, no optimizer moments: configure SGD).
     init(heartbeatTimeout: Double = 3, shard: Int = 0, monitoring: ServerMetrics = ServerMetrics(), resumedAtStep: Int? = nil,
          adjust: (inout RunConfig) -> Void = { _ in }) throws {
-        var c = RunConfig()
-        c.data.samples = 200
-        c.data.testSamples = 0
-        c.data.features = 4
-        c.cluster.workers = 2
+        var c = Self.smallConfig(workers: 2)
         c.cluster.heartbeatInterval = min(0.5, heartbeatTimeout / 3)
         c.cluster.heartbeatTimeout = heartbeatTimeout
         adjust(&c)
@@ -48,6 +44,16 @@ final class ScriptedServer: @unchecked Sendable {
             } catch { failure.set(error) }
             finished.signal()
         }.start()
+    }
+
+    /// A small synthetic job for `workers` workers, as the scripted server trains by default.
+    static func smallConfig(workers: Int) -> RunConfig {
+        var c = RunConfig()
+        c.data.samples = 200
+        c.data.testSamples = 0
+        c.data.features = 4
+        c.cluster.workers = workers
+        return c
     }
 
     deinit {
