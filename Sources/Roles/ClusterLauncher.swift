@@ -37,8 +37,6 @@ public final class ClusterLauncher {
     /// the launcher dies without cleaning up (SIGKILL).
     let parentVariable: String
     private var children: [Child] = []
-    /// The endpoint each server shard 1, 2, ... reported binding when first started; a restarted shard binds it again.
-    private var shardEndpointsReported: [String] = []
     private let exited = DispatchSemaphore(value: 0)
     private var tee: LineTee?
     /// The tees of workers whose output is echoed (placements that label roles).
@@ -84,9 +82,13 @@ public final class ClusterLauncher {
         let tee = try LineTee(file: directory.appendingPathComponent("server.log"), echo: log, appending: resume)
         self.tee = tee
         // Shards 1... first: shard 0 connects to them.
-        var shardEndpoints: [String] = []
-        for shard in 1 ..< servers { shardEndpoints.append(try startShard(shard, stop: stop, timeout: endpointTimeout)) }
-        let shardBinds = shardEndpointsReported
+        // Where each bound (a restarted shard binds it again), and where the others reach it.
+        var shardBinds: [String] = [], shardEndpoints: [String] = []
+        for shard in 1 ..< servers {
+            let started = try startShard(shard, stop: stop, timeout: endpointTimeout)
+            shardBinds.append(started.reported)
+            shardEndpoints.append(started.endpoint)
+        }
         let address = try startServer(resume: resume, otherShards: shardEndpoints, stop: stop, timeout: endpointTimeout)
         let addresses = ([address] + shardEndpoints).joined(separator: ",")
         log("pstrain launch: server at \(addresses); starting \(workers) workers (logs in \(directory.path))")
@@ -149,16 +151,14 @@ public final class ClusterLauncher {
     }
 
     /// Starts server shard `shard` (not 0), binding `bind` (by default the placement's address), logging to
-    /// `server-<shard>.log`, and returns the endpoint others connect to. The endpoint it reports goes into
-    /// `shardEndpointsReported` on its first start.
-    private func startShard(_ shard: Int, bind: String? = nil, stop: StopRequest, timeout: TimeInterval) throws -> String {
+    /// `server-<shard>.log`; returns the endpoint it reports binding and the one others connect to.
+    private func startShard(_ shard: Int, bind: String? = nil, stop: StopRequest, timeout: TimeInterval) throws -> (reported: String, endpoint: String) {
         let arguments = ["server", "--config", configPath, "--run-dir", directory.path, "--bind", bind ?? placement.bindAddress(shard: shard),
                          "--shard", "\(shard)", "--quiet"] + serverOptions.filter { !$0.hasPrefix("--metrics") }
         let tee = try LineTee(file: directory.appendingPathComponent("server-\(shard).log"), echo: log, appending: resume || bind != nil)
         let reported = try startServing(.shard(shard), arguments, tee: tee, echo: placement.label(of: .shard(shard)) != nil, stop: stop,
                                         timeout: timeout)
-        if shardEndpointsReported.count < shard { shardEndpointsReported.append(reported) }
-        return placement.connectAddress(reported: reported, shard: shard)
+        return (reported, placement.connectAddress(reported: reported, shard: shard))
     }
 
     /// Brings back shard `shard` after a crash. It comes back empty, at step 0, while the rest of the job is
@@ -176,7 +176,7 @@ public final class ClusterLauncher {
             if server.isRunning { kill(server.processIdentifier, SIGKILL) }
             server.waitUntilExit()
         }
-        let restarted = try startShard(shard, bind: bind, stop: stop, timeout: timeout)
+        let restarted = try startShard(shard, bind: bind, stop: stop, timeout: timeout).endpoint
         guard restarted == endpoint else {
             throw LaunchError(message: "server shard \(shard) came back at \(restarted), not at \(endpoint) where the workers and the server "
                               + "look for it; stopped the others. Continue the run with --resume")

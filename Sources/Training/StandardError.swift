@@ -4,10 +4,10 @@ import Glibc
 /// (its ssh session ended, closing the pipe) must still stop cleanly and write its checkpoint, where Foundation's
 /// `FileHandle.write` would crash on the broken pipe.
 public func writeToStandardError(_ text: String) {
-    var bytes = Array(text.utf8)
+    let bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {
-        let written = bytes.withUnsafeMutableBytes { Glibc.write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+        let written = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
         if written > 0 {
             offset += written
         } else if written < 0 && errno == EINTR {

@@ -3,8 +3,8 @@ import Foundation
 import Glibc
 
 /// SIGINT and SIGTERM for the whole process. `takeOver()`, first thing in `main`, installs a handler that passes
-/// each signal through a pipe to one thread (`pstrain_forward_stop_signals`): there a signal runs the handler a `SignalTrap` installed or, with none
-/// installed, ends the process as the signal would have.
+/// each signal through a pipe to one thread (`pstrain_forward_stop_signals`): there a signal runs the handler a
+/// `SignalTrap` installed or, with none installed, ends the process as the signal would have.
 ///
 /// A handler, not `sigwait` on signals blocked in every thread: threads started before `main` keep them unblocked
 /// (OpenBLAS starts its pool as the library loads), and a SIGTERM the kernel handed one of those ended the process
