@@ -51,10 +51,13 @@ public struct SSHHost: Equatable, Sendable {
 /// prompt (it runs with BatchMode=yes). Each role runs `program` in the launcher's working directory if that
 /// exists on its host (else in the login directory), and stops when its ssh connection ends: it is told the pid
 /// of its sshd session, and the kernel sends it SIGTERM when that session ends, as it does when the launcher
-/// stops its local ssh.
+/// stops its local ssh, or when the launcher dies and the kernel stops that ssh (see `setpriv`).
 public struct SSHPlacement: RolePlacement {
     /// The `ssh` program.
     public let ssh: URL
+    /// util-linux's `setpriv`, through which each role's local ssh starts so that the kernel sends it SIGTERM when
+    /// the launcher dies, even by SIGKILL; nil starts ssh directly, and a killed launcher leaves its roles running.
+    public let setpriv: URL?
     /// `-o` options for every connection, before the launcher's own defaults (ssh takes the first value of each).
     public let options: [String]
     /// The path of `pstrain` on the other hosts.
@@ -73,9 +76,10 @@ public struct SSHPlacement: RolePlacement {
     /// - Parameters:
     ///   - servers: the hosts of the server shards and how many each runs, filled in shard order.
     ///   - workers: the hosts of the workers and how many each runs, ranks in order.
-    public init(ssh: URL, options: [String], program: String, workingDirectory: String, servers: [SSHHost], workers: [SSHHost],
-                port: Int?, parentVariable: String) {
+    public init(ssh: URL, setpriv: URL?, options: [String], program: String, workingDirectory: String, servers: [SSHHost],
+                workers: [SSHHost], port: Int?, parentVariable: String) {
         self.ssh = ssh
+        self.setpriv = setpriv
         self.options = options
         self.program = program
         self.workingDirectory = workingDirectory
@@ -116,7 +120,10 @@ public struct SSHPlacement: RolePlacement {
         // $PPID is the sshd session that runs the command: its end (the launcher stopped its ssh) stops the role.
         let remote = "cd \(Self.quote(workingDirectory)) 2>/dev/null; exec env \(parentVariable)=$PPID "
             + ([program] + arguments).map(Self.quote).joined(separator: " ")
-        return (ssh, connectionOptions + [host(of: role).destination, remote])
+        let arguments = connectionOptions + [host(of: role).destination, remote]
+        // The launcher starts its roles from the thread that runs it to the end, the one the death signal follows.
+        guard let setpriv else { return (ssh, arguments) }
+        return (setpriv, ["--pdeathsig", "TERM", "--", ssh.path] + arguments)
     }
 
     public func label(of role: LaunchRole) -> String? { "\(host(of: role).destination): \(role.name)" }

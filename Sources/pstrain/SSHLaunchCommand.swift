@@ -130,8 +130,13 @@ struct SSHLaunchCommand: ParsableCommand {
                 try record.write(to: directory.url)
             }
             let keys = record.curve ? try LocalLaunchCommand.curveOptions(in: directory.url, servers: servers) : (server: [], worker: [])
+            let setpriv = CapturedRun.locate("setpriv")
+            if setpriv == nil {
+                printError("pstrain launch ssh: warning: setpriv (util-linux) is not on PATH: if this launcher is killed by SIGKILL, "
+                           + "its roles on other hosts keep running until they next write a line")
+            }
             let placement = SSHPlacement(
-                ssh: ssh, options: record.sshOptions, program: record.remotePstrain, workingDirectory: record.workingDirectory,
+                ssh: ssh, setpriv: setpriv, options: record.sshOptions, program: record.remotePstrain, workingDirectory: record.workingDirectory,
                 servers: serverHosts, workers: workerHosts, port: record.port, parentVariable: LaunchedChild.parentVariable)
             try stageFiles(for: placement, in: directory.url, curve: record.curve)
             let launcher = ClusterLauncher(placement: placement, configPath: launchConfig.path, workers: workers, servers: servers,

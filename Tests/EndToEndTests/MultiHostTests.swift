@@ -2,10 +2,12 @@ import Foundation
 import Testing
 
 /// Private "hosts" for a test: network namespaces joined by a bridge (`scripts/netns-hosts`), host i at
-/// 10.77.0.(i+1). Removed, with every process in them, when this object goes.
+/// 10.77.0.(i+1). Removed, with every process in them, by `remove()` or when this object goes (a test calls
+/// `remove()` in a `defer`: a failed expectation may keep a reference to this object for the rest of the run).
 final class NetworkHosts {
     let prefix: String
     let count: Int
+    private var removed = false
 
     /// Whether this process may create network namespaces (root, or CAP_SYS_ADMIN).
     static let canCreate: Bool = {
@@ -24,7 +26,12 @@ final class NetworkHosts {
         try #require(result.status == 0, "netns-hosts create: \(result.stderr)")
     }
 
-    deinit {
+    deinit { remove() }
+
+    /// Kills every process on these hosts and removes them; once.
+    func remove() {
+        guard !removed else { return }
+        removed = true
         let result = try? PSTrainProcess.run(executable: Self.script, ["delete", prefix], timeout: 60)
         if result?.status != 0 { Issue.record("netns-hosts delete \(prefix) failed: \(result?.stderr ?? "")") }
     }
@@ -54,6 +61,7 @@ struct MultiHostTests {
 
     @Test func tfConfigTrainsAcrossFiveHosts() throws {
         let hosts = try NetworkHosts(count: 5)
+        defer { hosts.remove() }
         let dir = PSTrainProcess.runDirectory()
         let keys = try makeKeys(dir)
         let ps = (0 ..< 2).map { "\"\(hosts.address($0)):5555\"" }.joined(separator: ", ")
@@ -92,6 +100,7 @@ struct MultiHostTests {
     /// the other joins it there; three workers ranked by registration, which learn the other shard from shard 0.
     @Test func dmlcTrainsAcrossFiveHosts() throws {
         let hosts = try NetworkHosts(count: 5)
+        defer { hosts.remove() }
         let dir = PSTrainProcess.runDirectory()
         let keys = try makeKeys(dir)
         func dmlc(_ role: String) -> [String: String] {

@@ -56,7 +56,11 @@ final class SSHHosts {
         }
     }
 
-    deinit {
+    deinit { remove() }
+
+    /// Stops everything on these hosts (sshd, its sessions, pstrain) and removes their files; see `NetworkHosts`.
+    func remove() {
+        hosts.remove()
         try? FileManager.default.removeItem(atPath: root)
         for host in 0 ..< hosts.count { try? FileManager.default.removeItem(atPath: "/etc/netns/\(hosts.namespace(host))") }
     }
@@ -89,6 +93,7 @@ struct SSHLaunchTests {
     /// The shards' hosts are given by name (bound on every interface, reached by the name), the workers' by address.
     @Test func trainsWithShardsAndWorkersOnThreeHosts() throws {
         let ssh = try SSHHosts(count: 4, serving: [1, 2, 3])
+        defer { ssh.remove() }
         let (h1, h2, h3) = (SSHHosts.name(1), ssh.hosts.address(2), ssh.hosts.address(3))
         let dir = "\(ssh.runs)/job"
         let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2,\(h3)", "--servers-on", "\(h1),\(SSHHosts.name(2))", "--curve"]
@@ -120,6 +125,7 @@ struct SSHLaunchTests {
     /// latest checkpoint on its own host, the new shard 0 waiting for the port the old one frees as it stops.
     @Test func aKilledShardComesBackOnItsHost() throws {
         let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        defer { ssh.remove() }
         let (h1, h2) = (SSHHosts.name(1), SSHHosts.name(2))
         let dir = "\(ssh.runs)/job"
         let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", "\(h1),\(h2)", "--insecure"] + ssh.sshOptions
@@ -148,6 +154,7 @@ struct SSHLaunchTests {
     /// A role that cannot start on its host ends the launch, with the host's own words and the log to read.
     @Test func aRoleThatCannotStartEndsTheLaunchWithItsReason() throws {
         let ssh = try SSHHosts(count: 2, serving: [1])
+        defer { ssh.remove() }
         let h1 = ssh.hosts.address(1)
         let dir = "\(ssh.runs)/job"
         let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", h1, "--insecure", "--remote-pstrain", "/nonexistent/pstrain"]
@@ -160,10 +167,43 @@ struct SSHLaunchTests {
         #expect(log.contains("the \(h1): server did not report its endpoint; it exited with status 127; see \(dir)/server.log"), "\(log)")
     }
 
+    /// A launcher killed by SIGKILL can do nothing itself: the kernel stops each of its local ssh processes, whose
+    /// sessions' ends stop the remote roles, cleanly (shard 0 writes its stop checkpoint). The job is a long, quiet
+    /// one: a role that writes a line to an ssh nobody reads any more dies of it, so chatty roles would stop anyway.
+    @Test func aKilledLauncherLeavesNothingRunningOnItsHosts() throws {
+        let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        defer { ssh.remove() }
+        let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
+        let dir = "\(ssh.runs)/job"
+        let quietAndLong = ["--config", "configs/quickstart.yaml", "data.samples=50000", "train.batch_size=2", "train.log_every=100000000"]
+        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", h1, "--insecure"] + ssh.sshOptions
+                                              + ["--run-dir", dir] + quietAndLong,
+                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
+        defer { launch.stop() }
+        let progress = "\(ssh.root)/launch.stderr"
+        try #require(PSTrainProcess.waitFor(timeout: 120) {
+            let log = PSTrainProcess.log(progress)
+            return log.contains("worker 0: registered") && log.contains("worker 1: registered")
+        }, "\(PSTrainProcess.log(progress))")
+        #expect(try ssh.pstrainProcesses(on: 1).count == 1 && ssh.pstrainProcesses(on: 2).count == 2)
+        kill(launch.process.processIdentifier, SIGKILL)
+        _ = launch.wait(timeout: 30)
+        let allGone = PSTrainProcess.waitFor(timeout: 30) {
+            ((try? ssh.pstrainProcesses(on: 1)) ?? ["?"]).isEmpty && ((try? ssh.pstrainProcesses(on: 2)) ?? ["?"]).isEmpty
+        }
+        #expect(allGone, "still running: \((try? ssh.pstrainProcesses(on: 1)) ?? []) \((try? ssh.pstrainProcesses(on: 2)) ?? [])")
+        // Read on the server's host, through its sshd: its run directory is not visible from here.
+        let latest = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"),
+                                            ["netns", "exec", ssh.hosts.namespace(0), "ssh"] + ssh.sshOptions.filter { $0 != "--ssh-option" }
+                                                .flatMap { ["-o", $0] } + [h1, "cat \(dir)/checkpoints/latest"], timeout: 30)
+        #expect(latest.status == 0 && latest.stdout.contains("step-"), "no stop checkpoint on \(h1): \(latest.stderr)")
+    }
+
     /// A stopped launcher stops every remote process; `--resume` then starts the run again on its hosts and shard 0
     /// continues from the checkpoint it wrote as it stopped.
     @Test func stoppingTheLauncherStopsEveryRemoteProcessAndResumeContinuesTheRun() throws {
         let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        defer { ssh.remove() }
         let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
         let dir = "\(ssh.runs)/job"
         let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", h1, "--insecure"] + ssh.sshOptions

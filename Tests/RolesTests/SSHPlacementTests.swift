@@ -30,7 +30,7 @@ struct SSHPlacementTests {
     }
 
     let placement = SSHPlacement(
-        ssh: URL(fileURLWithPath: "/usr/bin/ssh"), options: ["Port=2222"], program: "/opt/pstrain dir/pstrain", workingDirectory: "/home/o'neil/job",
+        ssh: URL(fileURLWithPath: "/usr/bin/ssh"), setpriv: nil, options: ["Port=2222"], program: "/opt/pstrain dir/pstrain", workingDirectory: "/home/o'neil/job",
         servers: [SSHHost(destination: "ps0", count: 2)], workers: [SSHHost(destination: "u@w1", count: 2), SSHHost(destination: "w2", count: 1)],
         port: 7070, parentVariable: "PSTRAIN_LAUNCHER_PID")
 
@@ -45,7 +45,7 @@ struct SSHPlacementTests {
     }
 
     @Test func anAddressedHostBindsItsAddress() {
-        let byAddress = SSHPlacement(ssh: URL(fileURLWithPath: "/usr/bin/ssh"), options: [], program: "pstrain", workingDirectory: "/",
+        let byAddress = SSHPlacement(ssh: URL(fileURLWithPath: "/usr/bin/ssh"), setpriv: nil, options: [], program: "pstrain", workingDirectory: "/",
                                      servers: [SSHHost(destination: "root@10.1.2.3", count: 1)], workers: [SSHHost(destination: "w", count: 1)],
                                      port: nil, parentVariable: "P")
         #expect(byAddress.bindAddress(shard: 0) == "tcp://10.1.2.3:*")
@@ -61,5 +61,18 @@ struct SSHPlacementTests {
         #expect(command.arguments.contains("BatchMode=yes"))
         #expect(command.arguments.suffix(2) == ["w2", "cd '/home/o'\\''neil/job' 2>/dev/null; exec env PSTRAIN_LAUNCHER_PID=$PPID "
                                                     + "'/opt/pstrain dir/pstrain' 'worker' '--config' '/runs/a b/launch.yaml'"])
+    }
+
+    /// Through setpriv, the kernel stops each local ssh (and so its remote role) when the launcher dies.
+    @Test func withSetprivEachSSHDiesWithTheLauncher() {
+        let guarded = SSHPlacement(ssh: placement.ssh, setpriv: URL(fileURLWithPath: "/usr/bin/setpriv"), options: placement.options,
+                                   program: placement.program, workingDirectory: placement.workingDirectory,
+                                   servers: [SSHHost(destination: "ps0", count: 2)],
+                                   workers: [SSHHost(destination: "u@w1", count: 2), SSHHost(destination: "w2", count: 1)],
+                                   port: 7070, parentVariable: "PSTRAIN_LAUNCHER_PID")
+        let direct = placement.command(for: .shard(1), arguments: ["server"])
+        let command = guarded.command(for: .shard(1), arguments: ["server"])
+        #expect(command.executable.path == "/usr/bin/setpriv")
+        #expect(command.arguments == ["--pdeathsig", "TERM", "--", "/usr/bin/ssh"] + direct.arguments)
     }
 }
