@@ -100,7 +100,7 @@ let package = Package(
         // Helpers shared by test targets (Python reference implementations).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Config", "TestSupport"], swiftSettings: kernelFlags),
-        .testTarget(name: "ZMQTransportTests", dependencies: ["ZMQTransport", "ZeroMQ", "TestSupport"], swiftSettings: kernelFlags),
+        .testTarget(name: "ZMQTransportTests", dependencies: ["ZMQTransport", "ZeroMQ", "Transport", "TestSupport"], swiftSettings: kernelFlags),
         .testTarget(
             name: "RolesTests",
             dependencies: ["Roles", "Training", "Config", "Transport", "Wire", .product(name: "MetricsTestKit", package: "swift-metrics")],

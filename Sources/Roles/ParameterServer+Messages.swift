@@ -44,8 +44,13 @@ extension ParameterServer {
         }
         if h.kind == .register { return try register(peer, h) }
         guard h.jobID == jobID else { return reject(peer, reason: "job_id", "job id \(h.jobID) is not this job's") }
-        if h.kind == .snapshot { return try receiveSnapshotRequest(peer, h) }
-        if h.kind == .restore { return try receiveRestore(peer, message) }
+        if h.kind == .snapshot || h.kind == .restore {
+            // Only shard 0 reads and sets another shard's state: a worker's key must not let it replace parameters.
+            guard transport.peerHoldsServerKey(peer) else {
+                return reject(peer, reason: "not_a_shard", "a \(h.kind) request from a peer without the servers' key pair")
+            }
+            return h.kind == .snapshot ? try receiveSnapshotRequest(peer, h) : try receiveRestore(peer, message)
+        }
         guard let rank = rankOfPeer[peer] else { return try answerUnknownPeer(peer, h) }
         seen(rank)
         switch h.kind {

@@ -30,6 +30,14 @@ public enum ShardRendezvous {
                 held.append((peer, frames))
                 continue
             }
+            guard transport.peerHoldsServerKey(peer) else {
+                log("refused a shard join from a peer without the servers' key pair (announcing \(endpoint))")
+                try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1, aux: Refusal.final.rawValue),
+                                              "only a server shard may join, and server shards use the servers' key pair: start it with "
+                                                  + "shard 0's --curve-secret"),
+                                   to: peer)
+                continue
+            }
             guard header.jobID == jobID else {
                 try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1, aux: Refusal.final.rawValue),
                                               "this is another job (job id \(String(jobID, radix: 16))): start every server and worker with the same config"),
@@ -130,4 +138,6 @@ public final class ReplayingServerTransport: ServerTransport {
     }
 
     public func send(_ frames: [OutboundFrame], to peer: PeerID) throws { try base.send(frames, to: peer) }
+
+    public func peerHoldsServerKey(_ peer: PeerID) -> Bool { base.peerHoldsServerKey(peer) }
 }

@@ -9,20 +9,27 @@ public final class InMemoryNetwork: ServerTransport, @unchecked Sendable {
     private var clientInboxes: [PeerID: [[any InboundFrame]]] = [:]
     private var nextPeer: UInt32 = 0
     private var serverTraffic = Traffic()
+    private var peersWithoutServerKey: Set<PeerID> = []
 
     public init() {}
 
     public var endpoint: String { "inmemory://server" }
     public var traffic: Traffic { condition.withLock { serverTraffic } }
 
-    /// A new client connected to this network's server.
-    public func connect() -> InMemoryClient {
+    /// A new client connected to this network's server; `holdingServerKey: false` makes it a peer that
+    /// authenticated with a key of its own, as a worker does under CurveZMQ.
+    public func connect(holdingServerKey: Bool = true) -> InMemoryClient {
         condition.withLock {
             nextPeer += 1
             let id = PeerID(withUnsafeBytes(of: nextPeer.bigEndian, Array.init))
             clientInboxes[id] = []
+            if !holdingServerKey { peersWithoutServerKey.insert(id) }
             return InMemoryClient(network: self, id: id)
         }
+    }
+
+    public func peerHoldsServerKey(_ peer: PeerID) -> Bool {
+        condition.withLock { !peersWithoutServerKey.contains(peer) }
     }
 
     public func receive(timeoutMilliseconds: Int) throws -> (peer: PeerID, frames: [any InboundFrame])? {

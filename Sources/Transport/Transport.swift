@@ -11,6 +11,10 @@ public protocol ServerTransport: AnyObject {
     func send(_ frames: [OutboundFrame], to peer: PeerID) throws
     /// Bytes sent and received so far, payloads and headers.
     var traffic: Traffic { get }
+    /// Whether `peer` proved it holds this server's own key pair, as the job's other server shards do (shard 0
+    /// is their client). Without authentication every peer counts as holding it: anyone who reaches an
+    /// unauthenticated server may do anything a shard may.
+    func peerHoldsServerKey(_ peer: PeerID) -> Bool
 }
 
 /// A worker's side: one server.

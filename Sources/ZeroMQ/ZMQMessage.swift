@@ -26,4 +26,10 @@ public final class ZMQMessage {
 
     /// A copy of the frame's bytes.
     public var bytes: [UInt8] { withBytes { Array($0) } }
+
+    /// A metadata property of the connection the frame came in on (`zmq_msg_gets`), such as "User-Id", the name
+    /// the ZAP handler gave the peer; nil when the connection has none.
+    public func property(_ name: String) -> String? {
+        zmq_msg_gets(message, name).map { String(cString: $0) }
+    }
 }

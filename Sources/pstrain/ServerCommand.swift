@@ -39,7 +39,8 @@ struct ServerCommand: ParsableCommand {
             holding a contiguous slice and its optimizer state. Start shards 1 to S-1 first; shard 0 connects to \
             them (--other-shards, or the engine's list), assembles the whole model to evaluate it, and writes the \
             run directory; every worker connects to all of them. With CurveZMQ every shard uses the same key \
-            pair, whose public key must also be among --curve-clients (shard 0 is the other shards' client). \
+            pair, whose public key must also be among --curve-clients (shard 0 is the other shards' client; only a \
+            client holding that pair may join as a shard, or read or set a shard's state). \
             Shard 0 writes the job's checkpoints, each the whole model collected from every shard (on SIGTERM, \
             once the others, stopped too, have handed over their parts; they wait up to 3 s for it). To resume one, start shards 1 to S-1 as before (new, or still running) and \
             shard 0 with --resume: it hands each its slice of the checkpoint, and workers register again. Shards \

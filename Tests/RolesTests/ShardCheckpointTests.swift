@@ -132,6 +132,32 @@ import Wire
         #expect(try toShard0.receive(timeoutMilliseconds: 0) == nil, "shard 0 answered a restore")
     }
 
+    /// Only shard 0, which holds the servers' key pair, may read or set another shard's state: the same requests
+    /// from a peer that authenticated with a key of its own (a worker's) are rejected unanswered and change nothing.
+    @Test func aShardTakesStateRequestsOnlyFromAHolderOfTheServersKey() throws {
+        let run = try PreparedRun(config: config(servers: 2, optimizer: .momentum))
+        let n = try ShardPlan(parameterCount: run.spec.layout.count, shards: 2).range(1).count
+        let shards = try serveTwoShards(run)
+        defer { #expect(shards.stop(), "the servers did not stop") }
+        let restore = Header(kind: .restore, jobID: run.jobID, sender: -1, shard: 1, elementType: .float32, version: 7, aux: 1,
+                             count: UInt64(2 * n), value: 7)
+        let state = [Float](repeating: 0.25, count: 2 * n)
+        let snapshot = Header(kind: .snapshot, jobID: run.jobID, sender: -1, shard: 1, version: 0, aux: SnapshotScope.checkpoint.rawValue)
+
+        let workerKeyed = shards.networks[1].connect(holdingServerKey: false)
+        try workerKeyed.send([OutboundFrame(restore.encoded()), state.withUnsafeBufferPointer { OutboundFrame(floats: $0) }])
+        try workerKeyed.send([OutboundFrame(snapshot.encoded())])
+        let stats = try #require(try ask(shards.networks[1].connect(), Header(kind: .stats, jobID: run.jobID, sender: -1))?.text)
+        let shard1 = try #require(try JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any])
+        #expect(shard1["rejected_messages"] as? Int == 2 && shard1["version"] as? Int == 0, "\(shard1)")
+        #expect(try workerKeyed.receive(timeoutMilliseconds: 0) == nil, "a peer without the servers' key was answered")
+
+        let serverKeyed = shards.networks[1].connect()
+        #expect(try ask(serverKeyed, restore, state)?.header.version == 7)
+        let answered = try ask(serverKeyed, snapshot)
+        #expect(answered?.header.kind == .weights && answered?.values == state, "\(String(describing: answered?.header))")
+    }
+
     /// Shard 0 resuming a job that wrote no checkpoint yet hands the other shards the initial model: a shard that
     /// had moved on (here: restored to step 7 by hand) is back at step 0 with its slice of the initial model.
     @Test func aResumeWithoutACheckpointSendsTheShardsBackToTheInitialModel() throws {
