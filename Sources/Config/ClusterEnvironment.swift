@@ -30,6 +30,9 @@ public struct ClusterSpec: Equatable, Sendable {
     public var discoversShards = false
     /// This host's address for the servers that join shard 0 (ps-lite's DMLC_NODE_HOST), when set.
     public var nodeHost: Sourced<String>?
+    /// The network interface whose IPv4 address a server that joins shard 0 gives as its own (ps-lite's
+    /// DMLC_INTERFACE), when set; `nodeHost` comes first.
+    public var nodeInterface: Sourced<String>?
     /// The role is inferred (a pod's host name ending in a number), not stated: a process whose command says
     /// otherwise is not in such a cluster, rather than in the wrong role.
     public var roleInferred = false
@@ -97,7 +100,7 @@ public enum ClusterEnvironment {
         return spec
     }
 
-    /// ps-lite: DMLC_ROLE, DMLC_PS_ROOT_URI and _PORT, DMLC_NUM_SERVER, DMLC_NUM_WORKER, DMLC_NODE_HOST. There is
+    /// ps-lite: DMLC_ROLE, DMLC_PS_ROOT_URI and _PORT, DMLC_NUM_SERVER, DMLC_NUM_WORKER, DMLC_NODE_HOST, DMLC_INTERFACE. There is
     /// no scheduler: server shard 0 listens at the root address in its place, the other shards join it there in
     /// the order they start, and workers take ranks in the order they register.
     static func dmlc(_ env: [String: String]) throws(ConfigError) -> ClusterSpec {
@@ -122,6 +125,7 @@ public enum ClusterEnvironment {
             spec.discoversShards = n > 1
         }
         if let host = env["DMLC_NODE_HOST"], !host.isEmpty { spec.nodeHost = .init(host, from: "DMLC_NODE_HOST") }
+        if let name = env["DMLC_INTERFACE"], !name.isEmpty { spec.nodeInterface = .init(name, from: "DMLC_INTERFACE") }
         if let n = try number("DMLC_NUM_WORKER") { spec.workers = .init(n, from: "DMLC_NUM_WORKER") }
         return spec
     }

@@ -15,7 +15,7 @@ struct EnvCommand: ParsableCommand {
                                                  cluster.worker the workers, task.type/task.index this process
               DMLC_ROLE, DMLC_PS_ROOT_URI/_PORT, ps-lite / MXNet: server shard 0 listens at the root address (there
               DMLC_NUM_SERVER, DMLC_NUM_WORKER,  is no scheduler), other servers join it there; workers take ranks in
-              DMLC_NODE_HOST                     the order they register
+              DMLC_NODE_HOST, DMLC_INTERFACE     the order they register
               SLURM_PROCID, SLURM_NTASKS,        Slurm: task 0 is the server on the first node (port 5555), task
               SLURM_JOB_NODELIST                 k the worker of rank k-1; in a heterogeneous job, component 0
                                                  holds the server shards and component 1 the workers
@@ -41,6 +41,7 @@ struct EnvCommand: ParsableCommand {
                     rows.append(("server_shards", "\(count.value)", count.source + (spec.discoversShards ? "; shards 1... join shard 0 at the root" : "")))
                 }
                 if let host = spec.nodeHost { rows.append(("node_host", host.value, host.source)) }
+                if let interface = spec.nodeInterface { rows.append(("node_interface", interface.value, interface.source)) }
                 if let servers = spec.servers { rows.append(("servers", servers.value.joined(separator: ","), servers.source)) }
             }
             let workersSource = explicit ? "config cluster.workers" : cluster.spec?.workers?.source ?? "config default"

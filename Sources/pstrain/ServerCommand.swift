@@ -46,7 +46,8 @@ struct ServerCommand: ParsableCommand {
             shard 0 with --resume: it hands each its slice of the checkpoint, and workers register again. Shards \
             other than 0 write nothing into --run-dir, which they may share with shard 0. Under ps-lite's variables, which name only \
             the root address, the server that can bind it is shard 0 and the others join it there (their own \
-            address: DMLC_NODE_HOST, else the one their route to the root leaves from), taking indexes in the order \
+            address: DMLC_NODE_HOST, else DMLC_INTERFACE's IPv4 address, else the one their route to the root \
+            leaves from), taking indexes in the order \
             they join.
 
             A worker silent for cluster.heartbeat_timeout seconds is lost: with cluster.on_worker_failure: \
@@ -104,7 +105,7 @@ struct ServerCommand: ParsableCommand {
             let root = cluster.spec?.servers?.value.first
             let discovering = shard == nil && cluster.spec?.discoversShards == true && root != nil
             if discovering, let root {
-                let placed = try ShardDiscovery.place(root: root, nodeHost: cluster.spec?.nodeHost?.value)
+                let placed = try ShardDiscovery.place(root: root, nodeHost: cluster.spec?.nodeHost?.value, interface: cluster.spec?.nodeInterface?.value)
                 address = placed.isRoot ? placed.bind : bind ?? placed.bind
                 shardIndex = placed.isRoot ? 0 : -1 // another shard learns its index from shard 0
             }
@@ -143,7 +144,7 @@ struct ServerCommand: ParsableCommand {
                 transport = try retryWhileInUse(seconds: 10) { try open(address) }
             } catch let error as ZMQError where discovering && shardIndex == 0 && error.errno == EADDRINUSE {
                 // Another server of the job took the root address since this one found it free: this is another shard.
-                address = try bind ?? ShardDiscovery.place(root: root!, nodeHost: cluster.spec?.nodeHost?.value).bind
+                address = try bind ?? ShardDiscovery.place(root: root!, nodeHost: cluster.spec?.nodeHost?.value, interface: cluster.spec?.nodeInterface?.value).bind
                 shardIndex = -1
                 transport = try open(address)
             }

@@ -9,10 +9,11 @@ enum ShardDiscovery {
     /// Where this server serves: the root address when it is on this host and still free, else this host's own.
     /// - Parameters:
     ///   - root: the root endpoint, `tcp://HOST:PORT`.
-    ///   - nodeHost: this host's address for other shards (DMLC_NODE_HOST), if set; else the address this host
-    ///     reaches the root from.
+    ///   - nodeHost: this host's address for other shards (DMLC_NODE_HOST), if set;
+    ///   - interface: else the network interface whose address that is (DMLC_INTERFACE), if set; else the address
+    ///     this host reaches the root from.
     /// - Returns: the endpoint to bind, and whether it makes this server shard 0.
-    static func place(root: String, nodeHost: String?) throws -> (bind: String, isRoot: Bool) {
+    static func place(root: String, nodeHost: String?, interface: String?) throws -> (bind: String, isRoot: Bool) {
         let hostPort = root.dropFirst("tcp://".count)
         guard let colon = hostPort.lastIndex(of: ":") else { throw ValidationError("\(root) is not tcp://HOST:PORT") }
         let host = String(hostPort[..<colon]), port = String(hostPort[hostPort.index(after: colon)...])
@@ -22,14 +23,42 @@ enum ShardDiscovery {
         // Binding the root address works only on its host, and only for the first server there.
         guard let portNumber = UInt16(port) else { throw ValidationError("\(root): '\(port)' is not a port") }
         if canBind(rootIP, port: portNumber) { return ("tcp://\(rootIP):\(port)", true) }
-        let own = try nodeHost.map { name in
-            guard let address = resolve(name) else { throw ValidationError("DMLC_NODE_HOST \(name) does not resolve to an IPv4 address") }
-            return address
-        } ?? sourceAddress(toward: rootIP)
+        let own: String?
+        if let nodeHost {
+            guard let address = resolve(nodeHost) else { throw ValidationError("DMLC_NODE_HOST \(nodeHost) does not resolve to an IPv4 address") }
+            own = address
+        } else if let interface {
+            own = try address(ofInterface: interface)
+        } else {
+            own = sourceAddress(toward: rootIP)
+        }
         guard let own else {
             throw ValidationError("cannot tell this host's address toward \(rootIP): set DMLC_NODE_HOST to the address other hosts reach it at")
         }
         return ("tcp://\(own):*", false)
+    }
+
+    /// The first IPv4 address of network interface `name`; an error naming the interfaces there are otherwise.
+    static func address(ofInterface name: String) throws -> String {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else {
+            throw ValidationError("DMLC_INTERFACE \(name): cannot list this host's network interfaces: \(String(cString: strerror(errno)))")
+        }
+        defer { freeifaddrs(list) }
+        var names: [String] = [], found = false
+        for entry in sequence(first: list, next: { $0?.pointee.ifa_next }) {
+            guard let entry else { continue }
+            let entryName = String(cString: entry.pointee.ifa_name)
+            if !names.contains(entryName) { names.append(entryName) }
+            guard entryName == name else { continue }
+            found = true
+            if let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET),
+               let text = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1, { dotted($0.pointee.sin_addr) }) {
+                return text
+            }
+        }
+        throw ValidationError(found ? "DMLC_INTERFACE \(name) has no IPv4 address: give one to it, or set DMLC_NODE_HOST to this host's address"
+                                    : "DMLC_INTERFACE \(name): no such network interface here (this host has \(names.joined(separator: ", ")))")
     }
 
     /// Whether a TCP socket can bind `address:port` now (it is this host's, and no one listens there). A plain

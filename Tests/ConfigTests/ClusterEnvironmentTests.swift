@@ -52,10 +52,11 @@ import Testing
     @Test func dmlcWithSeveralServersFindsThemThroughTheRoot() throws {
         let env = ["DMLC_ROLE": "server", "DMLC_PS_ROOT_URI": "10.0.0.5", "DMLC_PS_ROOT_PORT": "9091", "DMLC_NUM_WORKER": "4"]
         let one = try #require(try resolve(env.merging(["DMLC_NUM_SERVER": "1"]) { $1 }))
-        #expect(!one.discoversShards && one.nodeHost == nil)
-        let two = try #require(try resolve(env.merging(["DMLC_NUM_SERVER": "2", "DMLC_NODE_HOST": "10.0.0.7"]) { $1 }))
+        #expect(!one.discoversShards && one.nodeHost == nil && one.nodeInterface == nil)
+        let two = try #require(try resolve(env.merging(["DMLC_NUM_SERVER": "2", "DMLC_NODE_HOST": "10.0.0.7", "DMLC_INTERFACE": "eth1"]) { $1 }))
         #expect(two.discoversShards && two.serverCount?.value == 2 && two.servers?.value == ["tcp://10.0.0.5:9091"])
         #expect(two.nodeHost == .init("10.0.0.7", from: "DMLC_NODE_HOST"))
+        #expect(two.nodeInterface == .init("eth1", from: "DMLC_INTERFACE"))
     }
 
     @Test func slurmTaskZeroServesAndTheOthersWork() throws {

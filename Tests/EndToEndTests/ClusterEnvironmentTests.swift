@@ -69,14 +69,29 @@ import Testing
     }
 
     /// ps-lite's variables with two servers name only the root: the server that takes it is shard 0, the other
-    /// joins it there, and the workers learn the other shard from shard 0.
+    /// joins it there (from the address of the interface DMLC_INTERFACE names), and the workers learn the other
+    /// shard from shard 0.
     @Test func dmlcWithTwoServersFindsTheOtherShardThroughTheRoot() throws {
         let port = try Self.freePort()
         let summary = try train(servers: 2, workers: 2) { role, _ in
-            ["DMLC_ROLE": role, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "\(port)", "DMLC_NUM_SERVER": "2", "DMLC_NUM_WORKER": "2"]
+            ["DMLC_ROLE": role, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "\(port)", "DMLC_NUM_SERVER": "2", "DMLC_NUM_WORKER": "2",
+             "DMLC_INTERFACE": "lo"]
         }
         #expect(summary["servers"] as? Int == 2 && summary["workers"] as? Int == 2)
         #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95)
+    }
+
+    /// A server that is not the root's, told to use an interface this host lacks, names the interfaces it has.
+    @Test func aDMLCInterfaceThatIsNotHereIsNamedWithTheOnesThatAre() throws {
+        // The root's port is taken, as shard 0 would hold it.
+        let port = try Self.freePort()
+        let root = try FailureTests.listen(on: "tcp://127.0.0.1:\(port)")
+        defer { close(root) }
+        let result = try PSTrainProcess.run(["server", "--run-dir", PSTrainProcess.runDirectory()] + config, timeout: 30, environment: [
+            "DMLC_ROLE": "server", "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "\(port)", "DMLC_NUM_SERVER": "2",
+            "DMLC_NUM_WORKER": "2", "DMLC_INTERFACE": "nosuch0"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("DMLC_INTERFACE nosuch0: no such network interface here (this host has lo"), "\(result.stderr)")
     }
 
     @Test func dmlcVariablesPlaceEveryProcess() throws {

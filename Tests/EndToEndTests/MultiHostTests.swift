@@ -104,7 +104,8 @@ struct MultiHostTests {
         let dir = PSTrainProcess.runDirectory()
         let keys = try makeKeys(dir)
         func dmlc(_ role: String) -> [String: String] {
-            ["DMLC_ROLE": role, "DMLC_PS_ROOT_URI": hosts.address(0), "DMLC_PS_ROOT_PORT": "9091", "DMLC_NUM_SERVER": "2", "DMLC_NUM_WORKER": "3"]
+            ["DMLC_ROLE": role, "DMLC_PS_ROOT_URI": hosts.address(0), "DMLC_PS_ROOT_PORT": "9091", "DMLC_NUM_SERVER": "2", "DMLC_NUM_WORKER": "3",
+             "DMLC_INTERFACE": "eth0"]
         }
         // Started in the reverse order: the other shard waits for shard 0 to come up.
         let servers = try [1, 0].map { host in
