@@ -30,7 +30,9 @@ struct SSHLaunchCommand: ParsableCommand {
 
             --resume DIR continues a stopped or failed run from its latest checkpoint, on the hosts and with the \
             options it was started with (recorded in DIR/launch-ssh.json); shard 0 resumes on its host, where the \
-            run's checkpoints are.
+            run's checkpoints are. To leave a host that failed, give --hosts and --servers-on anew with --resume: \
+            the same number of workers and of shards, with shard 0's host still first in --servers-on (the other \
+            shards get their state from shard 0, and workers need none).
 
             Example:
               pstrain launch ssh --hosts node1:2,node2:2 --servers-on node0 --curve --config configs/digits-mlp.yaml
@@ -74,26 +76,26 @@ struct SSHLaunchCommand: ParsableCommand {
 
     func validate() throws {
         if resume != nil {
-            let given = [("--hosts", hosts != nil), ("--servers-on", serversOn != nil), ("--port", port != nil),
+            let given = [("--port", port != nil),
                          ("--ssh-option", !sshOptions.isEmpty), ("--remote-pstrain", remotePstrain != nil),
                          ("--config", configuration.config != nil), ("overrides", !configuration.overrides.isEmpty),
                          ("--run-dir", output.runDir != nil), ("--metrics", monitoring.metrics != nil), ("--curve", curve),
                          ("--insecure", insecure)].filter(\.1).map(\.0)
             guard given.isEmpty else {
-                throw ValidationError("--resume continues a run on its hosts, with its config and options (DIR/launch-ssh.json): drop "
-                                      + given.joined(separator: ", "))
+                throw ValidationError("--resume continues a run with its config and options (DIR/launch-ssh.json), moving roles at "
+                                      + "most (--hosts, --servers-on): drop " + given.joined(separator: ", "))
             }
-            return
-        }
-        guard let hosts else { throw ValidationError("give the worker hosts with --hosts (or --resume DIR to continue a run)") }
-        if curve == insecure {
-            throw ValidationError(curve ? "--curve and --insecure contradict each other: pick one"
-                                  : "servers on other hosts bind addresses the network can reach: give --curve (encrypted, keys made "
-                                  + "for the job) or --insecure (a trusted network only)")
+        } else {
+            guard hosts != nil else { throw ValidationError("give the worker hosts with --hosts (or --resume DIR to continue a run)") }
+            if curve == insecure {
+                throw ValidationError(curve ? "--curve and --insecure contradict each other: pick one"
+                                      : "servers on other hosts bind addresses the network can reach: give --curve (encrypted, keys made "
+                                      + "for the job) or --insecure (a trusted network only)")
+            }
         }
         if let port, !(1 ... 65535).contains(port) { throw ValidationError("--port \(port): a port is 1 to 65535") }
         do {
-            _ = try SSHHost.parseList(hosts, option: "--hosts")
+            if let hosts { _ = try SSHHost.parseList(hosts, option: "--hosts") }
             if let serversOn { _ = try SSHHost.parseList(serversOn, option: "--servers-on") }
         } catch let error as LaunchError {
             throw ValidationError(error.message)
@@ -109,7 +111,8 @@ struct SSHLaunchCommand: ParsableCommand {
             let record: SSHLaunchRecord
             if let resume {
                 directory = try RunDirectory(sharing: resume)
-                record = try SSHLaunchRecord.read(from: directory.url)
+                record = try SSHLaunchRecord.read(from: directory.url).moving(workersTo: hosts, serversTo: serversOn)
+                try record.write(to: directory.url)
             } else {
                 directory = try RunDirectory(path: output.runDir)
                 record = SSHLaunchRecord(hosts: hosts!, serversOn: serversOn, port: port, sshOptions: sshOptions,
@@ -117,8 +120,7 @@ struct SSHLaunchCommand: ParsableCommand {
                                          workingDirectory: FileManager.default.currentDirectoryPath, metrics: monitoring.metrics, curve: curve)
             }
             let workerHosts = try SSHHost.parseList(record.hosts, option: "--hosts")
-            let serverHosts = try record.serversOn.map { try SSHHost.parseList($0, option: "--servers-on") }
-                ?? [SSHHost(destination: workerHosts[0].destination, count: 1)]
+            let serverHosts = try record.shardHosts()
             let workers = workerHosts.map(\.count).reduce(0, +), servers = serverHosts.map(\.count).reduce(0, +)
             let launchConfig = directory.url.appendingPathComponent("launch.yaml")
             let resolved: RunConfig
@@ -208,6 +210,43 @@ struct SSHLaunchRecord: Codable {
     var curve: Bool
 
     static let fileName = "launch-ssh.json"
+
+    /// The same run with its workers on `workerHosts` and its shards on `serverHosts` where given: as many of each
+    /// as before, and shard 0 on its host still, where the run's checkpoints are.
+    func moving(workersTo workerHosts: String?, serversTo serverHosts: String?) throws -> SSHLaunchRecord {
+        var moved = self
+        if let workerHosts {
+            let before = try SSHHost.parseList(hosts, option: "--hosts").map(\.count).reduce(0, +)
+            let after = try SSHHost.parseList(workerHosts, option: "--hosts").map(\.count).reduce(0, +)
+            guard after == before else {
+                throw ValidationError("--hosts places \(after) worker(s); the run has \(before) (cluster.workers), each rank's progress in its "
+                                      + "checkpoint: place \(before)")
+            }
+            moved.hosts = workerHosts
+        }
+        if let serverHosts {
+            let shardsBefore = try shardHosts(), shardsAfter = try SSHHost.parseList(serverHosts, option: "--servers-on")
+            let countBefore = shardsBefore.map(\.count).reduce(0, +), countAfter = shardsAfter.map(\.count).reduce(0, +)
+            guard countAfter == countBefore else {
+                throw ValidationError("--servers-on places \(countAfter) server shard(s); the run has \(countBefore): place \(countBefore)")
+            }
+            guard shardsAfter[0].destination == shardsBefore[0].destination else {
+                throw ValidationError("shard 0 resumes from the run's checkpoints on its host, \(shardsBefore[0].destination): keep it first "
+                                      + "in --servers-on")
+            }
+            moved.serversOn = serverHosts
+        } else if workerHosts != nil && serversOn == nil {
+            // Shard 0 went by default to the first worker host: it stays there, wherever the workers go.
+            moved.serversOn = try shardHosts()[0].destination
+        }
+        return moved
+    }
+
+    /// The shards' hosts: --servers-on, or by default one shard on the first worker host.
+    func shardHosts() throws -> [SSHHost] {
+        try serversOn.map { try SSHHost.parseList($0, option: "--servers-on") }
+            ?? [SSHHost(destination: SSHHost.parseList(hosts, option: "--hosts")[0].destination, count: 1)]
+    }
 
     static func read(from run: URL) throws -> SSHLaunchRecord {
         let url = run.appendingPathComponent(fileName)

@@ -199,12 +199,12 @@ struct SSHLaunchTests {
         #expect(latest.status == 0 && latest.stdout.contains("step-"), "no stop checkpoint on \(h1): \(latest.stderr)")
     }
 
-    /// A stopped launcher stops every remote process; `--resume` then starts the run again on its hosts and shard 0
-    /// continues from the checkpoint it wrote as it stopped.
+    /// A stopped launcher stops every remote process; `--resume` then starts the run again, here with its workers
+    /// moved to another host, and shard 0 continues on its host from the checkpoint it wrote as it stopped.
     @Test func stoppingTheLauncherStopsEveryRemoteProcessAndResumeContinuesTheRun() throws {
-        let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        let ssh = try SSHHosts(count: 4, serving: [1, 2, 3])
         defer { ssh.remove() }
-        let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
+        let (h1, h2, h3) = (ssh.hosts.address(1), ssh.hosts.address(2), ssh.hosts.address(3))
         let dir = "\(ssh.runs)/job"
         let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", h1, "--insecure"] + ssh.sshOptions
                                               + ["--run-dir", dir] + config + ["train.epochs=40"],
@@ -222,7 +222,15 @@ struct SSHLaunchTests {
         let stopped = PSTrainProcess.log(progress)
         #expect(stopped.contains("pstrain launch ssh --resume \(dir) continues the run"), "\(stopped)")
 
-        let resumed = try PSTrainProcess.start(["launch", "ssh", "--resume", dir], stderrPath: "\(ssh.root)/resume.stderr",
+        // Moving roles keeps the run's shape: as many workers and shards, shard 0 where its checkpoints are.
+        for (moves, reason) in [(["--hosts", "\(h3):1"], "--hosts places 1 worker(s); the run has 2"),
+                                (["--servers-on", h3], "shard 0 resumes from the run's checkpoints on its host, \(h1)")] {
+            let refused = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"),
+                                                 ["netns", "exec", ssh.hosts.namespace(0), PSTrainProcess.binary.path, "launch", "ssh",
+                                                  "--resume", dir] + moves, timeout: 60)
+            #expect(refused.status != 0 && refused.stderr.contains(reason), "\(refused.stderr)")
+        }
+        let resumed = try PSTrainProcess.start(["launch", "ssh", "--resume", dir, "--hosts", "\(h3):2"], stderrPath: "\(ssh.root)/resume.stderr",
                                                namespace: ssh.hosts.namespace(0))
         defer { resumed.stop() }
         let status = resumed.wait(timeout: 300)
@@ -231,7 +239,13 @@ struct SSHLaunchTests {
         // 72 steps an epoch: the checkpoint the server wrote as it stopped, past epoch 1.
         let resumedFrom = try #require(summary["resumed_from_step"] as? Int, "\(PSTrainProcess.log("\(ssh.root)/resume.stderr"))")
         #expect(resumedFrom >= 72 && summary["steps"] as? Int == 40 * 72 && summary["workers"] as? Int == 2, "\(summary)")
-        #expect(PSTrainProcess.log("\(ssh.root)/resume.stderr").contains("resumed from the checkpoint of step \(resumedFrom)"))
+        let resumeLog = PSTrainProcess.log("\(ssh.root)/resume.stderr")
+        #expect(resumeLog.contains("resumed from the checkpoint of step \(resumedFrom)"))
+        #expect(resumeLog.contains("[\(h3): worker 0] ") && resumeLog.contains("[\(h3): worker 1] ") && !resumeLog.contains("[\(h2): worker"),
+                "\(resumeLog)")
+        // The record follows the move, so a further --resume finds the workers where they went.
+        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/launch-ssh.json"))) as? [String: Any]
+        #expect(record?["hosts"] as? String == "\(h3):2" && record?["serversOn"] as? String == h1, "\(String(describing: record))")
         #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95, "\(summary)")
     }
 }
