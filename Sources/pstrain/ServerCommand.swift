@@ -78,6 +78,10 @@ struct ServerCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Continue the run in this directory from its latest checkpoint, with its own config.", valueName: "dir"))
     var resume: String?
 
+    @Flag(name: .customLong("resume-if-exists"),
+          help: "With --run-dir: start the job there, or continue it as --resume does if a run is there already (the same command for a server's first start and its restarts by Kubernetes, Slurm or systemd). Shards other than 0 start afresh either way; shard 0 restores them.")
+    var resumeIfExists = false
+
     @OptionGroup var monitoring: MetricsArgument
 
     @Flag(name: .long, help: "Print only the final summary.")
@@ -86,6 +90,10 @@ struct ServerCommand: ParsableCommand {
     func validate() throws {
         if insecure && curve.curveSecret != nil {
             throw ValidationError("--insecure and --curve-secret contradict each other: with keys, traffic is encrypted; drop --insecure")
+        }
+        if resumeIfExists && (resume != nil || output.runDir == nil) {
+            throw ValidationError(resume != nil ? "--resume-if-exists goes with --run-dir, not --resume: it resumes only when the run is there already"
+                                  : "--resume-if-exists needs --run-dir: the directory to start the job in, or to continue it from")
         }
         if resume != nil && (configuration.config != nil || !configuration.overrides.isEmpty || output.runDir != nil) {
             throw ValidationError("--resume continues a run with its own config.yaml, in its own directory: "
@@ -109,10 +117,18 @@ struct ServerCommand: ParsableCommand {
                 address = placed.isRoot ? placed.bind : bind ?? placed.bind
                 shardIndex = placed.isRoot ? 0 : -1 // another shard learns its index from shard 0
             }
+            // Only shard 0 writes the run, so only shard 0 finds one to continue.
+            let resume = resume ?? output.runDir.flatMap { dir in
+                resumeIfExists && shardIndex == 0 && FileManager.default.fileExists(atPath: dir + "/config.yaml") ? dir : nil
+            }
             let resumed = try resume.map { try RunDirectory(resuming: $0) }
             if let resumed {
                 resolved = try ConfigLoader.load(path: resumed.url.appendingPathComponent("config.yaml").path)
                 if bind == nil && !discovering, let recorded = resumed.recordedEndpoint { address = recorded }
+                if resumeIfExists, ConfigLoader.yaml(try configuration.load(extra: cluster.configOverrides(configuration))) != ConfigLoader.yaml(resolved) {
+                    printError("pstrain server: warning: \(resumed.url.path) holds a run of another config than the one given; continuing it "
+                               + "with its own config.yaml")
+                }
             } else {
                 resolved = try configuration.load(extra: cluster.configOverrides(configuration))
             }
@@ -142,7 +158,7 @@ struct ServerCommand: ParsableCommand {
                 // another host only ends its ssh session, and it takes a few seconds to stop.
                 printError("pstrain server: \(address) is still in use; trying again for up to 10 s")
                 transport = try retryWhileInUse(seconds: 10) { try open(address) }
-            } catch let error as ZMQError where discovering && shardIndex == 0 && error.errno == EADDRINUSE {
+            } catch let error as ZMQError where discovering && shardIndex == 0 && resumed == nil && error.errno == EADDRINUSE {
                 // Another server of the job took the root address since this one found it free: this is another shard.
                 address = try bind ?? ShardDiscovery.place(root: root!, nodeHost: cluster.spec?.nodeHost?.value, interface: cluster.spec?.nodeInterface?.value).bind
                 shardIndex = -1

@@ -23,6 +23,15 @@ import Testing
         }
     }
 
+    /// --resume-if-exists decides between starting and resuming by what is in --run-dir: without one it means
+    /// nothing, and beside --resume it would contradict it.
+    @Test func resumeIfExistsGoesWithARunDirectoryOnly() throws {
+        let alone = try PSTrainProcess.run(["server", "--resume-if-exists", "--config", "configs/digits-mlp.yaml"], timeout: 30)
+        #expect(alone.status != 0 && alone.stderr.contains("--resume-if-exists needs --run-dir"), "\(alone.stderr)")
+        let withResume = try PSTrainProcess.run(["server", "--resume-if-exists", "--resume", PSTrainProcess.runDirectory()], timeout: 30)
+        #expect(withResume.status != 0 && withResume.stderr.contains("--resume-if-exists goes with --run-dir, not --resume"), "\(withResume.stderr)")
+    }
+
     @Test func sigtermThenResumeEqualsAnUninterruptedRun() throws {
         let straight = PSTrainProcess.runDirectory()
         #expect(try PSTrainProcess.run(args + ["--run-dir", straight, "--quiet"]).status == 0)

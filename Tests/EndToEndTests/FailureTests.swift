@@ -116,14 +116,16 @@ import Testing
         return fd
     }
 
-    /// A server killed mid-run and restarted with --resume: its workers register again and the job ends as an
-    /// undisturbed one would, bit for bit (sync runs are deterministic, and every worker goes back to the
-    /// checkpoint's step).
-    @Test func aServerRestartedFromItsCheckpointFinishesTheJobExactly() throws {
+    /// A server killed mid-run and restarted with --resume, or with the very command it first ran as an engine
+    /// restarts it (--resume-if-exists): its workers register again and the job ends as an undisturbed one would,
+    /// bit for bit (sync runs are deterministic, and every worker goes back to the checkpoint's step).
+    @Test(arguments: [false, true])
+    func aServerRestartedFromItsCheckpointFinishesTheJobExactly(sameCommand: Bool) throws {
         let cleanDir = try cleanLaunch()
         let dir = PSTrainProcess.runDirectory()
         let options = mlp + ["cluster.workers=4", "train.checkpoint_every=100", "train.log_every=1"]
-        var server = try PSTrainProcess.start(["server", "--run-dir", dir] + options, stderrPath: "\(dir).server1")
+        let command = ["server", "--run-dir", dir] + (sameCommand ? ["--resume-if-exists"] : []) + options
+        var server = try PSTrainProcess.start(command, stderrPath: "\(dir).server1")
         let endpoint = String(try #require(server.line(startingWith: "listening on ")).dropFirst("listening on ".count))
         let workers = try (0 ..< 4).map { rank in
             try PSTrainProcess.start(["worker", "--connect", endpoint, "--rank", "\(rank)"] + options, stderrPath: "\(dir).worker\(rank)")
@@ -136,7 +138,7 @@ import Testing
         // Something still holds the endpoint (as the server it replaces may, still stopping): the new server waits
         // for it to come free.
         let holder = try Self.listen(on: endpoint)
-        server = try PSTrainProcess.start(["server", "--resume", dir], stderrPath: "\(dir).server2")
+        server = try PSTrainProcess.start(sameCommand ? command : ["server", "--resume", dir], stderrPath: "\(dir).server2")
         defer { server.stop() }
         let waited = PSTrainProcess.waitFor(timeout: 30) { PSTrainProcess.log("\(dir).server2").contains("is still in use; trying again") }
         close(holder)
@@ -144,6 +146,7 @@ import Testing
         #expect(server.line(startingWith: "listening on ") == "listening on \(endpoint)", "the restarted server binds the same endpoint")
         let serverLog = (try? String(contentsOfFile: "\(dir).server2", encoding: .utf8)) ?? ""
         #expect(server.wait(timeout: 300) == 0, "\(serverLog)")
+        #expect(!PSTrainProcess.log("\(dir).server2").contains("another config"), "the same command warned of a changed config")
         for (rank, worker) in workers.enumerated() {
             #expect(worker.wait(timeout: 30) == 0, "worker \(rank): \((try? String(contentsOfFile: "\(dir).worker\(rank)", encoding: .utf8)) ?? "")")
         }
