@@ -52,7 +52,8 @@ public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
     // @unchecked: like its socket, it may be handed to the thread that will own it; never used by two at once.
     private let socket: ZMQSocket
     private let authenticator: ZAPAuthenticator?
-    /// The name the ZAP handler gives a client holding this server's own public key; nil without CurveZMQ.
+    /// The name the ZAP handler gives a client holding this server's own public key; nil when that key is not
+    /// let in (or without CurveZMQ).
     private let serverKeyName: String?
     /// The peers whose messages came with `serverKeyName`: the other shards' link from shard 0.
     private var peersHoldingServerKey: Set<PeerID> = []
@@ -68,8 +69,7 @@ public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
         if let curve {
             try CurveUnavailable.check()
             authenticator = try ZAPAuthenticator(context: context, allowed: curve.allowedClients, log: log)
-            // A key the server does not let in matches no peer: the empty name is never a file's.
-            serverKeyName = curve.allowedClients[curve.keys.publicKey] ?? ""
+            serverKeyName = curve.allowedClients[curve.keys.publicKey]
             try socket.set(.curveServer(true))
             try socket.set(.curveSecretKey(curve.keys.secretKey))
             try socket.set(.zapDomain("pstrain"))
@@ -98,7 +98,7 @@ public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
         traffic.received(frames.reduce(0) { $0 + $1.count })
         let peer = PeerID(frames[0].bytes)
         // A ROUTER names each connection anew, so what one message proved holds for every later one from it.
-        if let serverKeyName, !serverKeyName.isEmpty, !peersHoldingServerKey.contains(peer),
+        if let serverKeyName, !peersHoldingServerKey.contains(peer),
            frames[frames.count - 1].property("User-Id") == serverKeyName {
             peersHoldingServerKey.insert(peer)
         }
@@ -106,7 +106,7 @@ public final class ZMQServerTransport: ServerTransport, @unchecked Sendable {
     }
 
     public func peerHoldsServerKey(_ peer: PeerID) -> Bool {
-        serverKeyName == nil || peersHoldingServerKey.contains(peer)
+        authenticator == nil || peersHoldingServerKey.contains(peer)
     }
 
     public func send(_ frames: [OutboundFrame], to peer: PeerID) throws {

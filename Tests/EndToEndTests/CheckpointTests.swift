@@ -32,6 +32,24 @@ import Testing
         #expect(withResume.status != 0 && withResume.stderr.contains("--resume-if-exists goes with --run-dir, not --resume"), "\(withResume.stderr)")
     }
 
+    /// Restarted with a changed config, a server continues its run as it was (workers of another config would
+    /// be refused) and says so.
+    @Test func resumeIfExistsKeepsTheRunsOwnConfigAndSaysWhenTheGivenOneDiffers() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let command = ["server", "--config", "configs/digits-mlp.yaml", "--run-dir", dir, "--resume-if-exists", "cluster.workers=1"]
+        let first = try PSTrainProcess.start(command, stderrPath: "\(dir).first")
+        defer { first.stop() }
+        #expect(PSTrainProcess.waitFor(timeout: 60) { FileManager.default.fileExists(atPath: "\(dir)/config.yaml") })
+        kill(first.process.processIdentifier, SIGTERM)
+        #expect(first.wait(timeout: 30) == 0, "\(PSTrainProcess.log("\(dir).first"))")
+        let again = try PSTrainProcess.start(command + ["train.epochs=99"], stderrPath: "\(dir).again")
+        defer { again.stop() }
+        #expect(again.line(startingWith: "listening on ") != nil, "\(PSTrainProcess.log("\(dir).again"))")
+        let log = PSTrainProcess.log("\(dir).again")
+        #expect(log.contains("holds a run of another config than the one given; continuing it with its own config.yaml"), "\(log)")
+        #expect(try String(contentsOfFile: "\(dir)/config.yaml", encoding: .utf8).contains("epochs: 99") == false)
+    }
+
     @Test func sigtermThenResumeEqualsAnUninterruptedRun() throws {
         let straight = PSTrainProcess.runDirectory()
         #expect(try PSTrainProcess.run(args + ["--run-dir", straight, "--quiet"]).status == 0)
