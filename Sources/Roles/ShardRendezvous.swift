@@ -30,18 +30,16 @@ public enum ShardRendezvous {
                 held.append((peer, frames))
                 continue
             }
+            func refuse(_ reason: String) throws {
+                try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1, aux: Refusal.final.rawValue), reason), to: peer)
+            }
             guard transport.peerHoldsServerKey(peer) else {
                 log("refused a shard join from a peer without the servers' key pair (announcing \(endpoint))")
-                try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1, aux: Refusal.final.rawValue),
-                                              "only a server shard may join, and server shards use the servers' key pair: start it with "
-                                                  + "shard 0's --curve-secret"),
-                                   to: peer)
+                try refuse("only a server shard may join, and server shards use the servers' key pair: start it with shard 0's --curve-secret")
                 continue
             }
             guard header.jobID == jobID else {
-                try transport.send(textFrames(Header(kind: .refuse, jobID: jobID, sender: -1, aux: Refusal.final.rawValue),
-                                              "this is another job (job id \(String(jobID, radix: 16))): start every server and worker with the same config"),
-                                   to: peer)
+                try refuse("this is another job (job id \(String(jobID, radix: 16))): start every server and worker with the same config")
                 continue
             }
             // A shard that asks again (its first answer was lost) keeps its index.

@@ -122,15 +122,16 @@ struct ServerCommand: ParsableCommand {
                 resumeIfExists && shardIndex == 0 && FileManager.default.fileExists(atPath: dir + "/config.yaml") ? dir : nil
             }
             let resumed = try resume.map { try RunDirectory(resuming: $0) }
+            func givenConfig() throws -> RunConfig { try configuration.load(extra: cluster.configOverrides(configuration)) }
             if let resumed {
                 resolved = try ConfigLoader.load(path: resumed.url.appendingPathComponent("config.yaml").path)
                 if bind == nil && !discovering, let recorded = resumed.recordedEndpoint { address = recorded }
-                if resumeIfExists, ConfigLoader.yaml(try configuration.load(extra: cluster.configOverrides(configuration))) != ConfigLoader.yaml(resolved) {
+                if resumeIfExists, ConfigLoader.yaml(try givenConfig()) != ConfigLoader.yaml(resolved) {
                     printError("pstrain server: warning: \(resumed.url.path) holds a run of another config than the one given; continuing it "
                                + "with its own config.yaml")
                 }
             } else {
-                resolved = try configuration.load(extra: cluster.configOverrides(configuration))
+                resolved = try givenConfig()
             }
             let prepared = try PreparedRun(config: resolved)
             let servers = resolved.cluster.servers
