@@ -96,9 +96,7 @@ public final class Sweep {
             let launcher = ClusterLauncher(placement: LocalPlacement(executable: executable), configPath: configPath.path, workers: workers, directory: runDirectory,
                                          parentVariable: parentVariable, log: { _ in })
             try launcher.run(stop: stop)
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
-            let summary = try decoder.decode(TrainingSummary.self, from: Data(contentsOf: runDirectory.appendingPathComponent("summary.json")))
+            let summary = try RunDirectory(sharing: runDirectory.path).readSummary()
             runs.append(SweepRun(name: name, mode: mode.rawValue, workers: workers, perWorkerBatch: config.train.batchSize,
                                  staleness: mode == .bounded ? config.cluster.staleness : nil, directory: name, summary: summary,
                                  curve: Self.curve(runDirectory.appendingPathComponent("metrics.csv")), withinTolerance: true, note: note))

@@ -85,6 +85,20 @@ public struct RunDirectory: Sendable {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         try encoder.encode(summary).write(to: url.appendingPathComponent("summary.json"), options: .atomic)
     }
+
+    /// The `summary.json` the run wrote.
+    public func readSummary() throws -> TrainingSummary {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(TrainingSummary.self, from: Data(contentsOf: url.appendingPathComponent("summary.json")))
+    }
+
+    /// The summary of the run when it completed at `step`: its final checkpoint's step, so nothing is left to do.
+    /// Nil when it did not complete, or went on after that summary (resumed and stopped again).
+    public func completedSummary(atStep step: Int) -> TrainingSummary? {
+        guard let summary = try? readSummary(), summary.status == "completed", summary.steps == step else { return nil }
+        return summary
+    }
 }
 
 /// A worker the server lost (silent for longer than the heartbeat timeout) during a distributed run.

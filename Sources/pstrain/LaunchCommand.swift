@@ -113,10 +113,7 @@ struct LocalLaunchCommand: ParsableCommand {
 
     /// Prints the summary the server wrote into `run`.
     static func printSummary(of run: URL) throws {
-        let data = try Data(contentsOf: run.appendingPathComponent("summary.json"))
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        print(SummaryText.render(try decoder.decode(TrainingSummary.self, from: data), directory: run.path))
+        print(SummaryText.render(try RunDirectory(sharing: run.path).readSummary(), directory: run.path))
     }
 
     /// The key options for the server and the workers, from `<run>/keys`, made there on first use: a server pair,

@@ -79,7 +79,7 @@ struct ServerCommand: ParsableCommand {
     var resume: String?
 
     @Flag(name: .customLong("resume-if-exists"),
-          help: "With --run-dir: start the job there, or continue it as --resume does if a run is there already (the same command for a server's first start and its restarts by Kubernetes, Slurm or systemd). Shards other than 0 start afresh either way; shard 0 restores them.")
+          help: "With --run-dir: start the job there, or continue it as --resume does if a run is there already (the same command for a server's first start and its restarts by Kubernetes, Slurm or systemd); a job that completed there already ends at once, with status 0. Shards other than 0 start afresh either way; shard 0 restores them.")
     var resumeIfExists = false
 
     @OptionGroup var monitoring: MetricsArgument
@@ -143,6 +143,13 @@ struct ServerCommand: ParsableCommand {
             if let resume, let resumed {
                 checkpoint = try ParameterServer.latestCheckpoint(of: prepared, in: resumed)
                 if checkpoint == nil && !quiet { printError("pstrain server: \(resume) has no checkpoint yet: starting its job from step 0") }
+                // An engine restarts a server after the end too (a StatefulSet's pod, a systemd unit with Restart=always):
+                // its workers are gone, so waiting for them would only fail after cluster.replacement_timeout.
+                if resumeIfExists, let step = checkpoint?.step, let summary = resumed.completedSummary(atStep: step) {
+                    printError("pstrain server: the job in \(resume) completed at step \(step); nothing is left to do")
+                    print(SummaryText.render(summary, directory: resumed.url.path))
+                    return
+                }
             }
             let curveKeys = try curve.load()
             try Endpoint.checkBinding(address, insecure: insecure, encrypted: curveKeys != nil)

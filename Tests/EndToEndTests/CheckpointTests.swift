@@ -50,6 +50,21 @@ import Testing
         #expect(try String(contentsOfFile: "\(dir)/config.yaml", encoding: .utf8).contains("epochs: 99") == false)
     }
 
+    /// An engine restarts a server after its job ended, too: it says so and ends at once instead of waiting for workers.
+    @Test func resumeIfExistsEndsAtOnceWhenTheJobCompletedThere() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let finished = try PSTrainProcess.run(["launch", "--config", "configs/digits-softmax.yaml", "--workers", "1", "--run-dir", dir,
+                                               "train.epochs=1"])
+        #expect(finished.status == 0, "\(finished.stderr)")
+        let before = try String(contentsOfFile: "\(dir)/summary.json", encoding: .utf8)
+        let again = try PSTrainProcess.run(["server", "--config", "configs/digits-softmax.yaml", "--run-dir", dir, "--resume-if-exists",
+                                            "cluster.workers=1", "train.epochs=1", "cluster.replacement_timeout=600"], timeout: 60)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("the job in \(dir) completed at step "), "\(again.stderr)")
+        #expect(again.stdout.contains("summary: \(dir)/summary.json"), "\(again.stdout)")
+        #expect(try String(contentsOfFile: "\(dir)/summary.json", encoding: .utf8) == before, "the summary stays as the job left it")
+    }
+
     @Test func sigtermThenResumeEqualsAnUninterruptedRun() throws {
         let straight = PSTrainProcess.runDirectory()
         #expect(try PSTrainProcess.run(args + ["--run-dir", straight, "--quiet"]).status == 0)
