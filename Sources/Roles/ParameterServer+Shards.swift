@@ -12,6 +12,21 @@ struct ModelState {
     var secondMoment: [Float]
 }
 
+/// What a shard other than 0 hands shard 0 after its final slice, for the job's summary: its traffic (with the
+/// workers and with shard 0), the messages it rejected, and the largest staleness of a gradient it applied.
+struct ShardTally: Codable, Equatable {
+    var bytesSent = 0
+    var bytesReceived = 0
+    var rejectedMessages = 0
+    var maxStaleness = 0
+
+    /// Both tallies, traffic and rejects summed, staleness the larger.
+    func adding(_ other: ShardTally) -> ShardTally {
+        ShardTally(bytesSent: bytesSent + other.bytesSent, bytesReceived: bytesReceived + other.bytesReceived,
+                   rejectedMessages: rejectedMessages + other.rejectedMessages, maxStaleness: max(maxStaleness, other.maxStaleness))
+    }
+}
+
 /// Server shards: the global norm of a sync step, announced gradient norms, and shard 0 assembling the model.
 extension ParameterServer {
     /// Sync with several shards: sends every worker of the step this shard's part of the averaged gradient's sum of
@@ -77,9 +92,39 @@ extension ParameterServer {
             header.count = UInt64(range.count * (1 + moments.count))
             header.aux = UInt64(moments.count)
         }
-        if request.scope == .final { finalSnapshotServed = true }
         if request.scope == .checkpoint && stop.requested != nil { stopSnapshotServed = true }
         try transport.send(frames(header, payload: payload), to: request.peer)
+        if request.scope == .final { finalSnapshotTaker = request.peer }
+    }
+
+    /// A shard other than 0, its workers shut down: sends shard 0 its tally for the summary, after its final slice.
+    func sendTally() throws {
+        guard let peer = finalSnapshotTaker else { return }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let text = String(decoding: try encoder.encode(ownTally), as: UTF8.self)
+        try transport.send(textFrames(Header(kind: .stats, jobID: jobID, sender: -1, shard: UInt16(shard), version: version), text), to: peer)
+    }
+
+    /// This server's part of the job's tally: its traffic, with workers and (shard 0) on its links to the other shards.
+    var ownTally: ShardTally {
+        let traffic = [transport.traffic] + links.map(\.transport.traffic)
+        return ShardTally(bytesSent: traffic.reduce(0) { $0 + $1.bytesSent }, bytesReceived: traffic.reduce(0) { $0 + $1.bytesReceived },
+                          rejectedMessages: rejects.values.reduce(0, +), maxStaleness: maxStaleness)
+    }
+
+    /// Shard 0, once every slice is final: the other shards' tallies together, each sent after its final slice.
+    func otherShardsTally() throws -> ShardTally {
+        try links.reduce(ShardTally()) { total, link in
+            total.adding(try awaitAnswer(from: link, waitingFor: "its tally for the summary") { message -> ShardTally? in
+                guard message.header.kind == .stats else { return nil }
+                let decoder = JSONDecoder()
+                decoder.keyDecodingStrategy = .convertFromSnakeCase
+                do { return try decoder.decode(ShardTally.self, from: Data((message.text ?? "").utf8)) } catch {
+                    throw ServerFailure(message: "shard \(link.shard) sent a tally that does not read: \(error)")
+                }
+            })
+        }
     }
 
     /// One frame holding `parameters`, then each of `moments`, all of the same length.
@@ -161,7 +206,7 @@ extension ParameterServer {
         wholeWeights = WholeWeightsPoint()
         stepAwaitingNorm = nil
         snapshotRequest = nil
-        finalSnapshotServed = false
+        finalSnapshotTaker = nil
         skipCurrentStep = false
         log("shard \(shard): shard 0 resumed the job at step \(version); taken its state, workers register again")
         try transport.send(frames(Header(kind: .restore, jobID: jobID, sender: -1, shard: UInt16(shard), version: version)), to: peer)

@@ -52,7 +52,9 @@ public final class ParameterServer {
     var stepAwaitingNorm: (samples: Int, lossSum: Double)?
     /// A shard other than 0: shard 0's request for this shard's slice, answered once it can be.
     var snapshotRequest: (peer: PeerID, version: UInt64, scope: SnapshotScope)?
-    var finalSnapshotServed = false
+    /// A shard other than 0: shard 0's connection that took this shard's final slice, and gets its tally last.
+    var finalSnapshotTaker: PeerID?
+    var finalSnapshotServed: Bool { finalSnapshotTaker != nil }
     /// A shard other than 0 asked to stop: since when, and whether shard 0 has since collected its part of the
     /// checkpoint written on the way out.
     var stoppingSince: Date?
@@ -279,14 +281,17 @@ public final class ParameterServer {
         monitoring.entered(.finishing)
         guard shard == 0 else {
             shutDownWorkers()
+            try sendTally()
             monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts())
             monitoring.entered(.finished)
             return nil
         }
         let trainSeconds = trainSecondsBefore + Date().timeIntervalSince(startTime ?? wallStart) - evaluationSeconds
         let model: ModelState
+        let otherShards: ShardTally
         do {
             model = try assembleModel(atLeast: cluster.mode == .sync ? version : 0, scope: .final).model
+            otherShards = try otherShardsTally()
         } catch {
             monitoring.entered(.failed)
             shutDownWorkers()
@@ -296,7 +301,7 @@ public final class ParameterServer {
         let trainEval = evaluate(run.train, model.parameters)
         let testEval = run.test.map { evaluate($0, model.parameters) }
         shutDownWorkers()
-        let traffic = transport.traffic
+        let job = ownTally.adding(otherShards)
         var summary = TrainingSummary(
             status: "completed", model: run.modelDescription, parameters: layoutCount,
             trainLoss: trainEval.loss, trainAccuracy: trainEval.accuracy,
@@ -305,8 +310,8 @@ public final class ParameterServer {
             wallSeconds: Date().timeIntervalSince(wallStart), trainSeconds: trainSeconds,
             samplesPerSecond: Double(samplesApplied) / max(trainSeconds, 1e-9),
             finalLearningRate: schedule.rate(atStep: max(Int(version) - 1, 0)),
-            workers: cluster.workers, mode: cluster.mode.rawValue, bytesSent: traffic.bytesSent, bytesReceived: traffic.bytesReceived,
-            maxStaleness: maxStaleness, rejectedMessages: rejects.values.reduce(0, +))
+            workers: cluster.workers, mode: cluster.mode.rawValue, bytesSent: job.bytesSent, bytesReceived: job.bytesReceived,
+            maxStaleness: job.maxStaleness, rejectedMessages: job.rejectedMessages)
         summary.lostWorkers = lostWorkersAtEnd()
         summary.resumedFromStep = resumedFrom?.step
         summary.stepsRedone = stepsRedone

@@ -141,7 +141,7 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     /// Distributed runs only: the workers, the consistency mode, the server's traffic, the largest
     /// staleness (versions) of an applied gradient, and the messages rejected.
     public var workers: Int?
-    /// Sharded runs: the number of server shards. `bytes_sent` and `bytes_received` are then shard 0's.
+    /// Sharded runs: the number of server shards. The traffic, rejects and staleness are then all shards' together.
     public var servers: Int?
     public var mode: String?
     public var bytesSent: Int?

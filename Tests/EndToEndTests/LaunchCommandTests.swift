@@ -46,8 +46,8 @@ import Testing
         let float32Bytes = Double(steps * 4 * parameters * 4)
         for direction in ["bytes_received", "bytes_sent"] {
             let bytes = Double(try #require(summary[direction] as? Int))
-            // With several shards the summary counts shard 0's traffic: its slice of the parameters.
-            #expect(bytes < byteShare * float32Bytes / Double(servers) * 1.2, "\(direction): \(bytes) against \(float32Bytes) in float32")
+            // With several shards the summary counts every shard's traffic, and theirs with each other.
+            #expect(bytes < byteShare * float32Bytes * 1.2, "\(direction): \(bytes) against \(float32Bytes) in float32")
         }
         let log = try String(contentsOfFile: "\(dir)/server.log", encoding: .utf8)
         #expect(!log.contains("rejected"), "\(log)")

@@ -31,6 +31,9 @@ struct InProcessCluster {
         var parameters: [Float]
         var rejects: [String: Int]
         var directory: String
+        /// What every worker sent and received, all connections together.
+        var workerBytesSent: Int
+        var workerBytesReceived: Int
     }
 
     /// Trains `config` with `cluster.servers` shards: shard 0 on the calling thread, the others on threads of
@@ -75,9 +78,11 @@ struct InProcessCluster {
                 throw error
             }
         }
+        var workerClients: [ClientTransport] = []
         for rank in 0 ..< config.cluster.workers {
             finished.enter()
             let clients = networks.map { $0.connect() }
+            workerClients += clients
             Thread {
                 defer { finished.leave() }
                 do { _ = try Worker(run: prepared, transports: clients, rank: rank, log: { _ in }).work() } catch {
@@ -101,7 +106,9 @@ struct InProcessCluster {
         let parameters = try networks.indices.dropFirst().reduce(server.currentParameters) { whole, shard in
             whole + (try #require(slices[shard], "shard \(shard) returned its slice"))
         }
-        return Outcome(summary: summary, parameters: parameters, rejects: server.rejectedByReason, directory: path)
+        return Outcome(summary: summary, parameters: parameters, rejects: server.rejectedByReason, directory: path,
+                       workerBytesSent: workerClients.reduce(0) { $0 + $1.traffic.bytesSent },
+                       workerBytesReceived: workerClients.reduce(0) { $0 + $1.traffic.bytesReceived })
     }
 
     /// The same config trained by `pstrain train`'s single-process loop.

@@ -88,6 +88,17 @@ import Training
         #expect(sharded.summary.steps == single.summary.steps)
     }
 
+    /// The summary counts every shard's traffic: at least all the workers sent and received, which with one shard
+    /// is all there is, and with more is all but the shards' traffic with each other.
+    @Test(arguments: [1, 2, 3])
+    func theSummaryCountsEveryShardsTraffic(servers: Int) throws {
+        let outcome = try InProcessCluster.run(config(servers: servers, optimizer: .adam, mode: .async))
+        let sent = try #require(outcome.summary.bytesSent), received = try #require(outcome.summary.bytesReceived)
+        #expect(received >= outcome.workerBytesSent && sent >= outcome.workerBytesReceived, "\(outcome.summary)")
+        if servers == 1 { #expect(received == outcome.workerBytesSent && sent == outcome.workerBytesReceived) }
+        #expect(outcome.summary.rejectedMessages == 0)
+    }
+
     @Test func repeatedShardedSyncRunsAreBitIdentical() throws {
         var c = config(servers: 3, workers: 3, optimizer: .adam)
         c.train.shuffle = true
