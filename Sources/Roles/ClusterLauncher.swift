@@ -95,9 +95,22 @@ public final class ClusterLauncher {
         for rank in 0 ..< workers { try startWorker(rank, address: addresses, appending: resume) }
         // Checked once more after the last child has exited, so that its failure is never missed.
         var anyRunning = true
+        var serversDoneAt: Date?
         while anyRunning {
             anyRunning = children.contains { $0.process.isRunning }
             if anyRunning { _ = exited.wait(timeout: .now() + 0.2) }
+            if serversDoneAt == nil, children.allSatisfy({ $0.role.isWorker || (!$0.process.isRunning && $0.process.terminationStatus == 0) }) {
+                serversDoneAt = Date()
+            }
+            // The servers finished the job, and shut down every worker they could reach. One still running after
+            // that was lost to them (hung, stopped, or cut off): it would never end by itself.
+            if let done = serversDoneAt, Date().timeIntervalSince(done) > Self.workerGraceAfterServers {
+                for child in children where child.role.isWorker && child.process.isRunning {
+                    log("pstrain launch: \(name(of: child.role)) was still running \(Int(Self.workerGraceAfterServers)) s after the job ended "
+                        + "(the server went on without it); stopped it. Its log: \(child.log.path)")
+                }
+                break
+            }
             if let reason = stop.requested {
                 throw LaunchError(message: "stopped (\(reason)); every process was terminated. The server writes a checkpoint as it stops"
                                   + (placement.resumeCommand(directory: directory.path).map { ": \($0) continues the run" } ?? ""))
@@ -136,6 +149,7 @@ public final class ClusterLauncher {
                 break
             }
         }
+        terminateAll() // workers left after the job ended, so their output ends before it is collected
         tee.finish()
         workerTees.forEach { $0.finish() }
     }
@@ -257,6 +271,10 @@ public final class ClusterLauncher {
     private func name(of role: LaunchRole) -> String {
         placement.label(of: role) ?? role.name
     }
+
+    /// How long workers may take to exit once the servers have finished: a worker the server reached gets its
+    /// shutdown in milliseconds.
+    static let workerGraceAfterServers: TimeInterval = 10
 
     /// SIGTERM to every running child, then SIGKILL to any still running after a grace period; waits for all.
     private func terminateAll(grace: TimeInterval = 5) {

@@ -96,6 +96,26 @@ import Testing
         #expect(accuracy >= clean - 0.01, "clean \(clean), with a restarted worker \(accuracy)")
     }
 
+    /// A worker that stops (SIGSTOP: it neither heartbeats nor exits) is lost, the others finish the job, and the
+    /// launch ends then too, stopping the worker it would otherwise wait for forever.
+    @Test func aStoppedWorkerIsLostAndTheLaunchEndsWithTheJob() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try PSTrainProcess.start(["launch", "--workers", "4", "--run-dir", dir] + mlp + ["cluster.max_restarts=0"],
+                                              stderrPath: "\(dir).stderr")
+        defer { launch.stop() }
+        #expect(Self.waitForStep(1200, in: dir) { launch.process.isRunning }, "the run never reached step 1200")
+        let stopped = try Self.workerProcess(rank: 2, of: dir)
+        defer { kill(stopped, SIGKILL) }
+        kill(stopped, SIGSTOP)
+        let status = launch.wait(timeout: 300)
+        let stderr = PSTrainProcess.log("\(dir).stderr")
+        #expect(status == 0, "launch did not end with the job: \(stderr)")
+        try Self.expectLostInTime(dir)
+        #expect(try PSTrainProcess.summary(in: dir)["steps"] as? Int == 1800)
+        #expect(stderr.contains("worker 2 was still running 10 s after the job ended (the server went on without it); stopped it"), "\(stderr)")
+        #expect(try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml").isEmpty, "processes left behind")
+    }
+
     /// A TCP socket listening on `endpoint` (`tcp://127.0.0.1:port`), holding its port until closed.
     static func listen(on endpoint: String) throws -> Int32 {
         let port = try #require(UInt16(endpoint.split(separator: ":").last ?? ""), "no port in \(endpoint)")
