@@ -112,7 +112,6 @@ struct SSHLaunchCommand: ParsableCommand {
             if let resume {
                 directory = try RunDirectory(sharing: resume)
                 record = try SSHLaunchRecord.read(from: directory.url).moving(workersTo: hosts, serversTo: serversOn)
-                try record.write(to: directory.url)
             } else {
                 directory = try RunDirectory(path: output.runDir)
                 record = SSHLaunchRecord(hosts: hosts!, serversOn: serversOn, port: port, sshOptions: sshOptions,
@@ -141,6 +140,8 @@ struct SSHLaunchCommand: ParsableCommand {
                 ssh: ssh, setpriv: setpriv, options: record.sshOptions, program: record.remotePstrain, workingDirectory: record.workingDirectory,
                 servers: serverHosts, workers: workerHosts, port: record.port, parentVariable: LaunchedChild.parentVariable)
             try stageFiles(for: placement, in: directory.url, curve: record.curve)
+            // Recorded once every host took its files: a mistyped host does not replace a good one in the record.
+            if resume != nil { try record.write(to: directory.url) }
             let launcher = ClusterLauncher(placement: placement, configPath: launchConfig.path, workers: workers, servers: servers,
                                            directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                            continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,

@@ -230,6 +230,13 @@ struct SSHLaunchTests {
                                                   "--resume", dir] + moves, timeout: 60)
             #expect(refused.status != 0 && refused.stderr.contains(reason), "\(refused.stderr)")
         }
+        // A host that cannot be reached (host 0 runs no sshd) fails the launch and leaves the record as it was.
+        let unreachable = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"),
+                                                 ["netns", "exec", ssh.hosts.namespace(0), PSTrainProcess.binary.path, "launch", "ssh",
+                                                  "--resume", dir, "--hosts", "\(ssh.hosts.address(0)):2"], timeout: 60)
+        #expect(unreachable.status != 0 && unreachable.stderr.contains(ssh.hosts.address(0)), "\(unreachable.stderr)")
+        let kept = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/launch-ssh.json"))) as? [String: Any]
+        #expect(kept?["hosts"] as? String == "\(h2):2", "\(String(describing: kept))")
         let resumed = try PSTrainProcess.start(["launch", "ssh", "--resume", dir, "--hosts", "\(h3):2"], stderrPath: "\(ssh.root)/resume.stderr",
                                                namespace: ssh.hosts.namespace(0))
         defer { resumed.stop() }
