@@ -41,6 +41,10 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
     public var heartbeatTimeout = 3.0
     /// A worker gives up when the server has not answered for this long (seconds).
     public var serverTimeout = 60.0
+    /// A `pstrain worker` whose computation of one gradient takes longer than this ends itself with status 1, so
+    /// that `pstrain launch` restarts it (seconds; 0: no limit). It heartbeats while it computes, so without a
+    /// limit a hung computation would hold a sync job forever.
+    public var stepTimeout = 600.0
     /// What happens to the job when a worker is lost.
     public var onWorkerFailure = WorkerFailurePolicy.continue
     /// How long the server waits for a lost worker's replacement (`wait`), or for any worker when none is left
@@ -67,7 +71,7 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case mode, workers, servers, staleness, heartbeatInterval = "heartbeat_interval", heartbeatTimeout = "heartbeat_timeout"
-        case serverTimeout = "server_timeout", maxMessageMb = "max_message_mb", onWorkerFailure = "on_worker_failure"
+        case serverTimeout = "server_timeout", stepTimeout = "step_timeout", maxMessageMb = "max_message_mb", onWorkerFailure = "on_worker_failure"
         case replacementTimeout = "replacement_timeout", maxRestarts = "max_restarts", reconnectMax = "reconnect_max"
         case nanPolicy = "nan_policy", compression, topkFraction = "topk_fraction"
     }

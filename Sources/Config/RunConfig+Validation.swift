@@ -51,6 +51,7 @@ extension RunConfig {
         try require(c.heartbeatTimeout > c.heartbeatInterval, "cluster.heartbeat_timeout",
                     "must exceed heartbeat_interval (\(c.heartbeatInterval)), got \(c.heartbeatTimeout)")
         try require(c.serverTimeout > c.heartbeatInterval, "cluster.server_timeout", "must exceed heartbeat_interval, got \(c.serverTimeout)")
+        try require(c.stepTimeout >= 0, "cluster.step_timeout", "must be at least 0 (0: no limit), got \(c.stepTimeout)")
         try require(c.replacementTimeout > 0, "cluster.replacement_timeout", "must be positive, got \(c.replacementTimeout)")
         try require(c.maxRestarts >= 0, "cluster.max_restarts", "must be at least 0, got \(c.maxRestarts)")
         try require(c.reconnectMax >= 0.1, "cluster.reconnect_max", "must be at least 0.1 (the first pause), got \(c.reconnectMax)")

@@ -39,6 +39,7 @@ public final class Worker {
     let transports: [ClientTransport]
     let requestedRank: Int
     let log: (String) -> Void
+    let overrun: (@Sendable (String) -> Void)?
     let cluster: ClusterConfig
     let jobID: UInt64
     let layoutCount: Int
@@ -63,8 +64,12 @@ public final class Worker {
     var pieces: [WeightsPieces]
 
     /// `rank` -1 lets the server choose. `transports` reach the server shards, in shard order.
-    public init(run: PreparedRun, transports: [ClientTransport], rank: Int, log: @escaping (String) -> Void) {
+    /// - Parameter overrun: called (from another thread) when one gradient computation runs longer than
+    ///   `cluster.step_timeout`; it should end the process, which is hung. Nil: no limit.
+    public init(run: PreparedRun, transports: [ClientTransport], rank: Int, overrun: (@Sendable (String) -> Void)? = nil,
+                log: @escaping (String) -> Void) {
         self.run = run
+        self.overrun = overrun
         self.transports = transports
         requestedRank = rank
         self.log = log
@@ -111,6 +116,7 @@ public final class Worker {
         var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
         var batches: (epoch: Int, ranges: [ArraySlice<Int>])?
         let computation = BeatingComputation(interval: cluster.heartbeatInterval)
+        let watchdog = overrun.flatMap { cluster.stepTimeout > 0 ? StepWatchdog(limit: cluster.stepTimeout, overrun: $0) : nil }
         var stepsTaken = 0, samples = 0
         var step = place.startStep
         while true {
@@ -129,6 +135,8 @@ public final class Worker {
                         data.gather(batch, features: &batchX, targets: &batchY)
                         var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(rank), UInt64(step))
                         if !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * layoutCount) }
+                        watchdog?.begin(step: step)
+                        defer { watchdog?.end() }
                         let loss = try computation.run({
                             withParameters { p in
                                 gradientFrame.withFloats { g in

@@ -244,6 +244,10 @@ struct WorkerCommand: ParsableCommand {
             Start it with the same config and overrides as the server: a worker whose config differs is refused. \
             Usually started by `pstrain launch`, or by an engine whose environment names the server and the rank \
             (TF_CONFIG, DMLC_*, SLURM_*, JOB_COMPLETION_INDEX; `pstrain env` shows what it found).
+
+            It heartbeats while it computes, however long a step takes; one gradient that takes longer than \
+            cluster.step_timeout (600 s; 0: no limit) is taken for a hang, and the worker exits with status 1, \
+            for its launcher to restart it.
             """)
 
     @OptionGroup var configuration: ConfigArguments
@@ -286,7 +290,11 @@ struct WorkerCommand: ParsableCommand {
             transports += try addresses.dropFirst(transports.count).map(open)
             let trap = SignalTrap { _ in Glibc.exit(143) }
             let report = try withExtendedLifetime(trap) {
-                try Worker(run: prepared, transports: transports, rank: cluster.rank(flag: rank), log: printError).work()
+                try Worker(run: prepared, transports: transports, rank: cluster.rank(flag: rank), overrun: { message in
+                    // The computation's thread is stuck: end the process from here, without the clean-up it could hang in.
+                    printError("pstrain worker: error: \(message)")
+                    Glibc._exit(ExitCode.failure.rawValue)
+                }, log: printError).work()
             }
             print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes, received \(report.traffic.bytesReceived) bytes")
         } catch let error as WorkerError where !error.restartable {

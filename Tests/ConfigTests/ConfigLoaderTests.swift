@@ -68,6 +68,19 @@ import Testing
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["model.dropout=1"]) }?.key == "model.dropout")
     }
 
+    /// A worker's step limit: checked, and not part of the job id, which stays what it was before the key existed
+    /// (checkpoints record it).
+    @Test func stepTimeoutIsAWorkersOwnAndLeavesTheJobIDAsItWas() throws {
+        #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["cluster.step_timeout=-1"]) }?.key == "cluster.step_timeout")
+        let unlimited = try ConfigLoader.load(path: nil, overrides: ["cluster.step_timeout=0"])
+        #expect(unlimited.cluster.stepTimeout == 0 && RunConfig().cluster.stepTimeout == 600)
+        #expect(unlimited.jobID == RunConfig().jobID)
+        let withoutTheKey = ConfigLoader.yaml(RunConfig()).split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.contains("step_timeout") }.joined(separator: "\n")
+        #expect(withoutTheKey != ConfigLoader.yaml(RunConfig()))
+        #expect(try ConfigLoader.load(path: try write(withoutTheKey)).jobID == RunConfig().jobID)
+    }
+
     @Test func unreadableAndInvalidFiles() throws {
         #expect(error { _ = try ConfigLoader.load(path: "/nonexistent.yaml") }?.hint == "no such file; the examples are in configs/")
         let broken = try write("model: [unclosed\n")

@@ -116,6 +116,22 @@ import Testing
         #expect(try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml").isEmpty, "processes left behind")
     }
 
+    /// A worker whose gradient takes longer than `cluster.step_timeout` (here every step does: the limit is 1 ms) ends
+    /// itself with status 1, which `pstrain launch` restarts, instead of heartbeating through a hang forever.
+    @Test func aWorkerWhoseStepOutlastsTheStepTimeoutEndsItself() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let options = ["--config", "configs/bench-mnist-mlp.yaml", "cluster.workers=1", "train.batch_size=512"]
+        let server = try PSTrainProcess.start(["server", "--run-dir", dir] + options, stderrPath: "\(dir).server")
+        defer { server.stop() }
+        let endpoint = String(try #require(server.line(startingWith: "listening on ")).dropFirst("listening on ".count))
+        let worker = try PSTrainProcess.start(["worker", "--connect", endpoint, "--rank", "0", "cluster.step_timeout=0.001"] + options,
+                                              stderrPath: "\(dir).worker")
+        defer { worker.stop() }
+        #expect(worker.wait(timeout: 120) == 1, "\(PSTrainProcess.log("\(dir).worker"))")
+        #expect(PSTrainProcess.log("\(dir).worker").contains("has been computing for over 0.001 s (cluster.step_timeout): it looks hung"),
+                "\(PSTrainProcess.log("\(dir).worker"))")
+    }
+
     /// A TCP socket listening on `endpoint` (`tcp://127.0.0.1:port`), holding its port until closed.
     static func listen(on endpoint: String) throws -> Int32 {
         let port = try #require(UInt16(endpoint.split(separator: ":").last ?? ""), "no port in \(endpoint)")
