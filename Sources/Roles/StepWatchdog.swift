@@ -5,13 +5,11 @@ import Foundation
 /// tell a hung one (a deadlock, a read that never returns) from a slow one: without a limit, a sync job would wait
 /// for it forever. The report comes once, from the watchdog's thread, while the computation is still running.
 public final class StepWatchdog {
-    public let limit: TimeInterval
     private let watch: Watch
 
     /// Starts the watching thread (it ends with this object); `overrun` is called with a message naming the step
     /// and the limit.
     public init(limit: TimeInterval, overrun: @escaping @Sendable (String) -> Void) {
-        self.limit = limit
         let watch = Watch()
         self.watch = watch
         // Checked a few times per limit, and at least every second, so an overrun is seen soon after it happens.
