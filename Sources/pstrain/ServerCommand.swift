@@ -143,7 +143,7 @@ struct ServerCommand: ParsableCommand {
             if let resume, let resumed {
                 checkpoint = try ParameterServer.latestCheckpoint(of: prepared, in: resumed)
                 if checkpoint == nil && !quiet { printError("pstrain server: \(resume) has no checkpoint yet: starting its job from step 0") }
-                // An engine restarts a server after the end too (a StatefulSet's pod, a systemd unit with Restart=always):
+                // An engine restarts a server after the end too (a StatefulSet's pod, a systemd unit at the next boot):
                 // its workers are gone, so waiting for them would only fail after cluster.replacement_timeout.
                 if resumeIfExists, let step = checkpoint?.step, let summary = resumed.completedSummary(atStep: step) {
                     printError("pstrain server: the job in \(resume) completed at step \(step); nothing is left to do")
