@@ -6,6 +6,10 @@ public enum ChildExitStatus {
     /// The job itself failed (a policy stopped it, or the server ended it, or refused the worker): restarting
     /// the process would fail the same way.
     public static let jobFailed: Int32 = 3
+    /// A server or shard started by a launcher was stopped (SIGTERM, SIGINT) before the job was done, by a signal
+    /// sent to it alone: it wrote its checkpoint as it does when the whole launch is stopped. On its own it exits
+    /// 0 then, as engines expect of a graceful stop; to its launcher that is not the job's end.
+    public static let stoppedBeforeDone: Int32 = 4
 }
 
 /// Why a launch failed: which process, and where its log is.
@@ -118,6 +122,13 @@ public final class ClusterLauncher {
             for index in children.indices where !children[index].process.isRunning && children[index].process.terminationStatus != 0
                 && !children[index].abandoned {
                 let failed = children[index]
+                if !failed.role.isWorker && failed.process.terminationStatus == ChildExitStatus.stoppedBeforeDone {
+                    // Someone stopped that server on purpose: restarting it would undo that, and the job cannot go on without it.
+                    throw LaunchError(message: "\(name(of: failed.role)) was stopped before the job was done, by a signal sent to it rather than "
+                                      + "to pstrain launch; stopped the others."
+                                      + (placement.resumeCommand(directory: directory.path).map { " \($0) continues the run from its latest checkpoint." } ?? "")
+                                      + " Its log: \(failed.log.path)\n" + Self.tail(of: failed.log))
+                }
                 let how = "\(name(of: failed.role)) failed with status \(failed.process.terminationStatus)"
                 guard failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
                     if failed.role.isWorker && continueWithoutFailedWorkers && failed.process.terminationStatus != ChildExitStatus.jobFailed {

@@ -7,6 +7,9 @@ enum LaunchedChild {
     /// The environment variable through which the launcher passes its pid to its children.
     static let parentVariable = "PSTRAIN_LAUNCHER_PID"
 
+    /// Whether `pstrain launch` (on this host or through ssh) started this process.
+    static var isLaunched: Bool { ProcessInfo.processInfo.environment[parentVariable] != nil }
+
     /// If started by `pstrain launch`: have the kernel send SIGTERM when the launcher dies, even by SIGKILL,
     /// and exit at once if it has died already.
     static func followParent() {

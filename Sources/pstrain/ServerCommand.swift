@@ -21,7 +21,8 @@ struct ServerCommand: ParsableCommand {
             max_staleness in summary.json). Usually started by `pstrain launch`.
 
             Checkpoints go to <run>/checkpoints every train.checkpoint_every steps or train.checkpoint_seconds \
-            seconds, at the end, and on SIGINT/SIGTERM, which then stop the server with status 0. A server \
+            seconds, at the end, and on SIGINT/SIGTERM, which then stop the server with status 0 (4 when \
+            `pstrain launch` started it: the launch ends too, with the command that continues it). A server \
             restarted with `--resume DIR` binds the same endpoint (waiting up to 10 s while the one it \
             replaces still holds it) and continues from the latest checkpoint; its workers register again by \
             themselves.
@@ -222,12 +223,19 @@ struct ServerCommand: ParsableCommand {
                     print("shard \(shardIndex) of \(servers): done at step \(server.version); shard 0 wrote the run")
                 }
             } catch let stopped as ServerStopped {
+                guard !LaunchedChild.isLaunched else {
+                    // The launcher tells how to continue the whole launch, and must not take this for the job's end.
+                    printError("pstrain server: \(stopped)")
+                    throw ExitCode(ChildExitStatus.stoppedBeforeDone)
+                }
                 printError("pstrain server: \(stopped); continue with: " + (shardIndex == 0 ? "pstrain server --resume \(directory.url.path)"
                     : "this shard started again as before, then shard 0 with --resume on its run directory"))
             }
         } catch let failure as ServerFailure {
             printError("pstrain server: error: \(failure)")
             throw ExitCode(ChildExitStatus.jobFailed)
+        } catch let status as ExitCode {
+            throw status
         } catch {
             printError("pstrain server: error: \(error)")
             throw ExitCode.failure

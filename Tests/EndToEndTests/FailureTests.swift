@@ -116,6 +116,27 @@ import Testing
         #expect(try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml").isEmpty, "processes left behind")
     }
 
+    /// SIGTERM sent to the server alone, not to the launch: the server checkpoints and stops, and so does the launch,
+    /// at once and saying how to continue; `launch --resume` then finishes the job.
+    @Test func aServerStoppedAloneEndsTheLaunchWithTheCommandThatContinuesIt() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try PSTrainProcess.start(["launch", "--workers", "4", "--run-dir", dir] + mlp, stderrPath: "\(dir).stderr")
+        defer { launch.stop() }
+        #expect(Self.waitForStep(400, in: dir) { launch.process.isRunning }, "the run never reached step 400")
+        let server = try #require(try PSTrainProcess.processes(mentioning: "server --config \(dir)/launch.yaml").first, "no server running")
+        kill(server, SIGTERM)
+        let status = launch.wait(timeout: 120)
+        let stderr = PSTrainProcess.log("\(dir).stderr")
+        #expect(status == 1, "\(stderr)")
+        #expect(stderr.contains("server was stopped before the job was done, by a signal sent to it rather than to pstrain launch; "
+                                + "stopped the others. pstrain launch --resume \(dir) continues the run"), "\(stderr)")
+        #expect(!stderr.contains("still running"), "the workers were waited for as if the job had ended: \(stderr)")
+        #expect(try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml").isEmpty, "processes left behind")
+        let resumed = try PSTrainProcess.run(["launch", "--resume", dir], timeout: 300)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try PSTrainProcess.summary(in: dir)["steps"] as? Int == 1800)
+    }
+
     /// A worker whose gradient takes longer than `cluster.step_timeout` (here every step does: the limit is 1 ms) ends
     /// itself with status 1, which `pstrain launch` restarts, instead of heartbeating through a hang forever.
     @Test func aWorkerWhoseStepOutlastsTheStepTimeoutEndsItself() throws {
