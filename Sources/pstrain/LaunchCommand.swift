@@ -113,7 +113,14 @@ struct LocalLaunchCommand: ParsableCommand {
 
     /// Prints the summary the server wrote into `run`.
     static func printSummary(of run: URL) throws {
-        print(SummaryText.render(try RunDirectory(sharing: run.path).readSummary(), directory: run.path))
+        let summary: TrainingSummary
+        do {
+            summary = try RunDirectory(sharing: run.path).readSummary()
+        } catch CocoaError.fileReadNoSuchFile {
+            throw ValidationError("every server ended with status 0, yet \(run.path)/summary.json is missing: see the server's log, "
+                                  + "\(run.path)/server.log, for what it did last")
+        }
+        print(SummaryText.render(summary, directory: run.path))
     }
 
     /// The key options for the server and the workers, from `<run>/keys`, made there on first use: a server pair,
