@@ -31,6 +31,9 @@ public final class ZMQContext: @unchecked Sendable {
         }
     }
 
+    /// The number of I/O threads this context runs.
+    public var ioThreads: Int { Int(zmq_ctx_get(handle, ZMQ_IO_THREADS)) }
+
     deinit {
         // Every socket holds a strong reference to this context, so none is open here and termination cannot hang.
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}

@@ -154,7 +154,8 @@ struct ServerCommand: ParsableCommand {
             }
             let curveKeys = try curve.load()
             try Endpoint.checkBinding(address, insecure: insecure, encrypted: curveKeys != nil)
-            let context = try ZMQContext()
+            // Its peers: the workers, and the other shards (shard 0's links to them, or shard 0's to this one).
+            let context = try ZMQContext(ioThreads: ZMQServerTransport.ioThreads(connections: resolved.cluster.workers + servers - 1))
             func open(_ address: String) throws -> ZMQServerTransport {
                 try ZMQServerTransport(context: context, bind: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20, curve: curveKeys,
                                        log: printError)
