@@ -135,6 +135,12 @@ import Yams
         let ports = try #require(try Self.container(ps)["ports"] as? [[String: Any]])
         #expect(ports.contains { $0["name"] as? String == "tfjob-port" && $0["containerPort"] as? Int == 2222 }, "the operator's default port")
         #expect(try Self.value(tfjob, "spec", "tfReplicaSpecs", "PS", "replicas") as? Int == 1)
+        // The run directory outlives the PS pod, so a rescheduled PS resumes with --resume-if-exists.
+        let claim = try Self.document("kubeflow/tfjob.yaml", kind: "PersistentVolumeClaim")
+        let mount = try #require((try Self.container(ps)["volumeMounts"] as? [[String: Any]])?.first { $0["mountPath"] as? String == "/runs" })
+        let volume = try #require((try Self.value(ps, "volumes") as? [[String: Any]])?.first { $0["name"] as? String == mount["name"] as? String })
+        #expect(try Self.value(volume, "persistentVolumeClaim", "claimName") as? String == Self.value(claim, "metadata", "name") as? String)
+        #expect(try Self.args(ps).contains("--resume-if-exists") && Self.args(ps).contains("/runs/job"))
     }
 
     /// Every `--flag` the manifests, the Slurm script and the systemd units give `pstrain server` or `pstrain
