@@ -121,6 +121,11 @@ public final class ClusterLauncher {
             }
             for index in children.indices where !children[index].process.isRunning && children[index].process.terminationStatus != 0
                 && !children[index].abandoned {
+                // A child that ended from the same Ctrl-C as this launcher is not a failure: the next turn reports the stop.
+                guard stop.requested == nil else {
+                    anyRunning = true
+                    break
+                }
                 let failed = children[index]
                 if !failed.role.isWorker && failed.process.terminationStatus == ChildExitStatus.stoppedBeforeDone {
                     // Someone stopped that server on purpose: restarting it would undo that, and the job cannot go on without it.
