@@ -10,6 +10,9 @@ public enum ChildExitStatus {
     /// sent to it alone: it wrote its checkpoint as it does when the whole launch is stopped. On its own it exits
     /// 0 then, as engines expect of a graceful stop; to its launcher that is not the job's end.
     public static let stoppedBeforeDone: Int32 = 4
+    /// Shard 0 stopped because another shard came back without its state (`ShardLostItsState`): started again with
+    /// `--resume` (an engine restarting it with `--resume-if-exists`), it takes every shard back to the latest checkpoint.
+    public static let shardLostItsState: Int32 = 5
 }
 
 /// Why a launch failed: which process, and where its log is.

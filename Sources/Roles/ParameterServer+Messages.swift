@@ -51,6 +51,7 @@ extension ParameterServer {
             }
             return h.kind == .snapshot ? try receiveSnapshotRequest(peer, h) : try receiveRestore(peer, message)
         }
+        if h.kind == .heartbeat && h.aux == HeartbeatPurpose.shardProbe.rawValue { return try answerProbe(peer, h) }
         guard let rank = rankOfPeer[peer] else { return try answerUnknownPeer(peer, h) }
         seen(rank)
         switch h.kind {

@@ -166,6 +166,7 @@ extension ParameterServer {
                 return true
             }
         }
+        watchFrom(step: UInt64(step))
         log("every server shard is back at step \(step)")
     }
 
@@ -289,6 +290,7 @@ extension ParameterServer {
             }
             let answer = try withFrameBytes(received) { views -> T? in
                 let message = try Message.decode(views, maxPayloadBytes: maxPayloadBytes)
+                if try takeProbeAnswer(message.header, from: link) { return nil }
                 if message.header.kind == .refuse { throw ServerFailure(message: "shard \(link.shard) refused shard 0: \(message.text ?? "")") }
                 return try take(message)
             }

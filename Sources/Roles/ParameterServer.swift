@@ -126,6 +126,8 @@ public final class ParameterServer {
     let checkpoints: CheckpointStore
     var lastCheckpoint = Date()
     var lastCheckpointStep = -1
+    /// Shard 0 of several: the other shards' steps as they answered its probes (`watchOtherShards`).
+    var shardWatch: ShardWatch
     /// The checkpoint this server resumed from, if any, and how many logged steps after it are done again.
     var resumedFrom: TrainingCheckpoint?
     var stepsRedone: Int?
@@ -192,6 +194,7 @@ public final class ParameterServer {
         }
         self.shard = shard
         self.links = links
+        shardWatch = ShardWatch(shards: links.count + 1)
         range = plan.range(shard)
         self.run = run
         self.stop = stop
@@ -269,13 +272,15 @@ public final class ParameterServer {
                     if let (peer, frames) = try transport.receive(timeoutMilliseconds: heartbeatCheck) { try handle(peer, frames) }
                 }
                 try checkHeartbeats()
+                try watchOtherShards()
                 try answerSnapshotIfReady()
                 try checkShardZeroCollects(allDoneSince: &allDoneSince)
                 monitoring.loopTurned(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts)
             }
         } catch {
             monitoring.entered(error is ServerStopped ? .stopped : .failed)
-            if !(error is ServerStopped) { shutDownWorkers() }
+            // The workers wait for the shards to be back at one step, and register again with shard 0 as it resumes.
+            if !(error is ServerStopped || error is ShardLostItsState) { shutDownWorkers() }
             throw error
         }
         monitoring.entered(.finishing)

@@ -20,6 +20,15 @@ public struct WorkerError: Error, CustomStringConvertible {
 /// The server asked this worker to register again.
 struct RegisterAgain: Error {}
 
+/// A shard other than 0 at step 0 while shard 0 is past it: it started again without its slice of the job.
+struct ShardWithoutState: Error, CustomStringConvertible {
+    var shard: Int
+    var shardZeroStep: UInt64
+    var description: String {
+        "server shard \(shard) is at step 0 while shard 0 is at step \(shardZeroStep): it started again without its state"
+    }
+}
+
 /// What a worker did.
 public struct WorkerReport: Sendable {
     public var rank: Int
@@ -253,9 +262,52 @@ public final class Worker {
         var startStep: Int
     }
 
-    /// Registers (asking for `rank`, or any with -1) with shard 0, then with the other shards under the rank shard 0
-    /// gave, and pulls the current weights from every shard.
+    /// Registers with every shard and pulls the weights (`joinEveryShard`). While a shard is back at step 0 without
+    /// its state, waits, up to `cluster.server_timeout`, for shard 0 to notice: it stops, and started again with
+    /// `--resume` (by `pstrain launch`, or by an engine with `--resume-if-exists`) takes every shard back to the job's
+    /// latest checkpoint and welcomes this worker there.
     func join(rank: Int, plan: ShardPlan) throws -> Place {
+        var waitingSince: Date?
+        while true {
+            do {
+                let place = try joinEveryShard(rank: rank, plan: plan, quietly: waitingSince != nil)
+                if let since = waitingSince {
+                    log("worker \(place.rank): every shard is at step \(place.startStep) again, after "
+                        + String(format: "%.1f s; going on from there", Date().timeIntervalSince(since)))
+                }
+                return place
+            } catch let lost as ShardWithoutState {
+                let since = waitingSince ?? Date()
+                if waitingSince == nil {
+                    log("worker: \(lost); waiting for shard 0 to take every shard back to the job's latest checkpoint")
+                    waitingSince = since
+                }
+                guard Date().timeIntervalSince(since) < cluster.serverTimeout else {
+                    throw WorkerError(message: "\(lost), and still was \(Int(cluster.serverTimeout)) s later (cluster.server_timeout)",
+                                      hint: "restart server shard 0 with --resume: it hands every shard its slice of the job's latest checkpoint",
+                                      restartable: false)
+                }
+                try pauseForShardZero()
+            }
+        }
+    }
+
+    /// Waits one heartbeat interval for shard 0, taking a `shutdown` (the job ended meanwhile) as `awaitReply` does,
+    /// then sends every shard a heartbeat.
+    func pauseForShardZero() throws {
+        if let received = try transports[0].receive(timeoutMilliseconds: Int(cluster.heartbeatInterval * 1000)) {
+            let kind = try withFrameBytes(received) { try Message.decode($0, maxPayloadBytes: cluster.maxMessageMb << 20).header.kind }
+            if kind == .shutdown {
+                throw WorkerError(message: "the server ended the job before this worker was done", hint: "the server's log says why",
+                                  restartable: false)
+            }
+        }
+        try sendHeartbeats()
+    }
+
+    /// Registers (asking for `rank`, or any with -1) with shard 0, then with the other shards under the rank shard 0
+    /// gave, and pulls the current weights from every shard; logs the registration unless `quietly`.
+    func joinEveryShard(rank: Int, plan: ShardPlan, quietly: Bool) throws -> Place {
         var place: Place?
         for k in 0 ..< shards {
             let asked = place?.rank ?? rank
@@ -293,8 +345,10 @@ public final class Worker {
                     throw WorkerError(message: "shard \(k) gave this worker rank \(assigned); shard 0 gave \(place.rank)")
                 }
             } else {
-                log("worker \(assigned): registered with \(workers) workers, \(cluster.mode.rawValue) mode, starting at step \(start)"
-                    + (shards > 1 ? ", \(shards) server shards" : ""))
+                if !quietly {
+                    log("worker \(assigned): registered with \(workers) workers, \(cluster.mode.rawValue) mode, starting at step \(start)"
+                        + (shards > 1 ? ", \(shards) server shards" : ""))
+                }
                 place = Place(rank: assigned, stepsPerEpoch: steps, startStep: start)
             }
         }
@@ -311,9 +365,7 @@ public final class Worker {
     func checkShardKeptItsState(shard: Int, version: UInt64) throws {
         if shard == 0 { shardZeroVersion = version }
         guard shard > 0, version == 0, let base = shardZeroVersion, base > UInt64(cluster.workers) else { return }
-        throw WorkerError(message: "server shard \(shard) is at step 0 while shard 0 is at step \(base): it restarted without its state",
-                          hint: "restart server shard 0 with --resume: it hands every shard its slice of the job's latest checkpoint",
-                          restartable: false)
+        throw ShardWithoutState(shard: shard, shardZeroStep: base)
     }
 
     /// Takes the weights of a `weights` message from `shard`, whose payload is `frame`: with one server kept as it

@@ -18,7 +18,9 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     /// Worker → server: a gradient computed on `version` from `aux` samples; reply: weights. No payload when `aux` is 0.
     /// Float32, or float16 or sparse as the welcome's `compression` says.
     case push = 6
-    /// Worker → server: still alive while waiting.
+    /// Worker → server: still alive while waiting. Also, with `aux` a `HeartbeatPurpose`, shard 0 → another shard:
+    /// a probe of its step, sent at shard 0's `version`; answered by a probe heartbeat at the shard's `version`,
+    /// echoing the probe's in `value`.
     case heartbeat = 7
     /// Worker → server: reached the end of its epochs. The server holds every worker at this barrier and
     /// releases them all with `shutdown` once the last one arrives and the final evaluation is written.
@@ -83,6 +85,15 @@ public enum Refusal: UInt64, Sendable {
     /// The server does not know this worker (it restarted from a checkpoint, or the worker was replaced while
     /// silent): register again and continue where the welcome says.
     case registerAgain = 1
+}
+
+/// Why a `heartbeat` is sent, in its `aux`. Never renumber, only add.
+public enum HeartbeatPurpose: UInt64, Sendable {
+    /// A worker is alive while it computes or waits.
+    case alive = 0
+    /// Shard 0 asks another shard its step, or the shard answers it: a shard back at a lower step than it had
+    /// reached started again without its state.
+    case shardProbe = 1
 }
 
 /// What a `snapshot` request asks for, in its `aux`. Never renumber, only add.

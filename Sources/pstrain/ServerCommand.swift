@@ -25,7 +25,9 @@ struct ServerCommand: ParsableCommand {
             `pstrain launch` started it: the launch ends too, with the command that continues it). A server \
             restarted with `--resume DIR` binds the same endpoint (waiting up to 10 s while the one it \
             replaces still holds it) and continues from the latest checkpoint; its workers register again by \
-            themselves.
+            themselves. Shard 0 of several exits with status 5, writing no checkpoint, when another shard comes \
+            back without its state (restarted on its own): started again with --resume (or --resume-if-exists), \
+            it takes every shard back to the latest checkpoint.
 
             With --curve-secret and --curve-clients (keys from `pstrain keygen`), traffic is encrypted with \
             CurveZMQ and only workers whose public key is in the --curve-clients directory get through. Off \
@@ -232,6 +234,12 @@ struct ServerCommand: ParsableCommand {
                 printError("pstrain server: \(stopped); continue with: " + (shardIndex == 0 ? "pstrain server --resume \(directory.url.path)"
                     : "this shard started again as before, then shard 0 with --resume on its run directory"))
             }
+        } catch let lost as ShardLostItsState {
+            // Launched, the launcher restarts it; an engine restarts it with --resume-if-exists, as deploy/ does.
+            let again = resumeIfExists ? " (this command does that: it has --resume-if-exists)"
+                : "; continue with: pstrain server --resume \(resume ?? output.runDir ?? "RUN_DIR") and the same --other-shards"
+            printError("pstrain server: \(lost)" + (LaunchedChild.isLaunched ? "" : again))
+            throw ExitCode(ChildExitStatus.shardLostItsState)
         } catch let failure as ServerFailure {
             printError("pstrain server: error: \(failure)")
             throw ExitCode(ChildExitStatus.jobFailed)
