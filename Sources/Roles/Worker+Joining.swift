@@ -36,12 +36,11 @@ extension Worker {
                 }
                 return place
             } catch let lost as ShardWithoutState {
-                let since = waitingSince ?? Date()
                 if waitingSince == nil {
                     log("worker: \(lost); waiting for shard 0 to take every shard back to the job's latest checkpoint")
-                    waitingSince = since
+                    waitingSince = Date()
                 }
-                guard Date().timeIntervalSince(since) < cluster.serverTimeout else {
+                guard Date().timeIntervalSince(waitingSince!) < cluster.serverTimeout else {
                     throw WorkerError(message: "\(lost), and still was \(Int(cluster.serverTimeout)) s later (cluster.server_timeout)",
                                       hint: "restart server shard 0 with --resume: it hands every shard its slice of the job's latest checkpoint",
                                       restartable: false)
@@ -56,10 +55,7 @@ extension Worker {
     func pauseForShardZero() throws {
         if let received = try transports[0].receive(timeoutMilliseconds: Int(cluster.heartbeatInterval * 1000)) {
             let kind = try withFrameBytes(received) { try Message.decode($0, maxPayloadBytes: cluster.maxMessageMb << 20).header.kind }
-            if kind == .shutdown {
-                throw WorkerError(message: "the server ended the job before this worker was done", hint: "the server's log says why",
-                                  restartable: false)
-            }
+            if kind == .shutdown { throw WorkerError.jobEndedEarly }
         }
         try sendHeartbeats()
     }

@@ -15,6 +15,10 @@ public struct WorkerError: Error, CustomStringConvertible {
     /// False when the job, not this process, is the problem: a restarted worker would fail the same way.
     public var restartable = true
     public var description: String { message + (hint.map { "\n  hint: \($0)" } ?? "") }
+
+    /// The server sent `shutdown` before this worker was done.
+    static let jobEndedEarly = WorkerError(message: "the server ended the job before this worker was done", hint: "the server's log says why",
+                                           restartable: false)
 }
 
 /// The server asked this worker to register again.
@@ -405,8 +409,7 @@ public final class Worker {
                     throw WorkerError(message: "the server\(shards > 1 ? " shard \(shard)" : "") refused this worker: \(decoded.text ?? "")",
                                       restartable: false)
                 case .shutdown:
-                    throw WorkerError(message: "the server ended the job before this worker was done", hint: "the server's log says why",
-                                      restartable: false)
+                    throw WorkerError.jobEndedEarly
                 default:
                     return nil
                 }

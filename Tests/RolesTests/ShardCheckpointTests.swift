@@ -199,6 +199,8 @@ import Wire
     /// Shard 0 writes no checkpoint while another shard is back at step 0 without its slice (restarted on its own):
     /// it would put a fresh slice into a trained model. Stopped the same way with the shard restored, it writes one.
     /// Async, where shard 0 takes each slice as it stands (sync asks for its own step, which a fresh shard never reaches).
+    /// Two checks keep it out, either enough: the slice's step 0, and shard 1's answer to shard 0's probe
+    /// (`ShardLostItsState`, taken while shard 0 waits for the slice).
     @Test func noCheckpointTakesInAShardThatLostItsState() throws {
         let sync = config(servers: 2, optimizer: .adam)
         let middle = try checkpoint(step: 20, of: sync, in: try InProcessCluster.run(sync).directory)
