@@ -8,7 +8,9 @@ import ZeroMQ
 /// must neither crash nor let them change the parameters (a sync run is deterministic, so the result must
 /// equal an undisturbed run's bit for bit), and must count what it rejects.
 @Suite(.serialized) struct FuzzTests {
-    static let overrides = ["cluster.workers=2", "train.batch_size=8", "train.epochs=15"]
+    /// Timeouts long enough that a worker held still (SIGSTOP) while the fuzzer works is never taken for lost.
+    static let overrides = ["cluster.workers=2", "train.batch_size=8", "train.epochs=5", "cluster.heartbeat_timeout=600",
+                            "cluster.server_timeout=600"]
     let options = ["--config", "configs/digits-mlp.yaml"] + Self.overrides
 
     /// xorshift64*: a fixed seed makes a failing run repeatable.
@@ -90,18 +92,21 @@ import ZeroMQ
             return true
         }
         for i in 0 ..< count where !(try send(fuzzer.message(), on: sockets[i % sockets.count])) { return false }
-        let stats = Header(kind: .stats, jobID: jobID, sender: -1).encoded()
-        for socket in sockets {
-            guard try send([stats], on: socket) else { return false }
-            let deadline = Date().addingTimeInterval(60)
-            var answered = false
-            while !answered && Date() < deadline {
-                guard try ZMQPoller([socket]).readable(timeoutMilliseconds: 1000)[0], let frames = try socket.receiveMultipart(dontWait: true) else { continue }
-                answered = frames.first.map { Array($0.bytes).count == Header.size && $0.bytes[6] == UInt8(MessageKind.stats.rawValue) } ?? false
-            }
-            guard answered else { return false }
-        }
+        for socket in sockets where try serverStep(over: socket, jobID: jobID) == nil { return false }
         return true
+    }
+
+    /// Asks the server for its stats over `socket` and returns the step its answer names; nil if no answer comes
+    /// within 60 s. Replies to earlier fuzz messages (refusals) are skipped.
+    static func serverStep(over socket: ZMQSocket, jobID: UInt64) throws -> UInt64? {
+        guard try socket.send(Header(kind: .stats, jobID: jobID, sender: -1).encoded(), more: false) else { return nil }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            guard try ZMQPoller([socket]).readable(timeoutMilliseconds: 1000)[0], let frames = try socket.receiveMultipart(dontWait: true),
+                  let first = frames.first, let header = first.withBytes({ try? Header.decode($0) }), header.kind == .stats else { continue }
+            return header.version
+        }
+        return nil
     }
 
     @Test func aHundredThousandBadMessagesChangeNothing() throws {
@@ -130,8 +135,17 @@ import ZeroMQ
         #expect(try Self.fuzz(&fuzzer, count: 50_000, over: sockets, jobID: jobID), "the server stopped answering")
         let worker1 = try PSTrainProcess.start(["worker", "--connect", endpoint, "--rank", "1"] + options, stderrPath: "\(dir).worker1")
         defer { worker1.stop() }
+        // The second half goes in while worker 1 is held mid-run: the server holds worker 0's gradient of a step and
+        // waits for worker 1's, and the run cannot end before the fuzzer does, however slowly the machine sends.
+        var step: UInt64 = 0
+        while step < 20 {
+            step = try #require(try Self.serverStep(over: sockets[0], jobID: jobID), "the server stopped answering")
+            try #require(worker1.process.isRunning && server.process.isRunning, "the run ended before step 20")
+        }
+        kill(worker1.process.processIdentifier, SIGSTOP)
         #expect(try Self.fuzz(&fuzzer, count: 50_000, over: sockets, jobID: jobID), "the server stopped answering")
-        #expect(server.process.isRunning, "training ended before the fuzzer did: make the run longer")
+        #expect(server.process.isRunning, "the server stopped while worker 1 was held")
+        kill(worker1.process.processIdentifier, SIGCONT)
 
         #expect(server.wait(timeout: 300) == 0, "\((try? String(contentsOfFile: "\(dir).stderr", encoding: .utf8)) ?? "")")
         #expect(worker0.wait(timeout: 30) == 0 && worker1.wait(timeout: 30) == 0)
