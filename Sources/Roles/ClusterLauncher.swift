@@ -119,8 +119,8 @@ public final class ClusterLauncher {
                 break
             }
             if let reason = stop.requested {
-                throw LaunchError(message: "stopped (\(reason)); every process was terminated. The server writes a checkpoint as it stops"
-                                  + (placement.resumeCommand(directory: directory.path).map { ": \($0) continues the run" } ?? ""))
+                throw LaunchError(message: "stopped (\(reason)); every process was terminated. The server writes a checkpoint as it stops."
+                                  + resumeHint)
             }
             for index in children.indices where !children[index].process.isRunning && children[index].process.terminationStatus != 0
                 && !children[index].abandoned {
@@ -133,8 +133,7 @@ public final class ClusterLauncher {
                 if !failed.role.isWorker && failed.process.terminationStatus == ChildExitStatus.stoppedBeforeDone {
                     // Someone stopped that server on purpose: restarting it would undo that, and the job cannot go on without it.
                     throw LaunchError(message: "\(name(of: failed.role)) was stopped before the job was done, by a signal sent to it rather than "
-                                      + "to pstrain launch; stopped the others."
-                                      + (placement.resumeCommand(directory: directory.path).map { " \($0) continues the run from its latest checkpoint." } ?? "")
+                                      + "to pstrain launch; stopped the others." + resumeHint
                                       + " Its log: \(failed.log.path)\n" + Self.tail(of: failed.log))
                 }
                 let how = "\(name(of: failed.role)) failed with status \(failed.process.terminationStatus)"
@@ -171,6 +170,12 @@ public final class ClusterLauncher {
         terminateAll() // workers left after the job ended, so their output ends before it is collected
         tee.finish()
         workerTees.forEach { $0.finish() }
+    }
+
+    /// How the user continues this run after the launcher gave up: " <command> continues the run from its latest
+    /// checkpoint.", or nothing where the placement has no such command.
+    private var resumeHint: String {
+        placement.resumeCommand(directory: directory.path).map { " \($0) continues the run from its latest checkpoint." } ?? ""
     }
 
     /// Starts the server, shard 0 of a sharded job (with `--resume` on the run directory, binding the endpoint it
@@ -212,7 +217,7 @@ public final class ClusterLauncher {
         let restarted = try startShard(shard, bind: bind, stop: stop, timeout: timeout).endpoint
         guard restarted == endpoint else {
             throw LaunchError(message: "server shard \(shard) came back at \(restarted), not at \(endpoint) where the workers and the server "
-                              + "look for it; stopped the others. Continue the run with --resume")
+                              + "look for it; stopped the others." + resumeHint)
         }
         _ = try startServer(resume: true, otherShards: otherShards, stop: stop, timeout: timeout)
         children[children.count - 1].restarts = serverRestarts

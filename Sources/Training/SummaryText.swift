@@ -18,4 +18,25 @@ public enum SummaryText {
     public static func render(_ s: TrainingSummary, directory: String) -> String {
         line(s) + "\nsummary: \(directory)/summary.json"
     }
+
+    /// What `render` shows for the run in `directory`, read from the summary its server wrote there. A launcher
+    /// calls it once every server ended with status 0, so a missing summary is a fault worth naming.
+    public static func render(writtenIn directory: String) throws -> String {
+        let summary: TrainingSummary
+        do {
+            summary = try RunDirectory(sharing: directory).readSummary()
+        } catch CocoaError.fileReadNoSuchFile {
+            throw SummaryMissing(directory: directory)
+        }
+        return render(summary, directory: directory)
+    }
+}
+
+/// The servers of a run ended well, yet wrote no summary.
+public struct SummaryMissing: Error, CustomStringConvertible {
+    public var directory: String
+    public var description: String {
+        "every server ended with status 0, yet \(directory)/summary.json is missing: see the server's log, \(directory)/server.log, "
+            + "for what it did last"
+    }
 }

@@ -104,23 +104,11 @@ struct LocalLaunchCommand: ParsableCommand {
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             try withExtendedLifetime(trap) { try launcher.run(stop: stop) }
-            try Self.printSummary(of: directory.url)
+            print(try SummaryText.render(writtenIn: directory.url.path))
         } catch {
             printError("pstrain launch: error: \(error)")
             throw ExitCode.failure
         }
-    }
-
-    /// Prints the summary the server wrote into `run`.
-    static func printSummary(of run: URL) throws {
-        let summary: TrainingSummary
-        do {
-            summary = try RunDirectory(sharing: run.path).readSummary()
-        } catch CocoaError.fileReadNoSuchFile {
-            throw ValidationError("every server ended with status 0, yet \(run.path)/summary.json is missing: see the server's log, "
-                                  + "\(run.path)/server.log, for what it did last")
-        }
-        print(SummaryText.render(summary, directory: run.path))
     }
 
     /// The key options for the server and the workers, from `<run>/keys`, made there on first use: a server pair,

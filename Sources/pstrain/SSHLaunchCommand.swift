@@ -152,7 +152,7 @@ struct SSHLaunchCommand: ParsableCommand {
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             try withExtendedLifetime(trap) { try launcher.run(stop: stop) }
             try fetchRun(from: placement, into: directory.url)
-            try LocalLaunchCommand.printSummary(of: directory.url)
+            print(try SummaryText.render(writtenIn: directory.url.path))
         } catch {
             printError("pstrain launch ssh: error: \(error)")
             throw ExitCode.failure

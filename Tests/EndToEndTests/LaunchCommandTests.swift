@@ -106,7 +106,8 @@ import Testing
         let survivors = try PSTrainProcess.processes(mentioning: "\(dir)/launch.yaml")
         #expect(survivors.isEmpty, "processes left behind: \(survivors)")
         let stderr = (try? String(contentsOfFile: "\(dir).stderr", encoding: .utf8)) ?? ""
-        #expect(stderr.contains("stopped (signal 15)"))
+        #expect(stderr.contains("stopped (signal 15); every process was terminated. The server writes a checkpoint as it stops. "
+                                + "pstrain launch --resume \(dir) continues the run from its latest checkpoint."), "\(stderr)")
     }
 }
 
