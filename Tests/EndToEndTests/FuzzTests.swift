@@ -138,9 +138,11 @@ import ZeroMQ
         // The second half goes in while worker 1 is held mid-run: the server holds worker 0's gradient of a step and
         // waits for worker 1's, and the run cannot end before the fuzzer does, however slowly the machine sends.
         var step: UInt64 = 0
+        let deadline = Date().addingTimeInterval(120)
         while step < 20 {
             step = try #require(try Self.serverStep(over: sockets[0], jobID: jobID), "the server stopped answering")
             try #require(worker1.process.isRunning && server.process.isRunning, "the run ended before step 20")
+            try #require(Date() < deadline, "the run did not reach step 20 in 120 s (at step \(step))")
         }
         kill(worker1.process.processIdentifier, SIGSTOP)
         #expect(try Self.fuzz(&fuzzer, count: 50_000, over: sockets, jobID: jobID), "the server stopped answering")
