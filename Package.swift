@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: kernelFlags),
-        // Helpers shared by test targets (Python reference implementations).
+        // Helpers shared by test targets (Python reference implementations, whether the host has IPv6).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Config", "TestSupport"], swiftSettings: kernelFlags),
         .testTarget(name: "ZMQTransportTests", dependencies: ["ZMQTransport", "ZeroMQ", "Transport", "TestSupport"], swiftSettings: kernelFlags),
@@ -109,8 +109,9 @@ let package = Package(
             name: "MonitoringTests",
             dependencies: ["Monitoring", "Roles", "Training", "Config", "Transport", .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: kernelFlags),
-        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: kernelFlags),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"], swiftSettings: kernelFlags),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Wire", "ZeroMQ", "ZMQTransport", "Yams"], swiftSettings: kernelFlags),
+        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Wire", "ZeroMQ", "ZMQTransport", "Yams", "TestSupport"],
+                    swiftSettings: kernelFlags),
     ]
 )

@@ -84,16 +84,39 @@ public final class ZMQSocket: @unchecked Sendable {
         return handle
     }
 
-    /// Accepts connections on `endpoint`, e.g. `tcp://127.0.0.1:*` (a free port) or `ipc:///tmp/pstrain.sock`.
+    /// Accepts connections on `endpoint`, e.g. `tcp://127.0.0.1:*` (a free port), `tcp://[::1]:*`, `tcp://*:5555`
+    /// (every interface, IPv4 and IPv6) or `ipc:///tmp/pstrain.sock`.
     public func bind(_ endpoint: String) throws(ZMQError) {
         let socket = try open("bind")
+        try allowIPv6(for: endpoint, on: socket)
         try zmqCall("bind \(endpoint)") { zmq_bind(socket, endpoint) }
     }
 
     /// Connects to `endpoint`; libzmq reconnects by itself when the peer goes and comes back.
     public func connect(_ endpoint: String) throws(ZMQError) {
         let socket = try open("connect")
+        try allowIPv6(for: endpoint, on: socket)
         try zmqCall("connect \(endpoint)") { zmq_connect(socket, endpoint) }
+    }
+
+    /// Turns IPv6 (`ZMQ_IPV6`, read by libzmq at each bind and connect) on for every tcp address but an IPv4 one.
+    /// libzmq leaves it off, which fails `tcp://[::1]:*` ("No such device") and host names with only IPv6
+    /// addresses, as in an IPv6-only Kubernetes cluster. An IPv4 address keeps it off, because with it on libzmq
+    /// reports the endpoint as IPv4-mapped IPv6 (`tcp://[::ffff:127.0.0.1]:40000`).
+    private func allowIPv6(for endpoint: String, on socket: UnsafeMutableRawPointer) throws(ZMQError) {
+        var on: Int32 = Self.mayUseIPv6(endpoint) ? 1 : 0
+        try zmqCall("setsockopt(ZMQ_IPV6)") { zmq_setsockopt(socket, ZMQ_IPV6, &on, MemoryLayout<Int32>.size) }
+    }
+
+    /// Whether `endpoint` is a tcp address that may be IPv6: an IPv6 address, a host name or `*`.
+    static func mayUseIPv6(_ endpoint: String) -> Bool {
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        let address = endpoint.dropFirst("tcp://".count)
+        // A connect may name a source first: `tcp://source;destination`.
+        let destination = address.split(separator: ";").last ?? address[...]
+        let host = destination[..<(destination.lastIndex(of: ":") ?? destination.endIndex)]
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return !(parts.count == 4 && parts.allSatisfy { UInt8($0) != nil })
     }
 
     public func disconnect(_ endpoint: String) throws(ZMQError) {

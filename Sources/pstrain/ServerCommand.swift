@@ -60,7 +60,7 @@ struct ServerCommand: ParsableCommand {
 
     @OptionGroup var configuration: ConfigArguments
 
-    @Option(name: .long, help: ArgumentHelp("Address to serve; * picks a free port (default: the engine's address for this shard, see `pstrain env`; with --resume the run's own; else tcp://127.0.0.1:*).",
+    @Option(name: .long, help: ArgumentHelp("Address to serve, IPv4 or IPv6 (tcp://[::1]:*); * picks a free port (default: the engine's address for this shard, see `pstrain env`; with --resume the run's own; else tcp://127.0.0.1:*).",
                                             valueName: "endpoint"))
     var bind: String?
 
@@ -326,10 +326,12 @@ struct WorkerCommand: ParsableCommand {
 
 /// Rules for the addresses roles bind to.
 enum Endpoint {
-    /// The host part of a tcp endpoint; nil for other transports (ipc, inproc), which stay on this host.
+    /// The host part of a tcp endpoint, an IPv6 address with its brackets; nil for other transports (ipc,
+    /// inproc), which stay on this host.
     static func tcpHost(_ endpoint: String) -> String? {
         guard endpoint.hasPrefix("tcp://") else { return nil }
-        return endpoint.dropFirst("tcp://".count).split(separator: ":").dropLast().joined(separator: ":")
+        let hostPort = endpoint.dropFirst("tcp://".count)
+        return String(hostPort[..<(hostPort.lastIndex(of: ":") ?? hostPort.endIndex)])
     }
 
     static func isLoopback(_ host: String) -> Bool { host.hasPrefix("127.") || host == "localhost" || host == "[::1]" }

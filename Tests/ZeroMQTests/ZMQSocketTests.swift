@@ -1,13 +1,15 @@
 import Glibc
 import Testing
+import TestSupport
 import ZeroMQ
 
 /// The libzmq wrapper over real loopback sockets on ports the OS picks.
 @Suite struct ZMQSocketTests {
-    /// A bound and a connected socket of the given types; the bound one on tcp://127.0.0.1:*.
-    func pair(_ server: SocketType = .pair, _ client: SocketType = .pair, context: ZMQContext) throws -> (ZMQSocket, ZMQSocket, String) {
+    /// A bound and a connected socket of the given types; the bound one on `address`.
+    func pair(_ server: SocketType = .pair, _ client: SocketType = .pair, context: ZMQContext,
+              address: String = "tcp://127.0.0.1:*") throws -> (ZMQSocket, ZMQSocket, String) {
         let a = try context.socket(server)
-        try a.bind("tcp://127.0.0.1:*")
+        try a.bind(address)
         let endpoint = try a.lastEndpoint
         let b = try context.socket(client)
         try b.connect(endpoint)
@@ -31,6 +33,15 @@ import ZeroMQ
         #expect(frames[0].bytes == [1, 2, 3] && frames[2].bytes.allSatisfy { $0 == 7 })
         try a.send([9])
         #expect(try b.receive()?.bytes == [9])
+    }
+
+    /// libzmq leaves IPv6 off unless asked; a context of ours asks, so an IPv6-only cluster can be served.
+    @Test(.enabled(if: hostHasIPv6Loopback(), "this host has no ::1")) func ipv6AddressesBindAndConnect() throws {
+        let context = try ZMQContext()
+        let (a, b, endpoint) = try pair(context: context, address: "tcp://[::1]:*")
+        #expect(endpoint.hasPrefix("tcp://[::1]:") && !endpoint.hasSuffix(":*"))
+        try b.send([4, 2])
+        #expect(try a.receive()?.bytes == [4, 2])
     }
 
     @Test func nothingWaitingIsNilNotAnError() throws {
