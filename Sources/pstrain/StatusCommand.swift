@@ -11,12 +11,12 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show a running server's state: progress, speed, and each worker.",
         discussion: """
-            ENDPOINT is what the server printed as "listening on ..." (also in <run>/endpoint), e.g. \
-            pstrain status $(cat runs/20261123-163012/endpoint). A worker is live, lost (silent for longer than \
+            ENDPOINT is what the server printed as "listening on ...", or its run directory, which holds it in \
+            <run>/endpoint: pstrain status runs/20261123-163012. A worker is live, lost (silent for longer than \
             cluster.heartbeat_timeout), done, joining (waiting for a lost worker's rank) or unregistered.
             """)
 
-    @Argument(help: ArgumentHelp("The server's endpoint, e.g. tcp://127.0.0.1:40123.", valueName: "endpoint"))
+    @Argument(help: ArgumentHelp("The server's endpoint, e.g. tcp://127.0.0.1:40123, or its run directory.", valueName: "endpoint"))
     var endpoint: String
 
     @Flag(name: .long, help: "Print the server's answer as JSON.")
@@ -50,6 +50,7 @@ struct StatusCommand: ParsableCommand {
         let socket = try context.socket(.dealer)
         defer { socket.close() }
         if let keys = try curve.load() { try socket.useCurve(keys) }
+        let endpoint = try Self.address(of: endpoint)
         try socket.connect(endpoint)
         try socket.sendMultipart([Header(kind: .stats, jobID: 0, sender: -1).encoded()])
         let deadline = Date().addingTimeInterval(timeout)
@@ -66,6 +67,24 @@ struct StatusCommand: ParsableCommand {
         throw ValidationError("no answer from \(endpoint) within \(timeout) s\n  hint: is a pstrain server listening there? "
                               + "It prints its endpoint as \"listening on ...\" and writes it to <run>/endpoint. "
                               + "A server started with --curve-secret answers only --curve-server and --curve-secret with an allowed key")
+    }
+
+    /// The endpoint `argument` names: itself, or the one recorded in it when it is a server's run directory.
+    static func address(of argument: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: argument, isDirectory: &isDirectory), isDirectory.boolValue {
+            let file = URL(fileURLWithPath: argument).appendingPathComponent("endpoint")
+            guard let recorded = try? String(contentsOf: file, encoding: .utf8) else {
+                throw ValidationError("\(argument) has no endpoint file: a server writes <run>/endpoint in its run directory once it "
+                                      + "listens (for a sharded job, shard 0's); give that directory, or the endpoint it printed")
+            }
+            return recorded.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard argument.contains("://") else {
+            throw ValidationError("\(argument) is neither an endpoint (tcp://HOST:PORT, ipc://PATH) nor a directory: give what the server "
+                                  + "printed as \"listening on ...\", or its run directory")
+        }
+        return argument
     }
 
     /// The state as a few lines and a table of workers.

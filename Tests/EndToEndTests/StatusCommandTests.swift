@@ -27,6 +27,22 @@ import Testing
         let table = try PSTrainProcess.run(["status", endpoint], timeout: 30)
         #expect(table.stdout.contains("softmax 64-10  sync  step 0/"), "\(table.stdout)")
         #expect(table.stdout.contains("1     unregistered  0      -"), "\(table.stdout)")
+        // The run directory names the same server.
+        let byDirectory = try PSTrainProcess.run(["status", dir], timeout: 30)
+        #expect(byDirectory.status == 0 && byDirectory.stdout.contains("softmax 64-10  sync  step 0/"), "\(byDirectory.stderr)")
+    }
+
+    @Test func saysWhatItWantsWhenGivenSomethingElse() throws {
+        let empty = PSTrainProcess.runDirectory()
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let noEndpoint = try PSTrainProcess.run(["status", empty], timeout: 30)
+        #expect(noEndpoint.status != 0)
+        #expect(noEndpoint.stderr.contains("\(empty) has no endpoint file: a server writes <run>/endpoint in its run directory"),
+                "\(noEndpoint.stderr)")
+        let neither = try PSTrainProcess.run(["status", "127.0.0.1:5555"], timeout: 30)
+        #expect(neither.status != 0)
+        #expect(neither.stderr.contains("127.0.0.1:5555 is neither an endpoint (tcp://HOST:PORT, ipc://PATH) nor a directory"),
+                "\(neither.stderr)")
     }
 
     @Test func saysWhenNothingAnswers() throws {
