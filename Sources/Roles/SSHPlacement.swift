@@ -109,7 +109,8 @@ public struct SSHPlacement: RolePlacement {
         return "tcp://\(host.isAddressLiteral ? host.address : "*"):\(port.map { String($0 + shard) } ?? "*")"
     }
 
-    /// A shard bound to every interface reports 0.0.0.0: workers reach it by its host's name, at the port it got.
+    /// A shard bound to every interface reports `[::]` (or 0.0.0.0 without IPv6): workers reach it by its host's name,
+    /// at the port it got.
     public func connectAddress(reported: String, shard: Int) -> String {
         let host = shardHosts[shard]
         guard !host.isAddressLiteral, let port = reported.split(separator: ":").last else { return reported }

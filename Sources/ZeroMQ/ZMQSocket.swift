@@ -99,16 +99,17 @@ public final class ZMQSocket: @unchecked Sendable {
         try zmqCall("connect \(endpoint)") { zmq_connect(socket, endpoint) }
     }
 
-    /// Turns IPv6 (`ZMQ_IPV6`, read by libzmq at each bind and connect) on for every tcp address but an IPv4 one.
-    /// libzmq leaves it off, which fails `tcp://[::1]:*` ("No such device") and host names with only IPv6
-    /// addresses, as in an IPv6-only Kubernetes cluster. An IPv4 address keeps it off, because with it on libzmq
-    /// reports the endpoint as IPv4-mapped IPv6 (`tcp://[::ffff:127.0.0.1]:40000`).
+    /// Turns IPv6 (`ZMQ_IPV6`, read by libzmq at each bind and connect) on for every tcp address but an IPv4 one
+    /// and `localhost`. libzmq leaves it off, which fails `tcp://[::1]:*` ("No such device") and host names with
+    /// only IPv6 addresses, as in an IPv6-only Kubernetes cluster. An IPv4 address keeps it off, because with it
+    /// on libzmq reports the endpoint as IPv4-mapped IPv6 (`tcp://[::ffff:127.0.0.1]:40000`); `localhost` too,
+    /// which would otherwise resolve to ::1 first on most hosts and miss a server on 127.0.0.1, pstrain's default.
     private func allowIPv6(for endpoint: String, on socket: UnsafeMutableRawPointer) throws(ZMQError) {
         var on: Int32 = Self.mayUseIPv6(endpoint) ? 1 : 0
         try zmqCall("setsockopt(ZMQ_IPV6)") { zmq_setsockopt(socket, ZMQ_IPV6, &on, MemoryLayout<Int32>.size) }
     }
 
-    /// Whether `endpoint` is a tcp address that may be IPv6: an IPv6 address, a host name or `*`.
+    /// Whether `endpoint` is a tcp address that may be IPv6: an IPv6 address, `*`, or a host name but `localhost`.
     static func mayUseIPv6(_ endpoint: String) -> Bool {
         guard endpoint.hasPrefix("tcp://") else { return false }
         let address = endpoint.dropFirst("tcp://".count)
@@ -116,7 +117,7 @@ public final class ZMQSocket: @unchecked Sendable {
         let destination = address.split(separator: ";").last ?? address[...]
         let host = destination[..<(destination.lastIndex(of: ":") ?? destination.endIndex)]
         let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return !(parts.count == 4 && parts.allSatisfy { UInt8($0) != nil })
+        return !(parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }) && host != "localhost"
     }
 
     public func disconnect(_ endpoint: String) throws(ZMQError) {

@@ -40,6 +40,7 @@ struct SSHPlacementTests {
         // libzmq binds addresses, not names: a named host's shards bind every interface and are reached by the name.
         #expect(placement.bindAddress(shard: 0) == "tcp://*:7070" && placement.bindAddress(shard: 1) == "tcp://*:7071")
         #expect(placement.connectAddress(reported: "tcp://0.0.0.0:7071", shard: 1) == "tcp://ps0:7071")
+        #expect(placement.connectAddress(reported: "tcp://[::]:7071", shard: 1) == "tcp://ps0:7071")
         #expect(placement.hosts == ["ps0", "u@w1", "w2"])
         #expect(placement.label(of: .worker(1)) == "u@w1: worker 1")
     }

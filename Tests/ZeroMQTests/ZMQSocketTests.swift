@@ -44,6 +44,18 @@ import ZeroMQ
         #expect(try a.receive()?.bytes == [4, 2])
     }
 
+    /// `localhost` reaches a server on 127.0.0.1 (pstrain's default) even where it resolves to ::1 first.
+    @Test func localhostReachesIPv4Loopback() throws {
+        let context = try ZMQContext()
+        let a = try context.socket(.pair), b = try context.socket(.pair)
+        try a.bind("tcp://127.0.0.1:*")
+        let port = try #require(try a.lastEndpoint.split(separator: ":").last)
+        try b.connect("tcp://localhost:\(port)")
+        for socket in [a, b] { try socket.set(.receiveTimeout(milliseconds: 5000)) }
+        try b.send([7])
+        #expect(try a.receive()?.bytes == [7])
+    }
+
     @Test func nothingWaitingIsNilNotAnError() throws {
         let context = try ZMQContext()
         let (a, _, _) = try pair(context: context)
