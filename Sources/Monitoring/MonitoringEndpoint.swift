@@ -32,30 +32,34 @@ public struct MonitoringAddress: Equatable, Sendable {
     }
 }
 
-/// A parameter server's `/metrics` (the Prometheus text format, from a registry fed through swift-metrics) and
-/// `/healthz` (200 while it serves, 503 once it stopped, failed or stalled), on a small HTTP endpoint.
-public final class MonitoringEndpoint: Sendable {
-    /// The metrics to hand to the server; they record into `registry`.
-    public let metrics: ServerMetrics
+/// A role's `/metrics` (the Prometheus text format, from a registry fed through swift-metrics) and `/healthz`
+/// (200 while it does its work, 503 once it stopped, failed or stalled), on a small HTTP endpoint.
+public final class MonitoringEndpoint<Metrics: MonitoredRole>: Sendable {
+    /// The metrics to hand to the role; they record into `registry`.
+    public let metrics: Metrics
     public let registry: PrometheusCollectorRegistry
     private let http: HTTPEndpoint
 
     /// The address served, `host:port`.
     public var address: String { http.address }
 
-    /// Binds `address` and starts serving.
-    public init(address: MonitoringAddress) throws(HTTPEndpointError) {
+    /// Binds `address` and starts serving the metrics `make` creates with the endpoint's factory.
+    /// - Parameters:
+    ///   - durationBuckets: histogram buckets of timers, by label (Prometheus's defaults otherwise).
+    ///   - valueBuckets: histogram buckets of recorders, by label.
+    public init(address: MonitoringAddress, durationBuckets: [String: [Duration]] = [:], valueBuckets: [String: [Double]] = [:],
+                metrics make: (any MetricsFactory) -> Metrics) throws(HTTPEndpointError) {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
-        factory.valueHistogramBuckets["pstrain_staleness"] = ServerMetrics.stalenessBuckets
-        factory.durationHistogramBuckets["pstrain_optimizer_step_seconds"] = ServerMetrics.optimizerStepBuckets
-        let metrics = ServerMetrics(factory: factory)
+        factory.durationHistogramBuckets.merge(durationBuckets) { $1 }
+        factory.valueHistogramBuckets.merge(valueBuckets) { $1 }
+        let metrics = make(factory)
         self.registry = registry
         self.metrics = metrics
         http = try HTTPEndpoint(host: address.host, port: address.port) { path in
             switch path {
             case "/metrics":
-                metrics.refreshAges()
+                metrics.refreshBeforeScrape()
                 return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer())
             case "/healthz":
                 let health = metrics.health()
@@ -69,4 +73,22 @@ public final class MonitoringEndpoint: Sendable {
 
     /// Stops serving and releases the port.
     public func close() { http.close() }
+}
+
+extension MonitoringEndpoint where Metrics == ServerMetrics {
+    /// A parameter server's endpoint.
+    public convenience init(serverAt address: MonitoringAddress) throws(HTTPEndpointError) {
+        try self.init(address: address, durationBuckets: ["pstrain_optimizer_step_seconds": ServerMetrics.optimizerStepBuckets],
+                      valueBuckets: ["pstrain_staleness": ServerMetrics.stalenessBuckets]) { ServerMetrics(factory: $0) }
+    }
+}
+
+extension MonitoringEndpoint where Metrics == WorkerMetrics {
+    /// A worker's endpoint.
+    public convenience init(workerAt address: MonitoringAddress) throws(HTTPEndpointError) {
+        try self.init(address: address, durationBuckets: ["pstrain_worker_compute_seconds": WorkerMetrics.stepPartBuckets,
+                                                          "pstrain_worker_exchange_seconds": WorkerMetrics.stepPartBuckets]) {
+            WorkerMetrics(factory: $0)
+        }
+    }
 }

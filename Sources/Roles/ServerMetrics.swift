@@ -7,7 +7,7 @@ import Transport
 /// and the health that `/healthz` answers.
 ///
 /// The server's thread records; the monitoring thread reads `health()` and calls `refreshAges()` before a scrape.
-public final class ServerMetrics: @unchecked Sendable {
+public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
     // @unchecked: the handles are thread-safe; the mutable state below is guarded by `lock`.
 
     /// Buckets of `pstrain_staleness` (versions), for backends that take them per metric.
@@ -141,9 +141,13 @@ public final class ServerMetrics: @unchecked Sendable {
         if let at = lock.withLock({ lastCheckpointAt }) { checkpointAge.record(now.timeIntervalSince(at)) }
     }
 
+    public func refreshBeforeScrape() { refreshAges() }
+
+    public func health() -> (healthy: Bool, text: String) { health(now: Date()) }
+
     /// Whether the server is serving: its phase is not `stopped` or `failed`, and its loop turned within
     /// `stallLimit`. The text says which, for `/healthz`.
-    public func health(now: Date = Date()) -> (healthy: Bool, text: String) {
+    public func health(now: Date) -> (healthy: Bool, text: String) {
         let (phase, turnedAt): (Phase, Date) = lock.withLock { (self.phase, loopTurnedAt) }
         let age = now.timeIntervalSince(turnedAt)
         let stalled = age > Self.stallLimit && phase != .finished

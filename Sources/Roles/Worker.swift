@@ -44,6 +44,8 @@ public final class Worker {
     let requestedRank: Int
     let log: (String) -> Void
     let overrun: (@Sendable (String) -> Void)?
+    /// Steps, samples and where each step's time went, for `--metrics`.
+    let monitoring: WorkerMetrics
     let cluster: ClusterConfig
     let jobID: UInt64
     let layoutCount: Int
@@ -71,9 +73,10 @@ public final class Worker {
     /// - Parameter overrun: called (from another thread) when one gradient computation runs longer than
     ///   `cluster.step_timeout`; it should end the process, which is hung. Nil: no limit.
     public init(run: PreparedRun, transports: [ClientTransport], rank: Int, overrun: (@Sendable (String) -> Void)? = nil,
-                log: @escaping (String) -> Void) {
+                monitoring: WorkerMetrics = WorkerMetrics(), log: @escaping (String) -> Void) {
         self.run = run
         self.overrun = overrun
+        self.monitoring = monitoring
         self.transports = transports
         requestedRank = rank
         self.log = log
@@ -96,6 +99,15 @@ public final class Worker {
     /// job. When the server restarts (from a checkpoint) or replaces this worker, it registers again and goes on
     /// from the step the welcome names.
     public func work() throws -> WorkerReport {
+        do {
+            return try trainToTheEnd()
+        } catch {
+            monitoring.entered(.failed)
+            throw error
+        }
+    }
+
+    private func trainToTheEnd() throws -> WorkerReport {
         guard shards == cluster.servers else {
             throw WorkerError(message: "this worker was given \(shards) server endpoint(s); cluster.servers is \(cluster.servers)",
                               hint: "list every shard's endpoint, shard 0 first, separated by commas", restartable: false)
@@ -108,6 +120,7 @@ public final class Worker {
         BLAS.setThreadCount(run.config.train.blasThreads)
         var place = try join(rank: requestedRank, plan: plan)
         let rank = place.rank
+        monitoring.joined(rank: rank, step: place.startStep)
         let t = run.config.train, data = run.train
         let network = Network<Float>(spec: run.spec)
         let shard = run.shardRows(rank: rank, workers: cluster.workers)
@@ -133,6 +146,7 @@ public final class Worker {
                     }
                     var header = Header(kind: .push, jobID: jobID, sender: Int32(rank))
                     var gradient: OutboundFrame? = nil
+                    var computeNanoseconds: UInt64?, batchLoss: Float?
                     // In sync mode every worker takes as many steps an epoch as the largest shard needs; a smaller
                     // shard fills up with empty pushes.
                     if let batch = batches!.ranges.dropFirst(index).first {
@@ -141,6 +155,7 @@ public final class Worker {
                         if !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * layoutCount) }
                         watchdog?.begin(step: step)
                         defer { watchdog?.end() }
+                        let computeStart = DispatchTime.now().uptimeNanoseconds
                         let loss = try computation.run({
                             withParameters { p in
                                 gradientFrame.withFloats { g in
@@ -148,12 +163,15 @@ public final class Worker {
                                 }
                             }
                         }, beat: sendHeartbeats)
+                        computeNanoseconds = DispatchTime.now().uptimeNanoseconds - computeStart
+                        batchLoss = loss
                         header.elementType = .float32
                         header.aux = UInt64(batch.count)
                         header.value = Double(loss)
                         gradient = gradientFrame
                         samples += batch.count
                     }
+                    let exchangeStart = DispatchTime.now().uptimeNanoseconds
                     if shards == 1 {
                         header.version = versions[0]
                         header.count = gradient == nil ? 0 : UInt64(layoutCount)
@@ -177,7 +195,10 @@ public final class Worker {
                         step = cluster.mode == .sync ? Int(version) : step + 1
                     }
                     stepsTaken += 1
+                    monitoring.stepTaken(next: step, samples: Int(header.aux), batchLoss: batchLoss, computeNanoseconds: computeNanoseconds,
+                                         exchangeNanoseconds: DispatchTime.now().uptimeNanoseconds - exchangeStart)
                 }
+                monitoring.entered(.finishing)
                 for k in 0 ..< shards { try send(frames(Header(kind: .barrier, jobID: jobID, sender: Int32(rank), shard: UInt16(k))), to: k) }
                 for k in 0 ..< shards { _ = try awaitReply(from: k, accepting: [.shutdown]) }
                 break
@@ -185,6 +206,7 @@ public final class Worker {
                 log("worker \(rank): a server does not know this worker any more (it restarted?); registering again")
                 place = try join(rank: rank, plan: plan)
                 step = place.startStep
+                monitoring.joined(rank: rank, step: step)
             }
         }
         log("worker \(rank): done after \(stepsTaken) steps, \(samples) samples")

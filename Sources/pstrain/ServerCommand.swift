@@ -183,7 +183,7 @@ struct ServerCommand: ParsableCommand {
             if let note = Endpoint.describe(transport.endpoint, curve: curveKeys) { printError(note) }
             // Shard 0 speaks for the job: `pstrain status` and `--resume` find it through this file.
             if shardIndex == 0 { try directory.recordEndpoint(transport.endpoint) }
-            let endpoint = try monitoring.start()
+            let endpoint = try monitoring.start(MonitoringEndpoint.init(serverAt:))
             defer { endpoint?.close() }
             print("listening on \(transport.endpoint)")
             if let endpoint { print("metrics on http://\(endpoint.address)/metrics") }
@@ -247,78 +247,6 @@ struct ServerCommand: ParsableCommand {
             throw status
         } catch {
             printError("pstrain server: error: \(error)")
-            throw ExitCode.failure
-        }
-    }
-}
-
-/// `pstrain worker`: computes gradients on its shard for a server.
-struct WorkerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "worker",
-        abstract: "Run a worker: read this rank's shard, compute gradients, push them to the server.",
-        discussion: """
-            Start it with the same config and overrides as the server: a worker whose config differs is refused. \
-            Usually started by `pstrain launch`, or by an engine whose environment names the server and the rank \
-            (TF_CONFIG, DMLC_*, SLURM_*, JOB_COMPLETION_INDEX; `pstrain env` shows what it found).
-
-            It heartbeats while it computes, however long a step takes; one gradient that takes longer than \
-            cluster.step_timeout (600 s; 0: no limit) is taken for a hang, and the worker exits with status 1, \
-            for its launcher to restart it.
-            """)
-
-    @OptionGroup var configuration: ConfigArguments
-
-    @Option(name: .long, help: ArgumentHelp("The server's endpoint, as it printed it; with several shards all of theirs, shard 0 first, comma-separated (default: the engine's, see `pstrain env`).",
-                                            valueName: "endpoints"))
-    var connect: String?
-
-    @Option(name: .long, help: ArgumentHelp("This worker's rank, 0 to cluster.workers - 1 (default: the engine's, else the server picks).", valueName: "n"))
-    var rank: Int?
-
-    @OptionGroup var curve: CurveClientArguments
-
-    func run() throws {
-        LaunchedChild.followParent()
-        do {
-            let cluster = try ClusterResolution(role: .worker)
-            let resolved = try configuration.load(extra: cluster.configOverrides(configuration))
-            let prepared = try PreparedRun(config: resolved)
-            let context = try ZMQContext()
-            var addresses = try cluster.connectAddresses(flag: connect)
-            let keys = try curve.load()
-            func open(_ address: String) throws -> ZMQClientTransport {
-                try ZMQClientTransport(context: context, connect: address, maxMessageBytes: resolved.cluster.maxMessageMb << 20,
-                                       reconnectMax: resolved.cluster.reconnectMax, curve: keys)
-            }
-            var transports: [ZMQClientTransport] = []
-            defer { transports.forEach { $0.close() } }
-            if connect == nil && cluster.spec?.discoversShards == true && resolved.cluster.servers > 1 {
-                // ps-lite's variables name shard 0 only; it knows the others once they have all joined it.
-                transports.append(try open(addresses[0]))
-                addresses += try ShardRendezvous.shardEndpoints(from: transports[0], jobID: prepared.jobID, servers: resolved.cluster.servers,
-                                                          timeout: resolved.cluster.serverTimeout,
-                                                          maxPayloadBytes: resolved.cluster.maxMessageMb << 20)
-            }
-            guard addresses.count == resolved.cluster.servers else {
-                throw ValidationError("--connect names \(addresses.count) server endpoint(s); cluster.servers is \(resolved.cluster.servers): "
-                                      + "list every shard's endpoint, shard 0 first, separated by commas")
-            }
-            transports += try addresses.dropFirst(transports.count).map(open)
-            let trap = SignalTrap { _ in Glibc.exit(143) }
-            let report = try withExtendedLifetime(trap) {
-                try Worker(run: prepared, transports: transports, rank: cluster.rank(flag: rank), overrun: { message in
-                    // The computation's thread is stuck: end the process from here, without the clean-up it could hang in.
-                    printError("pstrain worker: error: \(message)")
-                    Glibc._exit(ExitCode.failure.rawValue)
-                }, log: printError).work()
-            }
-            print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes, received \(report.traffic.bytesReceived) bytes")
-        } catch let error as WorkerError where !error.restartable {
-            printError("pstrain worker: error: \(error)")
-            throw ExitCode(ChildExitStatus.jobFailed)
-        } catch {
-            printError("pstrain worker: error: \(error)")
             throw ExitCode.failure
         }
     }

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 
-/// `pstrain server --metrics`: a real server scraped with curl while its workers train, then while one of them is
-/// lost.
+/// `pstrain server --metrics` and `pstrain worker --metrics`: a real server and worker scraped with curl while the
+/// workers train, then the server while one of them is lost.
 @Suite(.serialized) struct MetricsEndpointTests {
     // Long enough that the test, not the job, decides when it ends.
     let config = ["--config", "configs/digits-softmax.yaml", "cluster.workers=2", "cluster.heartbeat_timeout=1", "train.epochs=20000",
@@ -21,10 +21,14 @@ import Testing
         let waiting = try Self.curl(healthURL)
         #expect(waiting.status == 200 && waiting.body.contains("\"phase\": \"waiting_for_workers\""), "\(waiting)")
 
+        // Worker 0 serves its own metrics too.
         let workers = try (0 ..< 2).map { rank in
-            try PSTrainProcess.start(["worker", "--connect", endpoint, "--rank", "\(rank)"] + config, stderrPath: "\(dir).worker\(rank)")
+            try PSTrainProcess.start(["worker", "--connect", endpoint, "--rank", "\(rank)"] + (rank == 0 ? ["--metrics", "127.0.0.1:0"] : []) + config,
+                                     stderrPath: "\(dir).worker\(rank)")
         }
         defer { workers.forEach { $0.stop() } }
+        let workerURL = String(try #require(workers[0].line(startingWith: "metrics on "), "worker 0 ended: \(PSTrainProcess.log("\(dir).worker0"))")
+            .dropFirst("metrics on ".count))
 
         // Each metric is read on its own, so a scrape may catch one update counted and not yet another.
         let first = try Self.scrape(metricsURL, until: { ($0["pstrain_step"] ?? 0) >= 100 && ($0["pstrain_last_checkpoint_step"] ?? 0) >= 100 })
@@ -43,6 +47,17 @@ import Testing
         #expect(try #require(first["pstrain_last_checkpoint_age_seconds"]) >= 0)
         let training = try Self.curl(healthURL)
         #expect(training.status == 200 && training.body.contains("\"phase\": \"training\""), "\(training)")
+
+        let worker = try Self.scrape(workerURL, until: { ($0["pstrain_worker_steps_total"] ?? 0) >= 100 })
+        let workerSteps = try #require(worker["pstrain_worker_steps_total"])
+        #expect(worker["pstrain_worker_rank"] == 0 && (worker["pstrain_worker_step"] ?? 0) >= workerSteps - 1)
+        // 32 rows a step, fewer at an epoch's end (718 rows in 23 steps), and a scrape may catch a step half counted.
+        #expect(try #require(worker["pstrain_worker_samples_total"]) >= 30 * workerSteps)
+        #expect(try #require(worker["pstrain_worker_compute_seconds_count"]) >= workerSteps - 1)
+        #expect(try #require(worker["pstrain_worker_exchange_seconds_count"]) >= workerSteps - 1)
+        #expect(try #require(worker["pstrain_worker_exchange_seconds_sum"]) > 0)
+        let workerHealth = try Self.curl(workerURL.replacingOccurrences(of: "/metrics", with: "/healthz"))
+        #expect(workerHealth.status == 200 && workerHealth.body.contains("\"phase\": \"training\""), "\(workerHealth)")
 
         // Kill worker 1: within the 1 s heartbeat timeout it is lost, and worker 0 trains on alone.
         workers[1].stop()

@@ -38,9 +38,9 @@ struct InProcessCluster {
 
     /// Trains `config` with `cluster.servers` shards: shard 0 on the calling thread, the others on threads of
     /// their own; from `checkpoint` when given, as `pstrain server --resume` does. `parameters` is the whole model,
-    /// assembled from every shard's slice.
+    /// assembled from every shard's slice. Worker `rank` records into `workerMonitoring[rank]` when there is one.
     static func run(_ config: RunConfig, resuming checkpoint: TrainingCheckpoint? = nil, timeout: TimeInterval = 120,
-                    monitoring: ServerMetrics = ServerMetrics()) throws -> Outcome {
+                    monitoring: ServerMetrics = ServerMetrics(), workerMonitoring: [WorkerMetrics] = []) throws -> Outcome {
         let prepared = try PreparedRun(config: config)
         let networks = (0 ..< config.cluster.servers).map { _ in InMemoryNetwork() }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-roles-\(UUID().uuidString)").path
@@ -83,9 +83,10 @@ struct InProcessCluster {
             finished.enter()
             let clients = networks.map { $0.connect() }
             workerClients += clients
+            let metrics = workerMonitoring.indices.contains(rank) ? workerMonitoring[rank] : WorkerMetrics()
             Thread {
                 defer { finished.leave() }
-                do { _ = try Worker(run: prepared, transports: clients, rank: rank, log: { _ in }).work() } catch {
+                do { _ = try Worker(run: prepared, transports: clients, rank: rank, monitoring: metrics, log: { _ in }).work() } catch {
                     failures.add("worker \(rank): \(error)")
                     stop.request("worker \(rank) failed: \(error)")
                 }

@@ -9,19 +9,7 @@ import Wire
 /// the run reports of itself; `/healthz`'s answer follows the server's phase.
 @Suite struct ServerMetricsTests {
     func config(mode: ConsistencyMode) -> RunConfig {
-        var c = RunConfig()
-        c.data.format = .synthetic
-        c.data.generator = .blobs
-        c.data.features = 8
-        c.data.classes = 3
-        c.data.samples = 240
-        c.data.testSamples = 60
-        c.model.kind = .softmax
-        c.train.epochs = 2
-        c.train.batchSize = 10
-        c.cluster.workers = 2
-        c.cluster.mode = mode
-        return c
+        RunConfig.softmaxOnBlobs(samples: 240, testSamples: 60, mode: mode)
     }
 
     @Test func aSyncRunCountsEveryUpdateSampleAndByte() throws {
