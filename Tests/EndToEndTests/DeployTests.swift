@@ -112,6 +112,9 @@ import Yams
         #expect(try Self.value(job, "spec", "parallelism") as? Int == completions)
         #expect(workerArgs.contains("cluster.workers=\(completions)"))
         try Self.checkKeyPaths(workerPod, secretKeys: secretKeys)
+        let workerMetricsPort = try #require(Self.option("--metrics", in: workerArgs)?.split(separator: ":").last.flatMap { Int($0) })
+        let workerPorts = try #require(try Self.container(workerPod)["ports"] as? [[String: Any]])
+        #expect(workerPorts.contains { $0["name"] as? String == "metrics" && $0["containerPort"] as? Int == workerMetricsPort })
 
         #expect(try Self.value(policy, "spec", "podSelector", "matchLabels") as? [String: String] == serverLabels)
         let rule = try Self.value(policy, "spec", "ingress", "0")
