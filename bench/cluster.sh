@@ -20,4 +20,12 @@ print(f"MLP 784-256-128-10, Adam, global batch 128; runs in {out}")
 print("run        samples/s   vs single   test accuracy")
 for name, s in runs.items():
     print(f"{name:9}  {s['samples_per_second']:9.0f}   {s['samples_per_second'] / base:8.2f}x   {100 * s['test_accuracy']:6.2f} %")
+# Each worker's last log line says how long its steps computed and exchanged (push to new weights) on average.
+import re
+for name in ("sync-2w", "async-2w"):
+    for rank in range(2):
+        with open(f"{out}/{name}/worker-{rank}.log") as log:
+            found = re.findall(r"a step computed ([0-9.]+) ms and exchanged ([0-9.]+) ms", log.read())
+        if found:
+            print(f"{name} worker {rank}: a step computed {found[-1][0]} ms, exchanged {found[-1][1]} ms")
 PY

@@ -31,6 +31,9 @@ public struct WorkerReport: Sendable {
     public var samples: Int
     public var finalVersion: UInt64
     public var traffic: Traffic
+    /// Time spent computing gradients, and exchanging them for new weights (push to weights in hand), in seconds.
+    public var computeSeconds: Double
+    public var exchangeSeconds: Double
 }
 
 /// A worker: reads its shard, and loops pull → forward/backward → push until its epochs are done.
@@ -135,6 +138,7 @@ public final class Worker {
         let computation = BeatingComputation(interval: cluster.heartbeatInterval)
         let watchdog = overrun.flatMap { cluster.stepTimeout > 0 ? StepWatchdog(limit: cluster.stepTimeout, overrun: $0) : nil }
         var stepsTaken = 0, samples = 0
+        var computeNanosecondsInAll: UInt64 = 0, exchangeNanosecondsInAll: UInt64 = 0
         var step = place.startStep
         while true {
             do {
@@ -195,8 +199,11 @@ public final class Worker {
                         step = cluster.mode == .sync ? Int(version) : step + 1
                     }
                     stepsTaken += 1
+                    let exchangeNanoseconds = DispatchTime.now().uptimeNanoseconds - exchangeStart
+                    computeNanosecondsInAll += computeNanoseconds ?? 0
+                    exchangeNanosecondsInAll += exchangeNanoseconds
                     monitoring.stepTaken(next: step, samples: Int(header.aux), batchLoss: batchLoss, computeNanoseconds: computeNanoseconds,
-                                         exchangeNanoseconds: DispatchTime.now().uptimeNanoseconds - exchangeStart)
+                                         exchangeNanoseconds: exchangeNanoseconds)
                 }
                 monitoring.entered(.finishing)
                 for k in 0 ..< shards { try send(frames(Header(kind: .barrier, jobID: jobID, sender: Int32(rank), shard: UInt16(k))), to: k) }
@@ -209,8 +216,11 @@ public final class Worker {
                 monitoring.joined(rank: rank, step: step)
             }
         }
-        log("worker \(rank): done after \(stepsTaken) steps, \(samples) samples")
-        return WorkerReport(rank: rank, steps: stepsTaken, samples: samples, finalVersion: versions.max() ?? 0, traffic: traffic)
+        let perStep = { (nanoseconds: UInt64) in String(format: "%.3f ms", Double(nanoseconds) / 1e6 / Double(max(stepsTaken, 1))) }
+        log("worker \(rank): done after \(stepsTaken) steps, \(samples) samples; a step computed \(perStep(computeNanosecondsInAll)) and "
+            + "exchanged \(perStep(exchangeNanosecondsInAll)) on average")
+        return WorkerReport(rank: rank, steps: stepsTaken, samples: samples, finalVersion: versions.max() ?? 0, traffic: traffic,
+                            computeSeconds: Double(computeNanosecondsInAll) / 1e9, exchangeSeconds: Double(exchangeNanosecondsInAll) / 1e9)
     }
 
     /// Pushes each shard its slice of `gradient` (announcing the whole gradient's sum of squares first), settles the

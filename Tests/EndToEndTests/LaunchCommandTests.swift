@@ -29,9 +29,18 @@ import Testing
     }
 
     @Test func mlpOnDigitsMeetsTheSingleProcessBar() throws {
-        let (summary, _) = try launch("configs/digits-mlp.yaml", ["train.batch_size=8"])
+        let (summary, dir) = try launch("configs/digits-mlp.yaml", ["train.batch_size=8"])
         let accuracy = try #require(summary["test_accuracy"] as? Double)
         #expect(accuracy >= 0.98, "MLP with 4 sync workers: test accuracy \(accuracy)")
+        // Each worker's log ends with where its steps' time went.
+        let steps = try #require(summary["steps"] as? Int)
+        for rank in 0 ..< 4 {
+            let log = PSTrainProcess.log("\(dir)/worker-\(rank).log")
+            let line = try #require(log.split(separator: "\n").first { $0.hasPrefix("worker \(rank): done after \(steps) steps, ") }, "\(log)")
+            let times = line.split(separator: " ").compactMap { Double($0) }.suffix(2)
+            #expect(line.contains("; a step computed ") && line.hasSuffix(" ms on average") && times.count == 2 && times.allSatisfy { $0 > 0 },
+                    "\(line)")
+        }
     }
 
     /// Compressed pushes and weight changes reach the MLP's fp32 bar (98 %, as `mlpOnDigitsMeetsTheSingleProcessBar`)
