@@ -12,7 +12,7 @@ config=configs/bench-mnist-mlp.yaml
 .build/release/pstrain launch --config "$config" --workers 2 --run-dir "$out/sync-2w" train.batch_size=64 >/dev/null 2>&1
 .build/release/pstrain launch --config "$config" --workers 2 --run-dir "$out/async-2w" train.batch_size=64 cluster.mode=async >/dev/null 2>&1
 python3 - "$out" <<'PY'
-import json, sys
+import json, re, sys
 out = sys.argv[1]
 runs = {name: json.load(open(f"{out}/{name}/summary.json")) for name in ("single", "sync-2w", "async-2w")}
 base = runs["single"]["samples_per_second"]
@@ -21,7 +21,6 @@ print("run        samples/s   vs single   test accuracy")
 for name, s in runs.items():
     print(f"{name:9}  {s['samples_per_second']:9.0f}   {s['samples_per_second'] / base:8.2f}x   {100 * s['test_accuracy']:6.2f} %")
 # Each worker's last log line says how long its steps computed and exchanged (push to new weights) on average.
-import re
 for name in ("sync-2w", "async-2w"):
     for rank in range(2):
         with open(f"{out}/{name}/worker-{rank}.log") as log:

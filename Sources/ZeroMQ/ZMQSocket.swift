@@ -111,13 +111,18 @@ public final class ZMQSocket: @unchecked Sendable {
 
     /// Whether `endpoint` is a tcp address that may be IPv6: an IPv6 address, `*`, or a host name but `localhost`.
     static func mayUseIPv6(_ endpoint: String) -> Bool {
-        guard endpoint.hasPrefix("tcp://") else { return false }
-        let address = endpoint.dropFirst("tcp://".count)
-        // A connect may name a source first: `tcp://source;destination`.
-        let destination = address.split(separator: ";").last ?? address[...]
-        let host = destination[..<(destination.lastIndex(of: ":") ?? destination.endIndex)]
+        guard let host = tcpHost(of: endpoint) else { return false }
         let parts = host.split(separator: ".", omittingEmptySubsequences: false)
         return !(parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }) && host != "localhost"
+    }
+
+    /// The host part of a tcp endpoint (the destination's, when a connect names a source first:
+    /// `tcp://source;destination`), an IPv6 address with its brackets; nil for other transports.
+    public static func tcpHost(of endpoint: String) -> String? {
+        guard endpoint.hasPrefix("tcp://") else { return nil }
+        let address = endpoint.dropFirst("tcp://".count)
+        let destination = address.split(separator: ";").last ?? address[...]
+        return String(destination[..<(destination.lastIndex(of: ":") ?? destination.endIndex)])
     }
 
     public func disconnect(_ endpoint: String) throws(ZMQError) {

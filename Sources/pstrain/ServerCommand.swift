@@ -256,11 +256,7 @@ struct ServerCommand: ParsableCommand {
 enum Endpoint {
     /// The host part of a tcp endpoint, an IPv6 address with its brackets; nil for other transports (ipc,
     /// inproc), which stay on this host.
-    static func tcpHost(_ endpoint: String) -> String? {
-        guard endpoint.hasPrefix("tcp://") else { return nil }
-        let hostPort = endpoint.dropFirst("tcp://".count)
-        return String(hostPort[..<(hostPort.lastIndex(of: ":") ?? hostPort.endIndex)])
-    }
+    static func tcpHost(_ endpoint: String) -> String? { ZMQSocket.tcpHost(of: endpoint) }
 
     static func isLoopback(_ host: String) -> Bool { host.hasPrefix("127.") || host == "localhost" || host == "[::1]" }
 

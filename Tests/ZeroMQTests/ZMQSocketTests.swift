@@ -44,6 +44,13 @@ import ZeroMQ
         #expect(try a.receive()?.bytes == [4, 2])
     }
 
+    @Test func theHostOfAnEndpoint() {
+        #expect(ZMQSocket.tcpHost(of: "tcp://127.0.0.1:*") == "127.0.0.1")
+        #expect(ZMQSocket.tcpHost(of: "tcp://[::1]:5555") == "[::1]")
+        #expect(ZMQSocket.tcpHost(of: "tcp://10.0.0.2:0;node1:5555") == "node1", "the destination's, after a source")
+        #expect(ZMQSocket.tcpHost(of: "ipc:///tmp/x.sock") == nil)
+    }
+
     /// `localhost` reaches a server on 127.0.0.1 (pstrain's default) even where it resolves to ::1 first.
     @Test func localhostReachesIPv4Loopback() throws {
         let context = try ZMQContext()
