@@ -88,41 +88,15 @@ public final class ZMQSocket: @unchecked Sendable {
     /// (every interface, IPv4 and IPv6) or `ipc:///tmp/pstrain.sock`.
     public func bind(_ endpoint: String) throws(ZMQError) {
         let socket = try open("bind")
-        try allowIPv6(for: endpoint, on: socket)
+        try allowIPv6(for: endpoint, binding: true, on: socket)
         try zmqCall("bind \(endpoint)") { zmq_bind(socket, endpoint) }
     }
 
     /// Connects to `endpoint`; libzmq reconnects by itself when the peer goes and comes back.
     public func connect(_ endpoint: String) throws(ZMQError) {
         let socket = try open("connect")
-        try allowIPv6(for: endpoint, on: socket)
+        try allowIPv6(for: endpoint, binding: false, on: socket)
         try zmqCall("connect \(endpoint)") { zmq_connect(socket, endpoint) }
-    }
-
-    /// Turns IPv6 (`ZMQ_IPV6`, read by libzmq at each bind and connect) on for every tcp address but an IPv4 one
-    /// and `localhost`. libzmq leaves it off, which fails `tcp://[::1]:*` ("No such device") and host names with
-    /// only IPv6 addresses, as in an IPv6-only Kubernetes cluster. An IPv4 address keeps it off, because with it
-    /// on libzmq reports the endpoint as IPv4-mapped IPv6 (`tcp://[::ffff:127.0.0.1]:40000`); `localhost` too,
-    /// which would otherwise resolve to ::1 first on most hosts and miss a server on 127.0.0.1, pstrain's default.
-    private func allowIPv6(for endpoint: String, on socket: UnsafeMutableRawPointer) throws(ZMQError) {
-        var on: Int32 = Self.mayUseIPv6(endpoint) ? 1 : 0
-        try zmqCall("setsockopt(ZMQ_IPV6)") { zmq_setsockopt(socket, ZMQ_IPV6, &on, MemoryLayout<Int32>.size) }
-    }
-
-    /// Whether `endpoint` is a tcp address that may be IPv6: an IPv6 address, `*`, or a host name but `localhost`.
-    static func mayUseIPv6(_ endpoint: String) -> Bool {
-        guard let host = tcpHost(of: endpoint) else { return false }
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return !(parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }) && host != "localhost"
-    }
-
-    /// The host part of a tcp endpoint (the destination's, when a connect names a source first:
-    /// `tcp://source;destination`), an IPv6 address with its brackets; nil for other transports.
-    public static func tcpHost(of endpoint: String) -> String? {
-        guard endpoint.hasPrefix("tcp://") else { return nil }
-        let address = endpoint.dropFirst("tcp://".count)
-        let destination = address.split(separator: ";").last ?? address[...]
-        return String(destination[..<(destination.lastIndex(of: ":") ?? destination.endIndex)])
     }
 
     public func disconnect(_ endpoint: String) throws(ZMQError) {

@@ -1,7 +1,7 @@
 import Glibc
 import Testing
 import TestSupport
-import ZeroMQ
+@testable import ZeroMQ
 
 /// The libzmq wrapper over real loopback sockets on ports the OS picks.
 @Suite struct ZMQSocketTests {
@@ -51,7 +51,7 @@ import ZeroMQ
         #expect(ZMQSocket.tcpHost(of: "ipc:///tmp/x.sock") == nil)
     }
 
-    /// `localhost` reaches a server on 127.0.0.1 (pstrain's default) even where it resolves to ::1 first.
+    /// `localhost`, a dual-stack name on most hosts, reaches a server on 127.0.0.1 (pstrain's default).
     @Test func localhostReachesIPv4Loopback() throws {
         let context = try ZMQContext()
         let a = try context.socket(.pair), b = try context.socket(.pair)
@@ -61,6 +61,25 @@ import ZeroMQ
         for socket in [a, b] { try socket.set(.receiveTimeout(milliseconds: 5000)) }
         try b.send([7])
         #expect(try a.receive()?.bytes == [7])
+    }
+
+    /// With IPv6 on, libzmq takes a name's IPv6 address alone, so a name with an IPv4 address keeps it off.
+    @Test func ipv6IsOnlyForAddressesAndNamesThatNeedIt() {
+        let dualStack: Set = ["node1", "eth0"]
+        func needsIPv6(_ endpoint: String) -> Bool { ZMQSocket.mayUseIPv6(endpoint) { dualStack.contains($0) } }
+        #expect(needsIPv6("tcp://[::1]:*") && needsIPv6("tcp://*:5555") && needsIPv6("tcp://v6only.example:5555"))
+        #expect(!needsIPv6("tcp://127.0.0.1:*") && !needsIPv6("tcp://node1:5555") && !needsIPv6("tcp://eth0:*"))
+        #expect(!needsIPv6("tcp://10.0.0.2:0;node1:5555") && !needsIPv6("ipc:///tmp/x.sock"))
+        #expect(ZMQSocket.interfaceHasIPv4("lo") && !ZMQSocket.interfaceHasIPv4("no-such-interface"))
+        #expect(ZMQSocket.nameResolvesToIPv4("localhost") && !ZMQSocket.nameResolvesToIPv4("no-such-host.invalid"))
+    }
+
+    /// Binding an interface by name takes its IPv4 address, as libzmq does with IPv6 off, not its IPv6 one.
+    @Test func anInterfaceNameBindsItsIPv4Address() throws {
+        let context = try ZMQContext()
+        let socket = try context.socket(.pull)
+        try socket.bind("tcp://lo:*")
+        #expect(try socket.lastEndpoint.hasPrefix("tcp://127.0.0.1:"))
     }
 
     @Test func nothingWaitingIsNilNotAnError() throws {
