@@ -30,14 +30,37 @@ public enum ConfigLoader {
         }
         try checkKeys(tree, source: path ?? "", text: text)
         for override in overrides { try apply(override, to: &tree) }
-        let config = try decode(tree, source: path ?? "command line")
-        try config.validate()
-        return config
+        do throws(ConfigError) {
+            let config = try decode(tree)
+            try config.validate()
+            return config
+        } catch {
+            throw placed(error, path: path, text: text, overrides: overrides)
+        }
+    }
+
+    /// `error` with where its key's value was given: the command line when an override set it, else the config
+    /// file's line that did, else the file.
+    static func placed(_ error: ConfigError, path: String?, text: String, overrides: [String]) -> ConfigError {
+        guard error.source.isEmpty else { return error }
+        var placed = error
+        if let key = error.key, overrides.contains(where: { overrideKey($0) == key }) {
+            placed.source = "command line"
+        } else if let path {
+            let parts = (error.key ?? "").split(separator: ".").map(String.init)
+            placed.source = parts.count == 2 ? located(path, parts[1], inSection: parts[0], of: text) : path
+        }
+        return placed
+    }
+
+    /// The dotted key an override such as `optimizer.lr=0.01` sets.
+    static func overrideKey(_ override: String) -> String? {
+        override.split(separator: "=", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     /// Whether the file at `path` or an override sets `section.key` itself (rather than leaving the default).
     public static func setsKey(_ dotted: String, path: String?, overrides: [String]) -> Bool {
-        if overrides.contains(where: { $0.split(separator: "=", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } == dotted }) {
+        if overrides.contains(where: { overrideKey($0) == dotted }) {
             return true
         }
         let parts = dotted.split(separator: ".").map(String.init)
@@ -79,12 +102,12 @@ public enum ConfigLoader {
     static func checkKeys(_ tree: [String: Any], source: String, text: String) throws(ConfigError) {
         for (name, value) in tree {
             guard RunConfig.sections[name] != nil else {
-                throw ConfigError(source: located(source, name, in: text), key: name, message: "unknown section",
+                throw ConfigError(source: located(source, name, of: text), key: name, message: "unknown section",
                                   hint: suggestion(for: name, among: Array(RunConfig.sections.keys)) + "sections are data, model, optimizer, train, cluster")
             }
             guard let mapping = value as? [String: Any] else {
                 if value is NSNull { continue }
-                throw ConfigError(source: located(source, name, in: text), key: name, message: "expected a mapping of keys")
+                throw ConfigError(source: located(source, name, of: text), key: name, message: "expected a mapping of keys")
             }
             for key in mapping.keys { try checkKey(section: name, key: key, source: source, text: text) }
         }
@@ -95,19 +118,34 @@ public enum ConfigLoader {
             throw ConfigError(source: source, key: "\(section).\(key)", message: "unknown section '\(section)'", hint: "sections are data, model, optimizer, train, cluster")
         }
         guard keys.contains(key) else {
-            throw ConfigError(source: located(source, key, in: text), key: "\(section).\(key)", message: "unknown key",
+            throw ConfigError(source: located(source, key, inSection: section, of: text), key: "\(section).\(key)", message: "unknown key",
                               hint: suggestion(for: key, among: keys) + "\(section) accepts: \(keys.sorted().joined(separator: ", "))")
         }
     }
 
-    /// "file, line N" for the first line that defines `key`, when the text is at hand.
-    static func located(_ source: String, _ key: String, in text: String) -> String {
+    /// "file, line N" for the line that defines `key`: a top-level one, or with `section`, the first one indented
+    /// under that section's line, else the section's line (its keys written inline, or this one missing); the file
+    /// alone when the text is not at hand or has neither.
+    static func located(_ source: String, _ key: String, inSection section: String? = nil, of text: String) -> String {
         guard !text.isEmpty else { return source }
+        func defines(_ line: Substring, _ name: String) -> Bool { line.hasPrefix("\(name):") || line.hasPrefix("\(name) :") }
+        var sectionLine: Int?
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.drop { $0 == " " }
-            if trimmed.hasPrefix("\(key):") || trimmed.hasPrefix("\(key) :") { return "\(source), line \(i + 1)" }
+            let indented = line.first == " " || line.first == "\t"
+            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            guard let section else {
+                if !indented && defines(trimmed, key) { return "\(source), line \(i + 1)" }
+                continue
+            }
+            if !indented {
+                if sectionLine != nil { break }
+                if defines(trimmed, section) { sectionLine = i + 1 }
+            } else if sectionLine != nil && defines(trimmed, key) {
+                return "\(source), line \(i + 1)"
+            }
         }
-        return source
+        return sectionLine.map { "\(source), line \($0)" } ?? source
     }
 
     /// "did you mean 'x'? " for a key that shares a prefix with, or is a small edit away from, the one given.
@@ -136,7 +174,7 @@ public enum ConfigLoader {
     }
 
     /// Merges the tree over the defaults and decodes it, translating decoding errors into the key they concern.
-    static func decode(_ tree: [String: Any], source: String) throws(ConfigError) -> RunConfig {
+    static func decode(_ tree: [String: Any]) throws(ConfigError) -> RunConfig {
         var merged = (try? Yams.load(yaml: yaml(RunConfig()))) as? [String: Any] ?? [:]
         for (name, value) in tree {
             guard let mapping = value as? [String: Any] else { continue }
@@ -148,13 +186,13 @@ public enum ConfigLoader {
             let text = try Yams.dump(object: merged)
             return try YAMLDecoder().decode(RunConfig.self, from: text)
         } catch let error as DecodingError {
-            throw translate(error, tree: tree, source: source)
+            throw translate(error, tree: tree)
         } catch {
-            throw ConfigError(source: source, message: "cannot read the config: \(error)")
+            throw ConfigError(message: "cannot read the config: \(error)")
         }
     }
 
-    static func translate(_ error: DecodingError, tree: [String: Any], source: String) -> ConfigError {
+    static func translate(_ error: DecodingError, tree: [String: Any]) -> ConfigError {
         let path: [CodingKey]
         switch error {
         case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): path = c.codingPath
@@ -165,14 +203,14 @@ public enum ConfigLoader {
         let given = parts.count == 2 ? (tree[parts[0]] as? [String: Any])?[parts[1]] : nil
         let found = given.map { " found '\($0)'" } ?? ""
         if let options = RunConfig.choices[key] {
-            return ConfigError(source: source, key: key, message: "\(found.isEmpty ? "invalid value" : String(found.dropFirst()))", hint: "choose one of: \(options.joined(separator: ", "))")
+            return ConfigError(key: key, message: "\(found.isEmpty ? "invalid value" : String(found.dropFirst()))", hint: "choose one of: \(options.joined(separator: ", "))")
         }
         let expected: String
         switch error {
         case .typeMismatch(let type, _), .valueNotFound(let type, _): expected = "expected \(describe(type))"
         default: expected = "invalid value"
         }
-        return ConfigError(source: source, key: key, message: expected + (found.isEmpty ? "" : ",\(found)"))
+        return ConfigError(key: key, message: expected + (found.isEmpty ? "" : ",\(found)"))
     }
 
     static func describe(_ type: Any.Type) -> String {

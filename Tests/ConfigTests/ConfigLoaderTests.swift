@@ -56,7 +56,7 @@ import Testing
 
     @Test func badValuesNameTheKey() throws {
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["optimizer.lr=-0.1"]) }?.description
-                == "optimizer.lr: must be a positive number, got -0.1\n  hint: typical values: 0.1 for SGD, 0.001 for Adam")
+                == "command line: optimizer.lr: must be a positive number, got -0.1\n  hint: typical values: 0.1 for SGD, 0.001 for Adam")
         let text = error { _ = try ConfigLoader.load(path: nil, overrides: ["optimizer.lr=fast"]) }
         #expect(text?.key == "optimizer.lr" && text?.message == "expected a number, found 'fast'")
         let choice = error { _ = try ConfigLoader.load(path: nil, overrides: ["optimizer.kind=adamax"]) }
@@ -66,6 +66,33 @@ import Testing
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["model.hidden=[]"]) }?.key == "model.hidden")
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["epochs"]) }?.message == "'epochs' is not key=value")
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["model.dropout=1"]) }?.key == "model.dropout")
+    }
+
+    /// A bad value names the line that gave it, in its own section (`kind` is in two), or the command line when an
+    /// override gave it; a missing key, the line of its section.
+    @Test func badValuesNameTheLineOrTheOverrideThatGaveThem() throws {
+        let path = try write("""
+            data:
+              format: csv
+              train: digits/train.csv
+            model:
+              kind: softmax   # a comment
+            optimizer:
+              # the optimizer
+              kind: adamax
+              lr: 0.1
+            """)
+        let kind = try #require(error { _ = try ConfigLoader.load(path: path) })
+        #expect(kind.source == "\(path), line 8" && kind.key == "optimizer.kind")
+        let lr = try #require(error { _ = try ConfigLoader.load(path: path, overrides: ["optimizer.kind=sgd", "optimizer.lr=0"]) })
+        #expect(lr.source == "command line" && lr.key == "optimizer.lr")
+        let negative = try #require(error { _ = try ConfigLoader.load(path: try write("optimizer:\n  lr: -1\n")) })
+        #expect(negative.description.hasPrefix("\(negative.source): optimizer.lr: must be a positive number"))
+        #expect(negative.source.hasSuffix(", line 2"))
+        let missing = try #require(error { _ = try ConfigLoader.load(path: try write("train:\n  epochs: 2\ndata:\n  format: csv\n")) })
+        #expect(missing.source.hasSuffix(", line 3") && missing.key == "data.train")
+        let inline = try #require(error { _ = try ConfigLoader.load(path: try write("model: {kind: mlp, hidden: []}\n")) })
+        #expect(inline.source.hasSuffix(", line 1") && inline.key == "model.hidden")
     }
 
     /// A worker's step limit: checked, and not part of the job id, which stays what it was before the key existed

@@ -23,7 +23,7 @@ import Testing
 
     @Test func unknownConfigKeyAndNegativeLearningRate() throws {
         #expect(try fails(["optimizer.lrate=0.1"]).contains("optimizer.lrate: unknown key\n  hint: did you mean 'lr'?"))
-        #expect(try fails(["optimizer.lr=-1"]).contains("optimizer.lr: must be a positive number, got -1.0"))
+        #expect(try fails(["optimizer.lr=-1"]).contains("error: command line: optimizer.lr: must be a positive number, got -1.0"))
         #expect(try fails(["--config", "configs/missing.yaml"]).contains("configs/missing.yaml: cannot read the config file"))
     }
 
