@@ -107,6 +107,13 @@ public struct PreparedRun: Sendable {
         return "\(config.model.kind.rawValue) \(sizes)" + (spec.hiddenSizes.isEmpty ? "" : " \(spec.activation.rawValue)")
     }
 
+    /// Refuses more workers than training rows: the shards of the ones past the last row would be empty.
+    public func checkShards(workers: Int) throws(ConfigError) {
+        guard workers > train.rows else { return }
+        throw ConfigError(key: "cluster.workers", message: "\(workers) workers for the \(train.rows) training rows of \(train.source): "
+                              + "\(workers - train.rows) of them would have no data", hint: "use at most \(train.rows) workers")
+    }
+
     /// Rows of worker `rank`'s shard of the training set, out of `workers`.
     public func shardRows(rank: Int, workers: Int) -> [Int] {
         Shard(rank: rank, count: workers, mode: config.data.shard).indices(total: train.rows)

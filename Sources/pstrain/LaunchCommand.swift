@@ -91,7 +91,8 @@ struct LocalLaunchCommand: ParsableCommand {
                 launchConfig = directory.url.appendingPathComponent("launch.yaml")
                 try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             }
-            _ = try PreparedRun(config: resolved) // fail here, once, on bad data rather than in N + 1 processes
+            // Fail here, once, on bad data rather than in N + 1 processes.
+            try PreparedRun(config: resolved).checkShards(workers: resolved.cluster.workers)
             let keys = curve ? try Self.curveOptions(in: directory.url, servers: resolved.cluster.servers) : (server: [], worker: [])
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             let launcher = ClusterLauncher(placement: LocalPlacement(executable: executable), configPath: launchConfig.path, workers: resolved.cluster.workers,

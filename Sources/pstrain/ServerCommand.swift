@@ -137,6 +137,7 @@ struct ServerCommand: ParsableCommand {
                 resolved = try givenConfig()
             }
             let prepared = try PreparedRun(config: resolved)
+            try prepared.checkShards(workers: resolved.cluster.workers)
             let servers = resolved.cluster.servers
             if resume != nil && shardIndex != 0 {
                 throw ValidationError("only shard 0 resumes a sharded job: start shard \(shardIndex < 0 ? "1..." : "\(shardIndex)") without --resume "

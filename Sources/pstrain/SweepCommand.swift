@@ -53,7 +53,7 @@ struct SweepCommand: ParsableCommand {
                 return mode
             }
             let base = try configuration.load()
-            _ = try PreparedRun(config: base)
+            try PreparedRun(config: base).checkShards(workers: counts.map { $0! }.max()!)
             let directory = URL(fileURLWithPath: runDir ?? "runs/sweep-" + RunDirectory.timestamp())
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent("report.md").path) {
                 throw ValidationError("\(directory.path) already holds a sweep (report.md exists); choose another --run-dir")
