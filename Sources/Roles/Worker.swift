@@ -410,7 +410,8 @@ public final class Worker {
                 waited += cluster.heartbeatInterval
                 guard waited < cluster.serverTimeout else {
                     let what = kinds.map { "\($0)" }.sorted().joined(separator: " or ")
-                    throw WorkerError(message: "no answer from the server\(shards > 1 ? " shard \(shard)" : "") for \(Int(cluster.serverTimeout)) s "
+                    throw WorkerError(message: "no answer from the server\(shards > 1 ? " shard \(shard)" : "") at \(transports[shard].serverAddress) "
+                                      + "for \(Int(cluster.serverTimeout)) s "
                                       + "while waiting for \(what)",
                                       hint: "is the server running and reachable? (cluster.server_timeout sets this limit) "
                                           + "A server started with --curve-secret hears only workers with --curve-server, "

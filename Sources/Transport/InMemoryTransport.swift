@@ -83,6 +83,7 @@ public final class InMemoryClient: ClientTransport, @unchecked Sendable {
     }
 
     public var traffic: Traffic { clientTraffic }
+    public var serverAddress: String { "the in-memory server" }
 
     public func send(_ frames: [OutboundFrame]) throws {
         clientTraffic.sent(frames)

@@ -19,6 +19,8 @@ public protocol ServerTransport: AnyObject {
 
 /// A worker's side: one server.
 public protocol ClientTransport: AnyObject {
+    /// The server's address, as messages name it.
+    var serverAddress: String { get }
     func receive(timeoutMilliseconds: Int) throws -> [any InboundFrame]?
     /// Sends one message to the server. One that no connection takes in time is dropped, not an error: the
     /// caller notices the missing answer.

@@ -157,6 +157,7 @@ public final class ZMQClientTransport: ClientTransport, @unchecked Sendable {
     // @unchecked: as for the server side.
     private let socket: ZMQSocket
     public private(set) var traffic = Traffic()
+    public let serverAddress: String
 
     /// - Parameter reconnectMax: when the server goes away, libzmq reconnects after 0.1 s, doubling the pause up
     ///   to this many seconds.
@@ -174,6 +175,7 @@ public final class ZMQClientTransport: ClientTransport, @unchecked Sendable {
         try socket.set(.sendHighWaterMark(messages: 0))
         try socket.set(.receiveHighWaterMark(messages: 0))
         try socket.connect(address)
+        serverAddress = address
     }
 
     public func receive(timeoutMilliseconds: Int) throws -> [any InboundFrame]? {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZeroMQ
 
 /// Bad input ends in a non-zero exit and a message that names the file and line, or the key, and what to do.
 @Suite struct BadInputTests {
@@ -53,6 +54,19 @@ import Testing
                     "\(arguments): \(result.stderr)")
             #expect(!(result.stdout + result.stderr).contains("listening on") && !result.stdout.contains("registered"))
         }
+    }
+
+    /// A worker whose server never answers gives up after cluster.server_timeout, naming the address it tried.
+    @Test func aWorkerWithNoServerNamesTheAddress() throws {
+        // A socket that takes the connection and never reads from it.
+        let silent = try ZMQContext().socket(.router)
+        try silent.bind("tcp://127.0.0.1:*")
+        let address = try silent.lastEndpoint
+        let result = try PSTrainProcess.run(["worker", "--connect", address, "--rank", "0", "cluster.server_timeout=2",
+                                             "cluster.heartbeat_interval=0.5", "cluster.heartbeat_timeout=1"], timeout: 60)
+        #expect(result.status != 0 && result.stderr.contains("no answer from the server at \(address) for 2 s while waiting for welcome"),
+                "\(result.stderr)")
+        silent.close()
     }
 
     @Test func labelsOutsideTheClasses() throws {
