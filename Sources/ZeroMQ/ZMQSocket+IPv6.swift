@@ -42,9 +42,9 @@ extension ZMQSocket {
         hints.ai_family = AF_INET
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var found: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(name, nil, &hints, &found) == 0 else { return false }
+        guard getaddrinfo(name, nil, &hints, &found) == 0, let found else { return false }
         freeaddrinfo(found)
-        return found != nil
+        return true
     }
 
     /// Whether the network interface `name` (as in `tcp://eth0:5555`) has an IPv4 address.

@@ -80,19 +80,22 @@ struct LocalLaunchCommand: ParsableCommand {
             let directory: RunDirectory
             let launchConfig: URL
             let resolved: RunConfig
+            // Fails here, once, on bad data rather than in N + 1 processes, and before a new run directory is made.
+            func checked(_ config: RunConfig) throws -> RunConfig {
+                try PreparedRun(config: config).checkShards(workers: config.cluster.workers)
+                return config
+            }
             if let resume {
                 directory = try RunDirectory(resuming: resume)
                 launchConfig = directory.url.appendingPathComponent("config.yaml")
-                resolved = try ConfigLoader.load(path: launchConfig.path)
+                resolved = try checked(ConfigLoader.load(path: launchConfig.path))
             } else {
-                resolved = try configuration.load(extra: (workers.map { ["cluster.workers=\($0)"] } ?? [])
-                                                  + (servers.map { ["cluster.servers=\($0)"] } ?? []))
+                resolved = try checked(configuration.load(extra: (workers.map { ["cluster.workers=\($0)"] } ?? [])
+                                                          + (servers.map { ["cluster.servers=\($0)"] } ?? [])))
                 directory = try RunDirectory(path: output.runDir)
                 launchConfig = directory.url.appendingPathComponent("launch.yaml")
                 try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             }
-            // Fail here, once, on bad data rather than in N + 1 processes.
-            try PreparedRun(config: resolved).checkShards(workers: resolved.cluster.workers)
             let keys = curve ? try Self.curveOptions(in: directory.url, servers: resolved.cluster.servers) : (server: [], worker: [])
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             let launcher = ClusterLauncher(placement: LocalPlacement(executable: executable), configPath: launchConfig.path, workers: resolved.cluster.workers,

@@ -44,15 +44,17 @@ import ZeroMQ
         #expect(unreachable.stderr.contains("hint: `ssh pstrain-no-such-host.invalid true` must work without a password prompt"))
     }
 
-    /// More workers than training rows is refused before a process starts (a typo of --workers 1000 would
+    /// More workers than training rows is refused before a process starts or a run directory is made (a typo of --workers 1000 would
     /// otherwise start a thousand), by launch, sweep and the server alike.
     @Test func moreWorkersThanRowsStartsNothing() throws {
         let expected = "cluster.workers: 5 workers for the 4 training rows of synthetic"
         for arguments in [["launch", "--workers", "5"], ["sweep", "--workers", "1,5"], ["server", "cluster.workers=5"]] {
-            let result = try PSTrainProcess.run(arguments + ["data.samples=4", "--run-dir", PSTrainProcess.runDirectory()], timeout: 60)
+            let directory = PSTrainProcess.runDirectory()
+            let result = try PSTrainProcess.run(arguments + ["data.samples=4", "--run-dir", directory], timeout: 60)
             #expect(result.status != 0 && result.stderr.contains(expected) && result.stderr.contains("hint: use at most 4 workers"),
                     "\(arguments): \(result.stderr)")
             #expect(!(result.stdout + result.stderr).contains("listening on") && !result.stdout.contains("registered"))
+            #expect(!FileManager.default.fileExists(atPath: directory), "\(arguments) made a run directory")
         }
     }
 
