@@ -44,8 +44,8 @@ import ZeroMQ
         #expect(unreachable.stderr.contains("hint: `ssh pstrain-no-such-host.invalid true` must work without a password prompt"))
     }
 
-    /// More workers than training rows is refused before a process starts or a run directory is made (a typo of --workers 1000 would
-    /// otherwise start a thousand), by launch, sweep and the server alike.
+    /// More workers than training rows is refused before a process starts or a run directory is made (a typo of
+    /// --workers 1000 would otherwise start a thousand), by launch, sweep and the server alike.
     @Test func moreWorkersThanRowsStartsNothing() throws {
         let expected = "cluster.workers: 5 workers for the 4 training rows of synthetic"
         for arguments in [["launch", "--workers", "5"], ["sweep", "--workers", "1,5"], ["server", "cluster.workers=5"]] {
