@@ -50,13 +50,16 @@ public struct SyntheticData: Sendable {
     func sample(_ n: Int, teacher: Teacher, stream: UInt64, name: String) -> Dataset {
         var rng = SeededGenerator(seed: seed, streams: stream)
         var x = [Float](repeating: 0, count: n * features), y = [Float](repeating: 0, count: n)
+        var row = [Double](repeating: 0, count: features)
         for r in 0 ..< n {
-            var row = [Double](repeating: 0, count: features)
             let cluster = kind == .blobs ? rng.integer(below: classes) : 0
-            for j in 0 ..< features {
-                row[j] = kind == .blobs ? teacher.centres[cluster][j] + noise * rng.normal() : rng.normal()
-                x[r * features + j] = Float(row[j])
+            if kind == .blobs {
+                let centre = teacher.centres[cluster]
+                for j in 0 ..< features { row[j] = centre[j] + noise * rng.normal() }
+            } else {
+                for j in 0 ..< features { row[j] = rng.normal() }
             }
+            for j in 0 ..< features { x[r * features + j] = Float(row[j]) }
             switch kind {
             case .linear:
                 y[r] = Float(teacher.scores(row)[0] + noise * rng.normal())

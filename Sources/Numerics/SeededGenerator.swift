@@ -64,6 +64,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     /// A standard normal number (mean 0, standard deviation 1).
+    @inlinable
     public mutating func normal() -> Double {
         if let spare = spareNormal {
             spareNormal = nil
@@ -100,18 +101,34 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 /// `log m = 2 * atanh((m - 1) / (m + 1))` far enough for full double precision.
 public func portableLog(_ x: Double) -> Double {
     precondition(x > 0 && x.isFinite, "portableLog needs a positive finite number, got \(x)")
-    var exponent = Int(x.exponent)
-    var m = x.significand
+    // Read `x = m * 2^e` from the bits (for a normal number they hold both as they are): the `exponent` and
+    // `significand` properties are calls, and took a tenth of generating synthetic data.
+    let biasedExponent = Int(x.bitPattern >> 52)
+    var exponent = biasedExponent == 0 ? Int(x.exponent) : biasedExponent - 1023
+    // The significand's bits under the exponent of 1.
+    var m = biasedExponent == 0 ? x.significand : Double(bitPattern: x.bitPattern & 0x000F_FFFF_FFFF_FFFF | 0x3FF0_0000_0000_0000)
     if m > 1.4142135623730951 {
         m /= 2
         exponent += 1
     }
     let s = (m - 1) / (m + 1)
     let s2 = s * s
-    var series = 0.0
-    for k in stride(from: 29, through: 3, by: -2) {
-        series = (series + 1 / Double(k)) * s2
-    }
+    // Horner's rule over 1/29, 1/27, ..., 1/3, written out so that the reciprocals are constants folded at compile
+    // time (correctly rounded, as dividing at run time gives), not a division each.
+    var series = (1.0 / 29) * s2
+    series = (series + 1.0 / 27) * s2
+    series = (series + 1.0 / 25) * s2
+    series = (series + 1.0 / 23) * s2
+    series = (series + 1.0 / 21) * s2
+    series = (series + 1.0 / 19) * s2
+    series = (series + 1.0 / 17) * s2
+    series = (series + 1.0 / 15) * s2
+    series = (series + 1.0 / 13) * s2
+    series = (series + 1.0 / 11) * s2
+    series = (series + 1.0 / 9) * s2
+    series = (series + 1.0 / 7) * s2
+    series = (series + 1.0 / 5) * s2
+    series = (series + 1.0 / 3) * s2
     let logM = 2 * s * (1 + series)
     return Double(exponent) * 0.6931471805599453 + logM
 }

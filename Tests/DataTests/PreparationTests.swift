@@ -27,6 +27,19 @@ import Testing
         #expect(train.features.min() == 0 && train.features.max() == 1)
     }
 
+    /// Pins every synthetic kind's data, bit for bit: a seed names the same data set in every release.
+    @Test(arguments: [(SyntheticKind.linear, 0x7A95_A1FD_03AD_9880), (.logistic, 0x99AA_3E33_370D_7BF7), (.softmax, 0xC15B_23C8_6B8D_7BF7),
+                       (.blobs, 0x4C02_B3E9_EA88_00FE), (.teacherMLP, 0xE685_CBA1_B10D_7BF7)] as [(SyntheticKind, UInt64)])
+    func syntheticDataIsPinned(kind: SyntheticKind, fingerprint: UInt64) {
+        let (train, test) = SyntheticData(kind: kind, features: 7, classes: 3, noise: 0.3, seed: 11).generate(trainSamples: 60, testSamples: 20)
+        // FNV-1a over the bits of every feature and target, train then test.
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for value in train.features + train.targets + test.features + test.targets {
+            hash = (hash ^ UInt64(value.bitPattern)) &* 0x100_0000_01B3
+        }
+        #expect(hash == fingerprint, "\(kind): 0x\(String(hash, radix: 16))")
+    }
+
     @Test(arguments: SyntheticKind.allCases)
     func syntheticDataIsSeededAndLabelled(kind: SyntheticKind) {
         let gen = SyntheticData(kind: kind, features: 8, classes: 4, noise: 0.1, seed: 3)
