@@ -73,6 +73,9 @@ struct LocalLaunchCommand: ParsableCommand {
             throw ValidationError("--resume continues a run with its own config, in its own directory: "
                                   + "drop --config, --run-dir, --workers, --servers and overrides")
         }
+        for (flag, count) in [("--workers", workers), ("--servers", servers)] where (count ?? 1) < 1 {
+            throw ValidationError("\(flag) must be at least 1, got \(count!)")
+        }
     }
 
     func run() throws {

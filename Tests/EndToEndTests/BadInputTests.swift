@@ -58,6 +58,16 @@ import ZeroMQ
         }
     }
 
+    /// A count given as a flag is refused by that flag's name, before anything starts.
+    @Test func launchNamesTheFlagOfABadCount() throws {
+        for flag in ["--workers", "--servers"] {
+            let directory = PSTrainProcess.runDirectory()
+            let result = try PSTrainProcess.run(["launch", "\(flag)=0", "--run-dir", directory], timeout: 60)
+            #expect(result.status != 0 && result.stderr.contains("\(flag) must be at least 1, got 0"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: directory))
+        }
+    }
+
     /// A worker whose server never answers gives up after cluster.server_timeout, naming the address it tried.
     @Test func aWorkerWithNoServerNamesTheAddress() throws {
         // A socket that takes the connection and never reads from it.
