@@ -15,15 +15,17 @@ import Testing
         var rng = SeededGenerator(seed: 0)
         #expect((0 ..< 3).map { _ in rng.next() } == [0x99EC_5F36_CB75_F2B4, 0xBF6E_1F78_4956_452A, 0x1A5F_849D_4933_E6E0])
         var normals = SeededGenerator(seed: 7)
-        #expect((0 ..< 4).map { _ in normals.normal().bitPattern } == [0x3FEE_DC0D_635E_EA0B, 0xBFF1_0522_12A3_0FDE, 0xBFD3_7397_5591_6C21, 0xBFF1_9560_DAD0_2138])
+        #expect((0 ..< 4).map { _ in normals.normal().bitPattern }
+            == [0x3FEE_DC0D_635E_EA0B, 0xBFF1_0522_12A3_0FDE, 0xBFD3_7397_5591_6C21, 0xBFF1_9560_DAD0_2138])
     }
 
     /// Pins `portableLog`'s bits, which every normal number goes through, across its branches: a subnormal input,
     /// the fold of a significand above the square root of 2, and exponents far either way.
     @Test func portableLogIsPinned() {
         let inputs = [1e-300, 0.1, 0.75, 1.5, 3, 1e300, 5e-324]
-        #expect(inputs.map { portableLog($0).bitPattern } == [0xC085_9634_47F8_7FB5, 0xC002_6BB1_BBB5_5515, 0xBFD2_6962_1134_DB92, 0x3FD9_F323_ECBF_984C,
-                                                                0x3FF1_93EA_7AAD_030A, 0x4085_9634_47F8_7FB5, 0xC087_4385_446D_71C3])
+        #expect(inputs.map { portableLog($0).bitPattern }
+            == [0xC085_9634_47F8_7FB5, 0xC002_6BB1_BBB5_5515, 0xBFD2_6962_1134_DB92, 0x3FD9_F323_ECBF_984C, 0x3FF1_93EA_7AAD_030A,
+                0x4085_9634_47F8_7FB5, 0xC087_4385_446D_71C3])
     }
 
     @Test func portableLogMatchesLibmWithinAnUlpOrTwo() {
