@@ -16,9 +16,10 @@ struct CommunicationBenchmark: ParsableCommand {
         discussion: """
             pstrain: one worker pushes a float32 gradient of the model's size to a ParameterServer (async mode, \
             SGD) and waits for the new weights: validation, the optimizer step and every copy included. Raw: a \
-            DEALER sends the same number of bytes to a ROUTER that sends them straight back. Both run in this \
-            process, the server on a thread of its own, over the same endpoint kind. The two are timed in \
-            alternating rounds of 0.1 s; each figure is the median of its rounds.
+            DEALER sends the same number of bytes to a ROUTER that sends them straight back. The worker and the \
+            DEALER run in this process; the ParameterServer and the ROUTER each in a process of their own, as in \
+            a deployment, over the same endpoint kind. The two are timed in alternating rounds of 0.1 s; each \
+            figure is the median of its rounds.
             """)
 
     @Option(help: "Model sizes in MiB.") var sizes = "1,4,16"
@@ -39,7 +40,7 @@ struct CommunicationBenchmark: ParsableCommand {
                 let (ours, raw) = try alternatingSecondsPerCall(seconds: seconds, warmUp: min(0.5, seconds / 4), pstrain.call, echo.call)
                 pstrain.finish()
                 echo.finish()
-                print(kind.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "  %4.0f   %10.3f   %11.3f   %5.2f", mib, ours * 1000, raw * 1000, ours / raw))
+                print(kind.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "  %5g  %10.3f   %11.3f   %5.2f", mib, ours * 1000, raw * 1000, ours / raw))
                 rows.append(["transport": kind, "mib": mib, "pstrain_ms": ours * 1000, "raw_echo_ms": raw * 1000, "ratio": ours / raw])
             }
         }
@@ -49,10 +50,6 @@ struct CommunicationBenchmark: ParsableCommand {
         }
     }
 
-    func endpoint(_ kind: String) -> String {
-        kind == "ipc" ? "ipc:///tmp/pstrain-bench-\(getpid())-\(UUID().uuidString.prefix(8)).sock" : "tcp://127.0.0.1:*"
-    }
-
     /// One round trip to time, and how to take down what it runs on.
     struct RoundTrip {
         var call: () throws -> Void
@@ -60,24 +57,10 @@ struct CommunicationBenchmark: ParsableCommand {
     }
 
     func rawEcho(kind: String, bytes: Int) throws -> RoundTrip {
+        let peer = try PeerProcess(role: .echo, transport: kind, parameters: bytes / 4)
         let context = try ZMQContext()
-        let router = try context.socket(.router)
-        try router.bind(endpoint(kind))
-        let address = try router.lastEndpoint
-        let done = StopRequest()
-        let echo = Thread {
-            try? router.set(.receiveTimeout(milliseconds: 100))
-            while done.requested == nil {
-                guard let frames = try? router.receiveMultipart() else { continue }
-                _ = try? router.send(frames[0].bytes, more: true)
-                // Send the received frame back as it is, without copying it.
-                frames[1].withBytes { _ = try? router.send(zeroCopy: $0, owner: frames[1]) }
-            }
-            router.close()
-        }
-        echo.start()
         let dealer = try context.socket(.dealer)
-        try dealer.connect(address)
+        try dealer.connect(peer.endpoint)
         // Real values, as in the gradient pstrain sends: memory never written reads as the kernel's shared zero page,
         // which stays in cache and made the echo's copies unrealistically cheap.
         let payload = OutboundFrame(count: bytes)
@@ -86,39 +69,16 @@ struct CommunicationBenchmark: ParsableCommand {
             try dealer.send(zeroCopy: payload.bytes, owner: payload)
             _ = try dealer.receive()
         }, finish: {
-            done.request("measured")
             dealer.close()
-            while echo.isExecuting { usleep(1000) }
+            peer.finish()
         })
     }
 
     func pushPull(kind: String, parameters: Int) throws -> RoundTrip {
-        var config = RunConfig()
-        config.data.format = .synthetic
-        config.data.generator = .linear
-        config.data.features = parameters - 1
-        config.data.samples = 1
-        config.data.testSamples = 0
-        config.model.kind = .linear
-        config.optimizer.kind = .sgd
-        config.optimizer.lr = 1e-9
-        config.cluster.workers = 1
-        config.cluster.mode = .async
-        config.train.epochs = 1
-        config.train.logEvery = 1_000_000
-        let run = try PreparedRun(config: config)
+        let run = try PreparedRun(config: CommunicationPeer.serverConfig(parameters: parameters))
+        let peer = try PeerProcess(role: .server, transport: kind, parameters: parameters)
+        let address = peer.endpoint
         let context = try ZMQContext()
-        let serverTransport = try ZMQServerTransport(context: context, bind: endpoint(kind), maxMessageBytes: 1 << 30)
-        let address = serverTransport.endpoint
-        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bench-\(UUID().uuidString)").path)
-        let stop = StopRequest()
-        let serverThread = Thread {
-            // One shard: the server cannot refuse its own config here.
-            _ = try? ParameterServer(run: run, transport: serverTransport, directory: directory, quiet: true, stop: stop, log: { _ in }).serve()
-            serverTransport.close()
-        }
-        serverThread.start()
-
         let client = try ZMQClientTransport(context: context, connect: address, maxMessageBytes: 1 << 30)
         let jobID = run.jobID
         func exchange(_ frames: [OutboundFrame]) throws -> UInt64 {
@@ -159,9 +119,8 @@ struct CommunicationBenchmark: ParsableCommand {
             }
         }
         return RoundTrip(call: call, finish: {
-            stop.request("measured")
             client.close()
-            while serverThread.isExecuting { usleep(1000) }
+            peer.finish()
         })
     }
 }
