@@ -86,15 +86,15 @@ public final class LocalTrainer {
             try checkpoints.save(state.encode(layout: run.spec.layout, jobID: run.jobID, model: run.modelDescription), step: step)
             lastCheckpoint = Date()
         }
-        // Clocks count step time only (gather to update), never evaluation, so speeds mean training speed.
+        // Speeds count training time: the loop's wall time less evaluation, as a cluster's server counts it.
         var intervalLoss = 0.0, intervalNorm = 0.0, intervalSteps = 0, intervalSamples = 0, intervalSeconds = 0.0
+        var clock = TrainingClock()
         training: for epoch in (resume?.epoch ?? 0) ..< t.epochs {
             let batches = EpochBatches(shardRows: rows, batchSize: t.batchSize, epoch: epoch, seed: t.seed, shuffle: t.shuffle, dropLast: t.dropLast)
             let epochStart = Date()
             // A resumed epoch skips the batches done before the checkpoint: the order is the same, by seed and epoch.
             let done = epoch == resume?.epoch ? resume!.batchInEpoch : 0
             for (index, batch) in batches.enumerated() where index >= done {
-                let stepStart = Date()
                 let learningRate = schedule.rate(atStep: step)
                 var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(step))
                 data.gather(batch, features: &batchX, targets: &batchY)
@@ -114,7 +114,7 @@ public final class LocalTrainer {
                         return norm
                     }
                 }
-                let stepSeconds = Date().timeIntervalSince(stepStart)
+                let stepSeconds = clock.lap()
                 step += 1
                 samples += batch.count
                 trainSeconds += stepSeconds
@@ -153,6 +153,7 @@ public final class LocalTrainer {
                 if let mse = e.meanSquaredError { line += String(format: "  test_mse %.4g", mse) }
             }
             progress?.log(line + String(format: "  (%.1f s)", Date().timeIntervalSince(epochStart)))
+            clock.exclude()
         }
 
         if status == "completed" { try checkpoint(epoch: t.epochs, batchInEpoch: 0) }
