@@ -35,10 +35,14 @@ public final class ClusterLauncher {
     let maxRestarts: Int
     let resume: Bool
     let continueWithoutFailedWorkers: Bool
-    /// Options for the server process beyond its config and run directory (`--metrics`, keys).
+    /// Options for every server shard beyond its config and run directory (keys).
     let serverOptions: [String]
+    /// Where the server (shard 0) serves its metrics: `--metrics`'s `[host:]port`.
+    let serverMetrics: String?
     /// Options for each worker process beyond its config, endpoint and rank (keys).
     let workerOptions: [String]
+    /// Where each worker serves its metrics.
+    let workerMetrics: WorkerMetricsPorts?
     let log: @Sendable (String) -> Void
     /// The environment variable that tells each child the launcher's pid, so it can ask the kernel to stop it if
     /// the launcher dies without cleaning up (SIGKILL).
@@ -46,7 +50,7 @@ public final class ClusterLauncher {
     private var children: [Child] = []
     private let exited = DispatchSemaphore(value: 0)
     private var tee: LineTee?
-    /// The tees of workers whose output is echoed (placements that label roles).
+    /// The tees of the workers' output.
     private var workerTees: [LineTee] = []
 
     /// One role's process, the latest of it after restarts.
@@ -66,11 +70,14 @@ public final class ClusterLauncher {
     ///   - continueWithoutFailedWorkers: a worker that fails beyond its restarts does not end the job: the server
     ///     goes on without it (`on_worker_failure: continue`) and the job's outcome is the server's.
     public init(placement: RolePlacement, configPath: String, workers: Int, servers: Int = 1, directory: URL, maxRestarts: Int = 0, resume: Bool = false,
-                continueWithoutFailedWorkers: Bool = false, serverOptions: [String] = [], workerOptions: [String] = [],
+                continueWithoutFailedWorkers: Bool = false, serverOptions: [String] = [], serverMetrics: String? = nil,
+                workerOptions: [String] = [], workerMetrics: WorkerMetricsPorts? = nil,
                 parentVariable: String, log: @escaping @Sendable (String) -> Void) {
         self.continueWithoutFailedWorkers = continueWithoutFailedWorkers
         self.serverOptions = serverOptions
+        self.serverMetrics = serverMetrics
         self.workerOptions = workerOptions
+        self.workerMetrics = workerMetrics
         self.placement = placement
         self.parentVariable = parentVariable
         self.configPath = configPath
@@ -183,6 +190,7 @@ public final class ClusterLauncher {
     private func startServer(resume: Bool, otherShards: [String], stop: StopRequest, timeout: TimeInterval) throws -> String {
         let arguments = (resume ? ["server", "--resume", directory.path]
             : ["server", "--config", configPath, "--run-dir", directory.path, "--bind", placement.bindAddress(shard: 0)]) + serverOptions
+            + (serverMetrics.map { ["--metrics", $0] } ?? [])
             + (otherShards.isEmpty ? [] : ["--shard", "0", "--other-shards", otherShards.joined(separator: ",")])
         return placement.connectAddress(reported: try startServing(.server, arguments, tee: tee!, echo: true, stop: stop, timeout: timeout),
                                         shard: 0)
@@ -192,7 +200,7 @@ public final class ClusterLauncher {
     /// `server-<shard>.log`; returns the endpoint it reports binding and the one others connect to.
     private func startShard(_ shard: Int, bind: String? = nil, stop: StopRequest, timeout: TimeInterval) throws -> (reported: String, endpoint: String) {
         let arguments = ["server", "--config", configPath, "--run-dir", directory.path, "--bind", bind ?? placement.bindAddress(shard: shard),
-                         "--shard", "\(shard)", "--quiet"] + serverOptions.filter { !$0.hasPrefix("--metrics") }
+                         "--shard", "\(shard)", "--quiet"] + serverOptions
         let tee = try LineTee(file: directory.appendingPathComponent("server-\(shard).log"), echo: log, appending: resume || bind != nil)
         let reported = try startServing(.shard(shard), arguments, tee: tee, echo: placement.label(of: .shard(shard)) != nil, stop: stop,
                                         timeout: timeout)
@@ -251,6 +259,7 @@ public final class ClusterLauncher {
     private func startWorker(_ rank: Int, address: String, appending: Bool) throws {
         let logURL = directory.appendingPathComponent("worker-\(rank).log")
         let arguments = ["worker", "--config", configPath, "--connect", address, "--rank", "\(rank)"] + workerOptions
+            + (workerMetrics.map { ["--metrics", $0.address(rank: rank)] } ?? [])
         if let label = placement.label(of: .worker(rank)) {
             let tee = try LineTee(file: logURL, echo: log, appending: appending)
             workerTees.append(tee)
@@ -263,14 +272,17 @@ public final class ClusterLauncher {
             }
             return
         }
+        // Its output goes through the launcher, which shows where it serves its metrics.
+        let tee = try LineTee(file: logURL, echo: log, appending: appending)
+        workerTees.append(tee)
+        let log = log
         try start(.worker(rank), arguments, log: logURL) { process in
-            if !appending || !FileManager.default.fileExists(atPath: logURL.path) {
-                _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = out
+            tee.follow(out.fileHandleForReading, echo: false) { line in
+                if line.hasPrefix("metrics on ") { log("worker \(rank): " + line) }
             }
-            let handle = try? FileHandle(forWritingTo: logURL)
-            handle?.seekToEndOfFile()
-            process.standardOutput = handle
-            process.standardError = handle
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Config
 import Foundation
+import Monitoring
 import Roles
 import Training
 import ZeroMQ
@@ -43,7 +44,8 @@ struct LocalLaunchCommand: ParsableCommand {
             is stopped and the exit status is non-zero; `--resume DIR` then continues the run from its latest \
             checkpoint.
 
-            --metrics is passed to the server: see `pstrain server --help`. With --curve, a server key pair and \
+            --metrics is passed to the server (shard 0): see `pstrain server --help`. --worker-metrics gives each \
+            worker an endpoint of its own (see `pstrain worker --help`); the launcher shows where. With --curve, a server key pair and \
             a worker key pair are written to <run>/keys (kept for --resume) and every connection is encrypted \
             and authenticated with them.
             """)
@@ -61,6 +63,11 @@ struct LocalLaunchCommand: ParsableCommand {
 
     @OptionGroup var monitoring: MetricsArgument
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve each worker's Prometheus metrics and health too: worker K at PORT + K, on 127.0.0.1 or HOST; 0 gives each a free port. Off unless given.",
+        valueName: "[host:]port"))
+    var workerMetrics: String?
+
     @Flag(name: .long, help: "Encrypt and authenticate the job's traffic with CurveZMQ, with keys made for it in <run>/keys.")
     var curve = false
 
@@ -76,6 +83,17 @@ struct LocalLaunchCommand: ParsableCommand {
         for (flag, count) in [("--workers", workers), ("--servers", servers)] where (count ?? 1) < 1 {
             throw ValidationError("\(flag) must be at least 1, got \(count!)")
         }
+        _ = try workerMetricsPorts()
+    }
+
+    /// Where `--worker-metrics` puts the workers' endpoints.
+    func workerMetricsPorts() throws -> WorkerMetricsPorts? {
+        guard let workerMetrics else { return nil }
+        let address: MonitoringAddress
+        do { address = try MonitoringAddress(parsing: workerMetrics) } catch {
+            throw ValidationError(error.description.replacingOccurrences(of: "--metrics", with: "--worker-metrics"))
+        }
+        return WorkerMetricsPorts(host: address.host, port: address.port)
     }
 
     func run() throws {
@@ -84,7 +102,12 @@ struct LocalLaunchCommand: ParsableCommand {
             let launchConfig: URL
             let resolved: RunConfig
             // Fails here, once, on bad data rather than in N + 1 processes, and before a new run directory is made.
+            let workerPorts = try workerMetricsPorts()
             func checked(_ config: RunConfig) throws -> RunConfig {
+                if let workerPorts, workerPorts.port != 0, workerPorts.port + config.cluster.workers - 1 > 65535 {
+                    throw ValidationError("--worker-metrics \(workerMetrics!): \(config.cluster.workers) workers need ports up to "
+                                          + "\(workerPorts.port + config.cluster.workers - 1), past 65535; give a lower port, or 0 for free ports")
+                }
                 try PreparedRun(config: config).checkShards(workers: config.cluster.workers)
                 return config
             }
@@ -105,8 +128,8 @@ struct LocalLaunchCommand: ParsableCommand {
                                          servers: resolved.cluster.servers,
                                          directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                          continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
-                                         serverOptions: (monitoring.metrics.map { ["--metrics", $0] } ?? []) + keys.server,
-                                         workerOptions: keys.worker,
+                                         serverOptions: keys.server, serverMetrics: monitoring.metrics,
+                                         workerOptions: keys.worker, workerMetrics: workerPorts,
                                          parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }

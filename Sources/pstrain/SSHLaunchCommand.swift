@@ -145,8 +145,7 @@ struct SSHLaunchCommand: ParsableCommand {
             let launcher = ClusterLauncher(placement: placement, configPath: launchConfig.path, workers: workers, servers: servers,
                                            directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                            continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
-                                           serverOptions: (record.metrics.map { ["--metrics", $0] } ?? []) + keys.server
-                                               + (record.curve ? [] : ["--insecure"]),
+                                           serverOptions: keys.server + (record.curve ? [] : ["--insecure"]), serverMetrics: record.metrics,
                                            workerOptions: keys.worker, parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }

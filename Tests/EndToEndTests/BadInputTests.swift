@@ -68,6 +68,18 @@ import ZeroMQ
         }
     }
 
+    /// Worker metrics ports past 65535 (one port per worker from the one given), or no port at all: refused by flag
+    /// name before a run directory is made.
+    @Test func launchRefusesWorkerMetricsPortsItCannotGive() throws {
+        for (value, message) in [("65535", "--worker-metrics 65535: 2 workers need ports up to 65536"), ("x:y", "--worker-metrics x:y: 'y' is not a port")] {
+            let directory = PSTrainProcess.runDirectory()
+            let result = try PSTrainProcess.run(["launch", "--config", "configs/digits-softmax.yaml", "--workers", "2", "--worker-metrics", value,
+                                                 "--run-dir", directory], timeout: 60)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: directory))
+        }
+    }
+
     /// A worker whose server never answers gives up after cluster.server_timeout, naming the address it tried.
     @Test func aWorkerWithNoServerNamesTheAddress() throws {
         // A socket that takes the connection and never reads from it.

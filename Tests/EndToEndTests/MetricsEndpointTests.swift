@@ -68,12 +68,17 @@ import Testing
         #expect(try #require(after["pstrain_step"]) >= step, "the step never goes back")
     }
 
-    @Test func launchServesTheMetricsOfItsServer() throws {
+    /// The server (shard 0 of several, too) and each worker serve metrics, and the launcher shows each address.
+    @Test(arguments: [1, 2]) func launchServesTheMetricsOfItsServerAndWorkers(servers: Int) throws {
         let dir = PSTrainProcess.runDirectory()
-        let result = try PSTrainProcess.run(["launch", "--config", "configs/digits-softmax.yaml", "--workers", "2", "--run-dir", dir,
-                                             "--metrics", "0", "train.epochs=2"], timeout: 120)
+        let result = try PSTrainProcess.run(["launch", "--config", "configs/digits-softmax.yaml", "--workers", "2", "--servers", "\(servers)",
+                                             "--run-dir", dir, "--metrics", "0", "--worker-metrics", "0", "train.epochs=2"], timeout: 120)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("metrics on http://127.0.0.1:"), "the launcher shows where: \(result.stderr)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("metrics on http://127.0.0.1:") }, "the launcher shows the server's: \(result.stderr)")
+        let workers = (0 ..< 2).compactMap { rank in lines.first { $0.hasPrefix("worker \(rank): metrics on http://127.0.0.1:") } }
+        #expect(workers.count == 2 && Set(workers.map { $0.split(separator: " ").last! }).count == 2,
+                "the launcher shows each worker's own: \(result.stderr)")
     }
 
     /// Scrapes until `done` holds of the samples (each check a real scrape), for at most 60 s; the last samples.
