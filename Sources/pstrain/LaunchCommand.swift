@@ -1,7 +1,6 @@
 import ArgumentParser
 import Config
 import Foundation
-import Monitoring
 import Roles
 import Training
 import ZeroMQ
@@ -63,10 +62,7 @@ struct LocalLaunchCommand: ParsableCommand {
 
     @OptionGroup var monitoring: MetricsArgument
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Serve each worker's Prometheus metrics and health too: worker K at PORT + K, on 127.0.0.1 or HOST; 0 gives each a free port. Off unless given.",
-        valueName: "[host:]port"))
-    var workerMetrics: String?
+    @OptionGroup var workerMonitoring: WorkerMetricsArgument
 
     @Flag(name: .long, help: "Encrypt and authenticate the job's traffic with CurveZMQ, with keys made for it in <run>/keys.")
     var curve = false
@@ -83,17 +79,6 @@ struct LocalLaunchCommand: ParsableCommand {
         for (flag, count) in [("--workers", workers), ("--servers", servers)] where (count ?? 1) < 1 {
             throw ValidationError("\(flag) must be at least 1, got \(count!)")
         }
-        _ = try workerMetricsPorts()
-    }
-
-    /// Where `--worker-metrics` puts the workers' endpoints.
-    func workerMetricsPorts() throws -> WorkerMetricsPorts? {
-        guard let workerMetrics else { return nil }
-        let address: MonitoringAddress
-        do { address = try MonitoringAddress(parsing: workerMetrics) } catch {
-            throw ValidationError(error.description.replacingOccurrences(of: "--metrics", with: "--worker-metrics"))
-        }
-        return WorkerMetricsPorts(host: address.host, port: address.port)
     }
 
     func run() throws {
@@ -102,12 +87,8 @@ struct LocalLaunchCommand: ParsableCommand {
             let launchConfig: URL
             let resolved: RunConfig
             // Fails here, once, on bad data rather than in N + 1 processes, and before a new run directory is made.
-            let workerPorts = try workerMetricsPorts()
             func checked(_ config: RunConfig) throws -> RunConfig {
-                if let workerPorts, workerPorts.port != 0, workerPorts.port + config.cluster.workers - 1 > 65535 {
-                    throw ValidationError("--worker-metrics \(workerMetrics!): \(config.cluster.workers) workers need ports up to "
-                                          + "\(workerPorts.port + config.cluster.workers - 1), past 65535; give a lower port, or 0 for free ports")
-                }
+                _ = try WorkerMetricsArgument.ports(workerMonitoring.workerMetrics, workers: config.cluster.workers)
                 try PreparedRun(config: config).checkShards(workers: config.cluster.workers)
                 return config
             }
@@ -129,7 +110,7 @@ struct LocalLaunchCommand: ParsableCommand {
                                          directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                          continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
                                          serverOptions: keys.server, serverMetrics: monitoring.metrics,
-                                         workerOptions: keys.worker, workerMetrics: workerPorts,
+                                         workerOptions: keys.worker, workerMetrics: try WorkerMetricsArgument.ports(workerMonitoring.workerMetrics),
                                          parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }

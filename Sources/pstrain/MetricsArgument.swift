@@ -1,5 +1,6 @@
 import ArgumentParser
 import Monitoring
+import Roles
 
 /// `--metrics`, for the commands that run a parameter server or a worker.
 struct MetricsArgument: ParsableArguments {
@@ -21,5 +22,29 @@ struct MetricsArgument: ParsableArguments {
             printError("pstrain: metrics and health on \(metrics) are readable by every host that can reach it (no authentication)")
         }
         return try open(address)
+    }
+}
+
+/// `pstrain launch`'s `--worker-metrics`: where each worker serves its metrics.
+struct WorkerMetricsArgument: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve each worker's Prometheus metrics and health too: worker K at PORT + K, on 127.0.0.1 or HOST; 0 gives each a free port. Off unless given.",
+        valueName: "[host:]port"))
+    var workerMetrics: String?
+
+    func validate() throws { _ = try Self.ports(workerMetrics) }
+
+    /// The workers' ports from a `--worker-metrics` value; with `workers`, checked to end at 65535 at most.
+    static func ports(_ value: String?, workers: Int? = nil) throws -> WorkerMetricsPorts? {
+        guard let value else { return nil }
+        let address: MonitoringAddress
+        do { address = try MonitoringAddress(parsing: value) } catch {
+            throw ValidationError(error.description.replacingOccurrences(of: "--metrics", with: "--worker-metrics"))
+        }
+        if let workers, address.port != 0, address.port + workers - 1 > 65535 {
+            throw ValidationError("--worker-metrics \(value): \(workers) workers need ports up to \(address.port + workers - 1), past 65535; "
+                                  + "give a lower port, or 0 for free ports")
+        }
+        return WorkerMetricsPorts(host: address.host, port: address.port)
     }
 }

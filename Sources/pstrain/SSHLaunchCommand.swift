@@ -64,6 +64,8 @@ struct SSHLaunchCommand: ParsableCommand {
 
     @OptionGroup var monitoring: MetricsArgument
 
+    @OptionGroup var workerMonitoring: WorkerMetricsArgument
+
     @Flag(name: .long, help: "Encrypt and authenticate the job's traffic with CurveZMQ, with keys made for it in <run>/keys.")
     var curve = false
 
@@ -79,7 +81,8 @@ struct SSHLaunchCommand: ParsableCommand {
             let given = [("--port", port != nil),
                          ("--ssh-option", !sshOptions.isEmpty), ("--remote-pstrain", remotePstrain != nil),
                          ("--config", configuration.config != nil), ("overrides", !configuration.overrides.isEmpty),
-                         ("--run-dir", output.runDir != nil), ("--metrics", monitoring.metrics != nil), ("--curve", curve),
+                         ("--run-dir", output.runDir != nil), ("--metrics", monitoring.metrics != nil),
+                         ("--worker-metrics", workerMonitoring.workerMetrics != nil), ("--curve", curve),
                          ("--insecure", insecure)].filter(\.1).map(\.0)
             guard given.isEmpty else {
                 throw ValidationError("--resume continues a run with its config and options (DIR/launch-ssh.json), moving roles at "
@@ -95,7 +98,10 @@ struct SSHLaunchCommand: ParsableCommand {
         }
         if let port, !(1 ... 65535).contains(port) { throw ValidationError("--port \(port): a port is 1 to 65535") }
         do {
-            if let hosts { _ = try SSHHost.parseList(hosts, option: "--hosts") }
+            if let hosts {
+                let workers = try SSHHost.parseList(hosts, option: "--hosts").map(\.count).reduce(0, +)
+                _ = try WorkerMetricsArgument.ports(workerMonitoring.workerMetrics, workers: workers)
+            }
             if let serversOn { _ = try SSHHost.parseList(serversOn, option: "--servers-on") }
         } catch let error as LaunchError {
             throw ValidationError(error.message)
@@ -116,7 +122,8 @@ struct SSHLaunchCommand: ParsableCommand {
                 directory = try RunDirectory(path: output.runDir)
                 record = SSHLaunchRecord(hosts: hosts!, serversOn: serversOn, port: port, sshOptions: sshOptions,
                                          remotePstrain: remotePstrain ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
-                                         workingDirectory: FileManager.default.currentDirectoryPath, metrics: monitoring.metrics, curve: curve)
+                                         workingDirectory: FileManager.default.currentDirectoryPath, metrics: monitoring.metrics,
+                                         workerMetrics: workerMonitoring.workerMetrics, curve: curve)
             }
             let workerHosts = try SSHHost.parseList(record.hosts, option: "--hosts")
             let serverHosts = try record.shardHosts()
@@ -146,7 +153,9 @@ struct SSHLaunchCommand: ParsableCommand {
                                            directory: directory.url, maxRestarts: resolved.cluster.maxRestarts, resume: resume != nil,
                                            continueWithoutFailedWorkers: resolved.cluster.onWorkerFailure == .continue,
                                            serverOptions: keys.server + (record.curve ? [] : ["--insecure"]), serverMetrics: record.metrics,
-                                           workerOptions: keys.worker, parentVariable: LaunchedChild.parentVariable, log: printError)
+                                           workerOptions: keys.worker,
+                                           workerMetrics: try WorkerMetricsArgument.ports(record.workerMetrics, workers: workers),
+                                           parentVariable: LaunchedChild.parentVariable, log: printError)
             let stop = StopRequest()
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             try withExtendedLifetime(trap) { try launcher.run(stop: stop) }
@@ -206,6 +215,8 @@ struct SSHLaunchRecord: Codable {
     var remotePstrain: String
     var workingDirectory: String
     var metrics: String?
+    /// `--worker-metrics`; absent from records of runs started before it existed.
+    var workerMetrics: String?
     /// Encrypted with the keys in `<run>/keys`; else started with --insecure.
     var curve: Bool
 

@@ -91,13 +91,14 @@ struct SSHLaunchTests {
     let config = ["--config", "configs/digits-mlp.yaml", "train.batch_size=10"]
 
     /// The shards' hosts are given by name (bound on every interface, reached by the name), the workers' by address.
+    /// Shard 0 and every worker serve metrics on their hosts.
     @Test func trainsWithShardsAndWorkersOnThreeHosts() throws {
         let ssh = try SSHHosts(count: 4, serving: [1, 2, 3])
         defer { ssh.remove() }
         let (h1, h2, h3) = (SSHHosts.name(1), ssh.hosts.address(2), ssh.hosts.address(3))
         let dir = "\(ssh.runs)/job"
         let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2,\(h3)", "--servers-on", "\(h1),\(SSHHosts.name(2))", "--curve"]
-                                              + ssh.sshOptions + ["--run-dir", dir] + config,
+                                              + ssh.sshOptions + ["--run-dir", dir, "--metrics", "0", "--worker-metrics", "0"] + config,
                                               stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
         defer { launch.stop() }
         let status = launch.wait(timeout: 400)
@@ -110,7 +111,9 @@ struct SSHLaunchTests {
         #expect(FileManager.default.fileExists(atPath: "\(dir)/metrics.csv"))
         for line in ["[\(h1): server] pstrain server: serving every interface, port", "server at tcp://\(h1):",
                      "[\(SSHHosts.name(2)): server shard 1] ",
-                     "[\(h2): worker 0] worker 0: registered", "[\(h2): worker 1] ", "[\(h3): worker 2] worker 2: registered"] {
+                     "[\(h2): worker 0] worker 0: registered", "[\(h2): worker 1] ", "[\(h3): worker 2] worker 2: registered",
+                     "[\(h1): server] metrics on http://127.0.0.1:", "[\(h2): worker 1] metrics on http://127.0.0.1:",
+                     "[\(h3): worker 2] metrics on http://127.0.0.1:"] {
             #expect(log.contains(line), "no '\(line)' in:\n\(log)")
         }
         // Each host got only its roles' keys.
