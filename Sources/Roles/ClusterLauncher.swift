@@ -260,28 +260,20 @@ public final class ClusterLauncher {
         let logURL = directory.appendingPathComponent("worker-\(rank).log")
         let arguments = ["worker", "--config", configPath, "--connect", address, "--rank", "\(rank)"] + workerOptions
             + (workerMetrics.map { ["--metrics", $0.address(rank: rank)] } ?? [])
-        if let label = placement.label(of: .worker(rank)) {
-            let tee = try LineTee(file: logURL, echo: log, appending: appending)
-            workerTees.append(tee)
-            try start(.worker(rank), arguments, log: logURL) { process in
-                let out = Pipe(), err = Pipe()
-                process.standardOutput = out
-                process.standardError = err
-                tee.follow(out.fileHandleForReading, echo: true, prefix: "[\(label)] ") { _ in }
-                tee.follow(err.fileHandleForReading, echo: true, prefix: "[\(label)] ") { _ in }
-            }
-            return
-        }
-        // Its output goes through the launcher, which shows where it serves its metrics.
+        // Its output goes through the launcher: echoed with its label where the placement gives one, and its
+        // metrics address shown in any case.
+        let label = placement.label(of: .worker(rank))
         let tee = try LineTee(file: logURL, echo: log, appending: appending)
         workerTees.append(tee)
         let log = log
         try start(.worker(rank), arguments, log: logURL) { process in
-            let out = Pipe()
+            let out = Pipe(), err = Pipe()
             process.standardOutput = out
-            process.standardError = out
-            tee.follow(out.fileHandleForReading, echo: false) { line in
-                if line.hasPrefix("metrics on ") { log("worker \(rank): " + line) }
+            process.standardError = err
+            for pipe in [out, err] {
+                tee.follow(pipe.fileHandleForReading, echo: label != nil, prefix: label.map { "[\($0)] " } ?? "") { line in
+                    if label == nil && line.hasPrefix("metrics on ") { log("worker \(rank): " + line) }
+                }
             }
         }
     }
