@@ -81,9 +81,16 @@ struct CommunicationBenchmark: ParsableCommand {
         let context = try ZMQContext()
         let client = try ZMQClientTransport(context: context, connect: address, maxMessageBytes: 1 << 30)
         let jobID = run.jobID
+        /// The server's next message; a server that stopped answering ends the benchmark with a message.
+        func answer() throws -> [any InboundFrame] {
+            guard let reply = try client.receive(timeoutMilliseconds: 60_000) else {
+                throw ValidationError("the benchmark's server (a comm-peer process) did not answer within 60 s")
+            }
+            return reply
+        }
         func exchange(_ frames: [OutboundFrame]) throws -> UInt64 {
             try client.send(frames)
-            let reply = try client.receive(timeoutMilliseconds: 60_000)!
+            let reply = try answer()
             return try withFrameBytes(reply) { try Message.decode($0, maxPayloadBytes: 1 << 30).header.version }
         }
         _ = try exchange([OutboundFrame(Header(kind: .register, jobID: jobID, sender: 0, layoutHash: run.spec.layout.hash).encoded())])
@@ -104,7 +111,7 @@ struct CommunicationBenchmark: ParsableCommand {
                                 count: UInt64(parameters))
             try client.send(try pushInParts(header, gradient: gradientFrame) { try client.send($0) })
             while true {
-                let reply = try client.receive(timeoutMilliseconds: 60_000)!
+                let reply = try answer()
                 let (done, whole) = try withFrameBytes(reply) { views in
                     let message = try Message.decode(views, maxPayloadBytes: 1 << 30)
                     let h = message.header
