@@ -92,7 +92,7 @@ final class PeerProcess {
 
     init(role: CommunicationPeer.Role, transport: String, parameters: Int) throws {
         let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["comm-peer", "--role", role.rawValue, "--transport", transport, "--parameters", "\(parameters)"]
         process.standardInput = input
         process.standardOutput = output

@@ -44,9 +44,9 @@ struct LocalLaunchCommand: ParsableCommand {
             checkpoint.
 
             --metrics is passed to the server (shard 0): see `pstrain server --help`. --worker-metrics gives each \
-            worker an endpoint of its own (see `pstrain worker --help`); the launcher shows where. With --curve, a server key pair and \
-            a worker key pair are written to <run>/keys (kept for --resume) and every connection is encrypted \
-            and authenticated with them.
+            worker an endpoint of its own (see `pstrain worker --help`); the launcher shows where. With --curve, \
+            a server key pair and a worker key pair are written to <run>/keys (kept for --resume) and every \
+            connection is encrypted and authenticated with them.
             """)
 
     @OptionGroup var configuration: ConfigArguments
