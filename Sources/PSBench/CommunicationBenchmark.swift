@@ -19,7 +19,9 @@ struct CommunicationBenchmark: ParsableCommand {
             DEALER sends the same number of bytes to a ROUTER that sends them straight back. The worker and the \
             DEALER run in this process; the ParameterServer and the ROUTER each in a process of their own, as in \
             a deployment, over the same endpoint kind. The two are timed in alternating rounds of 0.1 s; each \
-            figure is the median of its rounds.
+            figure is the median of its rounds. "server ms" is the part of a round trip the server spent handling \
+            the push (decoding, measuring and copying the gradient, the optimizer step, sending the weights): its \
+            busy time, as `pstrain status` reports it, over the round trips made.
             """)
 
     @Option(help: "Model sizes in MiB.") var sizes = "1,4,16"
@@ -31,17 +33,28 @@ struct CommunicationBenchmark: ParsableCommand {
         let sizeList = sizes.split(separator: ",").compactMap { Double($0) }
         let kinds = transports.split(separator: ",").map(String.init)
         print("push + pull round trip, one worker; \(ComputeBenchmark.machine())")
-        print("transport   MiB   pstrain ms   raw echo ms   ratio")
+        print("transport   MiB   pstrain ms   server ms   raw echo ms   ratio")
         var rows: [[String: Any]] = []
         for kind in kinds {
             for mib in sizeList {
                 let bytes = Int(mib * 1_048_576) / 4 * 4
                 let echo = try rawEcho(kind: kind, bytes: bytes), pstrain = try pushPull(kind: kind, parameters: bytes / 4)
-                let (ours, raw) = try alternatingSecondsPerCall(seconds: seconds, warmUp: min(0.5, seconds / 4), pstrain.call, echo.call)
+                // The server's time is taken over the timed calls, after a warm-up has made its buffers.
+                let warmUp = min(0.5, seconds / 4)
+                _ = try callsPerSecond(seconds: 0, warmUp: warmUp, pstrain.call)
+                let busyBefore = try pstrain.busySeconds()
+                var calls = 0
+                let (ours, raw) = try alternatingSecondsPerCall(seconds: seconds, warmUp: warmUp, {
+                    calls += 1
+                    try pstrain.call()
+                }, echo.call)
+                let server = (try pstrain.busySeconds() - busyBefore) / Double(max(calls, 1))
                 pstrain.finish()
                 echo.finish()
-                print(kind.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "  %5g  %10.3f   %11.3f   %5.2f", mib, ours * 1000, raw * 1000, ours / raw))
-                rows.append(["transport": kind, "mib": mib, "pstrain_ms": ours * 1000, "raw_echo_ms": raw * 1000, "ratio": ours / raw])
+                print(kind.padding(toLength: 9, withPad: " ", startingAt: 0)
+                      + String(format: "  %5g  %10.3f  %10.3f   %11.3f   %5.2f", mib, ours * 1000, server * 1000, raw * 1000, ours / raw))
+                rows.append(["transport": kind, "mib": mib, "pstrain_ms": ours * 1000, "server_ms": server * 1000, "raw_echo_ms": raw * 1000,
+                             "ratio": ours / raw])
             }
         }
         if let json {
@@ -54,6 +67,8 @@ struct CommunicationBenchmark: ParsableCommand {
     struct RoundTrip {
         var call: () throws -> Void
         var finish: () -> Void
+        /// The server's time handling messages so far (pstrain's only).
+        var busySeconds: () throws -> Double = { 0 }
     }
 
     func rawEcho(kind: String, bytes: Int) throws -> RoundTrip {
@@ -128,6 +143,15 @@ struct CommunicationBenchmark: ParsableCommand {
         return RoundTrip(call: call, finish: {
             client.close()
             peer.finish()
+        }, busySeconds: {
+            try client.send([OutboundFrame(Header(kind: .stats, jobID: jobID, sender: 0).encoded())])
+            let reply = try answer()
+            let text = try withFrameBytes(reply) { try Message.decode($0, maxPayloadBytes: 1 << 30).text } ?? ""
+            let state = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            guard let busy = (state?["busy_seconds"] as? NSNumber)?.doubleValue else {
+                throw ValidationError("the benchmark's server answered its stats request without busy_seconds: \(text)")
+            }
+            return busy
         })
     }
 }

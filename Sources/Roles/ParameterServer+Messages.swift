@@ -10,6 +10,13 @@ import Wire
 
 /// Receiving, validating and answering messages.
 extension ParameterServer {
+    /// Handles a message, adding the time it takes to `busyNanoseconds`.
+    func handleTimed(_ peer: PeerID, _ frames: [any InboundFrame]) throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { busyNanoseconds += DispatchTime.now().uptimeNanoseconds - start }
+        try handle(peer, frames)
+    }
+
     func handle(_ peer: PeerID, _ frames: [any InboundFrame]) throws {
         try withFrameBytes(frames) { views in
             let message: Message

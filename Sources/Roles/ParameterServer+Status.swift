@@ -14,7 +14,7 @@ extension ParameterServer {
         var state: [String: Any] = [
             "job_id": String(jobID, radix: 16), "model": run.modelDescription, "mode": cluster.mode.rawValue, "version": version,
             "total_steps": totalUpdates, "epoch": min(epochsEvaluated + 1, run.config.train.epochs), "epochs": run.config.train.epochs,
-            "samples": samplesApplied, "uptime_seconds": now.timeIntervalSince(serveStart),
+            "samples": samplesApplied, "uptime_seconds": now.timeIntervalSince(serveStart), "busy_seconds": Double(busyNanoseconds) / 1e9,
             "rejected_messages": rejects.values.reduce(0, +), "max_staleness": maxStaleness,
         ]
         // Workers that know only shard 0's address find the other shards here.

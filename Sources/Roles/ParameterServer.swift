@@ -120,6 +120,9 @@ public final class ParameterServer {
     /// When `serve()` began: metrics' wall_seconds count from here, so they are never negative.
     var serveStart = Date()
     var evaluationSeconds = 0.0
+    /// Time spent handling messages (the updates, evaluations and checkpoints they lead to included): what workers
+    /// wait on. Against the uptime, how close the server is to being the job's bottleneck.
+    var busyNanoseconds: UInt64 = 0
     /// Training time before this process started, for a server resumed from a checkpoint.
     var trainSecondsBefore = 0.0
     let progress: ProgressReporter
@@ -265,17 +268,18 @@ public final class ParameterServer {
                     }
                 }
                 if let (peer, frames) = try transport.receive(timeoutMilliseconds: 0) {
-                    try handle(peer, frames)
+                    try handleTimed(peer, frames)
                 } else {
                     // Every message that arrived until now has been handled: silence is measured up to here.
                     queueDrainedAt = Date()
-                    if let (peer, frames) = try transport.receive(timeoutMilliseconds: heartbeatCheck) { try handle(peer, frames) }
+                    if let (peer, frames) = try transport.receive(timeoutMilliseconds: heartbeatCheck) { try handleTimed(peer, frames) }
                 }
                 try checkHeartbeats()
                 try watchOtherShards()
                 try answerSnapshotIfReady()
                 try checkShardZeroCollects(allDoneSince: &allDoneSince)
-                monitoring.loopTurned(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts)
+                monitoring.loopTurned(version: version, totalSteps: totalUpdates, traffic: transport.traffic, busyNanoseconds: busyNanoseconds,
+                                      workerStates: workerStateCounts)
             }
         } catch {
             monitoring.entered(error is ServerStopped ? .stopped : .failed)
@@ -287,7 +291,8 @@ public final class ParameterServer {
         guard shard == 0 else {
             shutDownWorkers()
             try sendTally()
-            monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts())
+            monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, busyNanoseconds: busyNanoseconds,
+                               workerStates: workerStateCounts())
             monitoring.entered(.finished)
             return nil
         }
@@ -323,7 +328,8 @@ public final class ParameterServer {
         summary.eventFile = metrics?.events.url.lastPathComponent
         if plan.shards > 1 { summary.servers = plan.shards }
         try directory.writeSummary(summary)
-        monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, workerStates: workerStateCounts())
+        monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, busyNanoseconds: busyNanoseconds,
+                               workerStates: workerStateCounts())
         monitoring.entered(.finished)
         if !rejects.isEmpty { log("rejected messages by reason: \(rejects.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))") }
         return summary

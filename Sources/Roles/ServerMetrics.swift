@@ -32,6 +32,7 @@ public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
     let updatesApplied, samples, bytesSent, bytesReceived, messagesSent, messagesReceived, messagesDropped: Counter
     let staleness: Recorder
     let optimizerStep: CoreMetrics.Timer
+    let busy: FloatingPointCounter
     let step, totalSteps, loss, learningRate, testLoss, testAccuracy, checkpointStep, checkpointAge, compressionBuffers: Gauge
     let workers: [String: Gauge]
 
@@ -42,6 +43,8 @@ public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
     private var lastCheckpointAt: Date?
     /// The traffic already added to the counters; the server's thread alone uses it.
     private var publishedTraffic = Traffic()
+    /// The busy time already added to its counter; the server's thread alone uses it.
+    private var publishedBusyNanoseconds: UInt64 = 0
     private var lastPublished = Date.distantPast
 
     /// Metrics made by `factory`; the default records nothing.
@@ -58,6 +61,7 @@ public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
         messagesDropped = counter("pstrain_dropped_messages_total")
         staleness = Recorder(label: "pstrain_staleness", dimensions: [], aggregate: true, factory: factory)
         optimizerStep = CoreMetrics.Timer(label: "pstrain_optimizer_step_seconds", factory: factory)
+        busy = FloatingPointCounter(label: "pstrain_server_busy_seconds_total", factory: factory)
         step = gauge("pstrain_step")
         totalSteps = gauge("pstrain_total_steps")
         loss = gauge("pstrain_loss")
@@ -113,20 +117,24 @@ public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
 
     /// Called on every turn of the serve loop: notes that it turns, and at most ten times a second publishes the
     /// figures that change continuously.
-    func loopTurned(version: UInt64, totalSteps total: Int, traffic: Traffic, workerStates: () -> [String: Int]) {
+    func loopTurned(version: UInt64, totalSteps total: Int, traffic: Traffic, busyNanoseconds: UInt64, workerStates: () -> [String: Int]) {
         let now = Date()
         let due = lock.withLock {
             loopTurnedAt = now
             return now.timeIntervalSince(lastPublished) >= 0.1
         }
-        if due { publish(version: version, totalSteps: total, traffic: traffic, workerStates: workerStates()) }
+        if due { publish(version: version, totalSteps: total, traffic: traffic, busyNanoseconds: busyNanoseconds, workerStates: workerStates()) }
     }
 
-    /// Publishes the version, the traffic so far and the workers' states.
-    func publish(version: UInt64, totalSteps total: Int, traffic: Traffic, workerStates counts: [String: Int]) {
+    /// Publishes the version, the traffic and busy time so far, and the workers' states.
+    func publish(version: UInt64, totalSteps total: Int, traffic: Traffic, busyNanoseconds: UInt64, workerStates counts: [String: Int]) {
         lock.withLock { lastPublished = Date() }
         step.record(Int(version))
         totalSteps.record(total)
+        if busyNanoseconds > publishedBusyNanoseconds {
+            busy.increment(by: Double(busyNanoseconds - publishedBusyNanoseconds) / 1e9)
+            publishedBusyNanoseconds = busyNanoseconds
+        }
         bytesSent.increment(by: traffic.bytesSent - publishedTraffic.bytesSent)
         bytesReceived.increment(by: traffic.bytesReceived - publishedTraffic.bytesReceived)
         messagesSent.increment(by: traffic.messagesSent - publishedTraffic.messagesSent)

@@ -94,7 +94,9 @@ struct StatusCommand: ParsableCommand {
             + "  epoch \(s["epoch"] ?? "?")/\(s["epochs"] ?? "?")"
         if let loss = number("loss") { head += String(format: "  loss %.4f", loss) }
         if let rate = number("samples_per_second") { head += String(format: "  %.0f samples/s", rate) }
-        head += String(format: "  up %.1f s", number("uptime_seconds") ?? 0)
+        let uptime = number("uptime_seconds") ?? 0
+        head += String(format: "  up %.1f s", uptime)
+        if let busy = number("busy_seconds"), uptime > 0 { head += String(format: ", busy %.0f %%", 100 * busy / uptime) }
         var lines = [head]
         if let step = s["checkpoint_step"], let age = number("checkpoint_age_seconds") {
             lines.append(String(format: "checkpoint: step \(step), %.1f s ago", age))

@@ -17,6 +17,9 @@ import Testing
         for row in rows {
             let ours = try #require(row["pstrain_ms"] as? Double), echo = try #require(row["raw_echo_ms"] as? Double)
             #expect(ours > 0 && echo > 0 && ours.isFinite && echo.isFinite, "\(row)")
+            // The server's share of a round trip is part of it.
+            let server = try #require(row["server_ms"] as? Double)
+            #expect(server > 0 && server < ours, "\(row)")
         }
         #expect(peersStillRunning().isEmpty, "comm-peer processes left behind: \(peersStillRunning())")
     }

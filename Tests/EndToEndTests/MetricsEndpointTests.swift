@@ -11,6 +11,7 @@ import Testing
     @Test func scrapedDuringARunItShowsProgressWorkersAndHealth() throws {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is installed by scripts/install-deps")
         let dir = PSTrainProcess.runDirectory()
+        let started = Date()
         let server = try PSTrainProcess.start(["server", "--run-dir", dir, "--metrics", "127.0.0.1:0"] + config, stderrPath: "\(dir).stderr")
         defer { server.stop() }
         let endpoint = String(try #require(server.line(startingWith: "listening on "), "the server ended: \(PSTrainProcess.log("\(dir).stderr"))").dropFirst("listening on ".count))
@@ -45,6 +46,9 @@ import Testing
         #expect(try #require(first["pstrain_sent_bytes_total"]) > 0 && (first["pstrain_received_messages_total"] ?? 0) > 0)
         #expect(try #require(first["pstrain_optimizer_step_seconds_count"]) > 0)
         #expect(try #require(first["pstrain_last_checkpoint_age_seconds"]) >= 0)
+        // Handling messages, not waiting for them: more than nothing, less than the server has been up.
+        let busy = try #require(first["pstrain_server_busy_seconds_total"])
+        #expect(busy > 0 && busy < Date().timeIntervalSince(started), "busy \(busy) s")
         let training = try Self.curl(healthURL)
         #expect(training.status == 200 && training.body.contains("\"phase\": \"training\""), "\(training)")
 

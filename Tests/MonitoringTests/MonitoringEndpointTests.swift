@@ -11,7 +11,8 @@ import Testing
         let metrics = try RawHTTPClient.exchange(port: port, "GET /metrics HTTP/1.1\r\n\r\n")
         #expect(metrics.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), "\(metrics)")
         for family in ["pstrain_updates_applied_total counter", "pstrain_step gauge", "pstrain_staleness histogram",
-                       "pstrain_optimizer_step_seconds histogram", "pstrain_workers gauge", "pstrain_last_checkpoint_age_seconds gauge"] {
+                       "pstrain_optimizer_step_seconds histogram", "pstrain_workers gauge", "pstrain_last_checkpoint_age_seconds gauge",
+                       "pstrain_server_busy_seconds_total counter"] {
             #expect(metrics.contains("# TYPE \(family)\n"), "\(family) in \(metrics)")
         }
         #expect(metrics.contains("pstrain_staleness_bucket{le=\"128.0\"} 0\n"), "the staleness buckets are ours")
