@@ -66,7 +66,9 @@ let package = Package(
         // Float <-> half conversion with x86's F16C instructions (compressed payloads), chosen at run time.
         .target(name: "CHalfPrecision"),
         .target(name: "Wire", dependencies: ["CHalfPrecision"], swiftSettings: kernelFlags),
-        .target(name: "Transport", swiftSettings: kernelFlags),
+        // POSIX shared memory and acquire/release atomics for payloads between processes on one host.
+        .target(name: "CSharedMemory"),
+        .target(name: "Transport", dependencies: ["CSharedMemory"], swiftSettings: kernelFlags),
         .target(name: "ZMQTransport", dependencies: ["Transport", "ZeroMQ"], swiftSettings: kernelFlags),
         .target(name: "Models", dependencies: ["Numerics"], swiftSettings: kernelFlags),
         .target(name: "Optimizers", dependencies: ["Numerics"], swiftSettings: kernelFlags),
@@ -97,6 +99,7 @@ let package = Package(
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "DataTests", dependencies: ["Data", "Numerics"], swiftSettings: kernelFlags),
         .testTarget(name: "WireTests", dependencies: ["Wire"], swiftSettings: kernelFlags),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: kernelFlags),
         // Helpers shared by test targets (Python reference implementations, whether the host has IPv6).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Config", "TestSupport"], swiftSettings: kernelFlags),

@@ -66,6 +66,10 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
     public var compression = GradientCompression.none
     /// `topk`: the fraction of entries each message carries (at least one).
     public var topkFraction = 0.01
+    /// Whether a worker offers its server a shared memory segment for the payloads, and a server takes it. Only
+    /// processes on one host can share one (the server checks); the others go on over the connection. Each
+    /// process's own setting: not part of the job id.
+    public var sharedMemory = true
 
     public init() {}
 
@@ -73,6 +77,6 @@ public struct ClusterConfig: Codable, Equatable, Sendable {
         case mode, workers, servers, staleness, heartbeatInterval = "heartbeat_interval", heartbeatTimeout = "heartbeat_timeout"
         case serverTimeout = "server_timeout", stepTimeout = "step_timeout", maxMessageMb = "max_message_mb", onWorkerFailure = "on_worker_failure"
         case replacementTimeout = "replacement_timeout", maxRestarts = "max_restarts", reconnectMax = "reconnect_max"
-        case nanPolicy = "nan_policy", compression, topkFraction = "topk_fraction"
+        case nanPolicy = "nan_policy", compression, topkFraction = "topk_fraction", sharedMemory = "shared_memory"
     }
 }

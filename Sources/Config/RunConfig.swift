@@ -188,7 +188,7 @@ extension RunConfig {
     /// An identifier of the job: every process started from the same resolved config computes the same one,
     /// so a worker started with another config is refused rather than mixed in. FNV-1a of the config's YAML,
     /// leaving out the compression settings, which the server decides and tells each worker in its welcome, and
-    /// `step_timeout`, a worker's own.
+    /// `step_timeout` and `shared_memory`, each process's own.
     public var jobID: UInt64 {
         var identifying = self
         identifying.cluster.compression = ClusterConfig().compression
@@ -196,7 +196,7 @@ extension RunConfig {
         // Left out as a line, not only reset: the ids of runs from before the key existed, which their checkpoints
         // record, stay what they were.
         let text = ConfigLoader.yaml(identifying).split(separator: "\n", omittingEmptySubsequences: false)
-            .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("step_timeout:") }.joined(separator: "\n")
+            .filter { line in !["step_timeout:", "shared_memory:"].contains { line.trimmingCharacters(in: .whitespaces).hasPrefix($0) } }.joined(separator: "\n")
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return h

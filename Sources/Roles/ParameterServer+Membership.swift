@@ -7,7 +7,8 @@ import Wire
 /// Who is in the job: registration, workers lost to silence, their return or replacement, and the
 /// `on_worker_failure` policy.
 extension ParameterServer {
-    func register(_ peer: PeerID, _ h: Header) throws {
+    func register(_ peer: PeerID, _ message: Message) throws {
+        let h = message.header
         guard h.jobID == jobID else {
             return try refuse(peer, "this worker was started with another config than the server (job id \(h.jobID), server's \(jobID)); "
                               + "start every process from the same config file and overrides")
@@ -21,6 +22,8 @@ extension ParameterServer {
                               + "the worker's layout hash is \(h.layoutHash)")
         }
         if let existing = rankOfPeer[peer] { return try welcome(peer, rank: existing) }
+        let facts = message.text.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]
+        sharedPayloadOffers[peer] = SharedPayloadOffer(json: facts?["shared_memory"])
         let requested = Int(h.sender)
         let rank: Int
         if requested >= 0 {
@@ -51,6 +54,7 @@ extension ParameterServer {
     func admit(_ peer: PeerID, rank: Int) throws {
         if let old = slots[rank] {
             rankOfPeer[old.peer] = nil
+            transport.detachSharedPayloads(from: old.peer)
             pending[rank] = nil
             announcedNorm[rank] = nil
             partialPushes[rank] = nil
@@ -68,7 +72,17 @@ extension ParameterServer {
         slots[rank] = WorkerSlot(peer: peer, lastSeen: Date(), heldVersion: version)
         rankOfPeer[peer] = rank
         if waitingToJoin[rank] == peer { waitingToJoin[rank] = nil }
-        log("worker \(rank) registered (\(slots.compactMap { $0 }.count)/\(cluster.workers))")
+        var how = ""
+        if let offer = sharedPayloadOffers.removeValue(forKey: peer) {
+            do {
+                try transport.attachSharedPayloads(offer, to: peer)
+                slots[rank]!.sharedPayloads = true
+                how = ", payloads through shared memory"
+            } catch {
+                how = ", payloads over the connection (\(error))"
+            }
+        }
+        log("worker \(rank) registered (\(slots.compactMap { $0 }.count)/\(cluster.workers))\(how)")
         startTrainingIfEveryRankIsIn()
         try welcome(peer, rank: rank)
     }
@@ -87,7 +101,8 @@ extension ParameterServer {
         let facts: [String: Any] = ["rank": rank, "workers": cluster.workers, "mode": cluster.mode.rawValue, "version": version,
                                     "steps_per_epoch": steps, "start_step": cluster.mode == .sync ? Int(version) : stepsDone[rank],
                                     "shard": shard, "servers": plan.shards, "parameters": [range.lowerBound, range.upperBound],
-                                    "compression": cluster.compression.rawValue, "topk_fraction": cluster.topkFraction]
+                                    "compression": cluster.compression.rawValue, "topk_fraction": cluster.topkFraction,
+                                    "shared_memory": slots[rank]?.sharedPayloads ?? false]
         let header = Header(kind: .welcome, jobID: jobID, sender: -1, shard: UInt16(shard), version: version, aux: UInt64(rank))
         try transport.send(textFrames(header, json(facts)), to: peer)
     }

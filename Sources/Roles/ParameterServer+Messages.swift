@@ -19,6 +19,9 @@ extension ParameterServer {
 
     func handle(_ peer: PeerID, _ frames: [any InboundFrame]) throws {
         try withFrameBytes(frames) { views in
+            if let first = views.first, SharedPayloadReference.looksLikeReference(first) {
+                return try answerUnresolvedSharedPayload(peer, views)
+            }
             let message: Message
             do {
                 message = try Message.decode(views, maxPayloadBytes: maxPayloadBytes)
@@ -32,6 +35,18 @@ extension ParameterServer {
             }
             try dispatch(peer, message)
         }
+    }
+
+    /// A payload in shared memory that the transport could not find: the peer has no segment here (this server
+    /// restarted since it registered) or named a slot wrongly. A stranger is told to register again (it then goes
+    /// on over the connection); a registered worker's message is dropped, and a push answered with the weights.
+    func answerUnresolvedSharedPayload(_ peer: PeerID, _ views: [UnsafeRawBufferPointer]) throws {
+        guard views.count == 2, let h = try? Header.decode(views[1]) else {
+            return reject(peer, reason: "shared_payload", "a malformed reference to a payload in shared memory")
+        }
+        guard let rank = rankOfPeer[peer] else { return try answerUnknownPeer(peer, h) }
+        reject(peer, reason: "shared_payload", "worker \(rank)'s \(h.kind) names a payload in shared memory that this server does not hold")
+        if h.kind == .push { try sendWeights(to: rank) }
     }
 
     func dispatch(_ peer: PeerID, _ message: Message) throws {
@@ -49,7 +64,7 @@ extension ParameterServer {
             }
             return reject(peer, reason: "wrong_shard", "a message for shard \(h.shard) reached shard \(shard)")
         }
-        if h.kind == .register { return try register(peer, h) }
+        if h.kind == .register { return try register(peer, message) }
         guard h.jobID == jobID else { return reject(peer, reason: "job_id", "job id \(h.jobID) is not this job's") }
         if h.kind == .snapshot || h.kind == .restore {
             // Only shard 0 reads and sets another shard's state: a worker's key must not let it replace parameters.

@@ -82,6 +82,8 @@ public final class ParameterServer {
     var rankOfPeer: [PeerID: Int] = [:]
     /// Peers asking for a rank that a live worker holds: admitted if that worker is lost.
     var waitingToJoin: [Int: PeerID] = [:]
+    /// The shared memory segments offered by peers not yet admitted.
+    var sharedPayloadOffers: [PeerID: SharedPayloadOffer] = [:]
     /// Per rank: the pushes consumed (applied, or dropped by policy). Async and bounded workers rejoin here.
     var stepsDone: [Int]
     var lostWorkers: [LostWorker] = []
@@ -149,6 +151,8 @@ public final class ParameterServer {
         var lostSince: Date?
         /// With compression: the weights this worker holds, since its last full weights.
         var weightsCopy: WorkerWeightsCopy?
+        /// Whether its large payloads go through the shared memory segment it offered.
+        var sharedPayloads = false
     }
 
     /// The lineage of workers last sent the whole weights, at `version`. Weak: the workers' copies keep it while

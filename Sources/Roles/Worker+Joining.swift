@@ -66,9 +66,17 @@ extension Worker {
         var place: Place?
         for k in 0 ..< shards {
             let asked = place?.rank ?? rank
+            // A worker on the server's host offers it a shared memory segment for the payloads.
+            let offer = transports[k].sharedPayloadOffer
             let register = { [self] in
-                try send(frames(Header(kind: .register, jobID: jobID, sender: Int32(asked), shard: UInt16(k), aux: CompressionSupport.all.rawValue,
-                                       layoutHash: run.spec.layout.hash)), to: k)
+                var header = Header(kind: .register, jobID: jobID, sender: Int32(asked), shard: UInt16(k), aux: CompressionSupport.all.rawValue,
+                                    layoutHash: run.spec.layout.hash)
+                if let offer {
+                    header.elementType = .utf8
+                    try send(textFrames(header, json(["shared_memory": offer.json])), to: k)
+                } else {
+                    try send(frames(header), to: k)
+                }
             }
             try register()
             let welcome = try awaitReply(from: k, accepting: [.welcome], askingAgain: register)
@@ -94,6 +102,8 @@ extension Worker {
                                   + "which this worker cannot use", hint: "run the same pstrain release everywhere", restartable: false)
             }
             try adopt(compression, fraction: fraction, shard: k, range: range)
+            sharedPayloads[k] = facts["shared_memory"] as? Bool ?? false
+            transports[k].sharedPayloads(accepted: sharedPayloads[k])
             try checkShardKeptItsState(shard: k, version: welcome.header.version)
             if let place {
                 guard assigned == place.rank else {

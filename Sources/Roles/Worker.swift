@@ -71,6 +71,8 @@ public final class Worker {
     var outOfStep: Set<Int> = []
     /// Per shard: the pieces of weights that came ahead of the rest.
     var pieces: [WeightsPieces]
+    /// Per shard: whether large payloads go through shared memory, whole (the server mapped this worker's segment).
+    var sharedPayloads: [Bool]
 
     /// `rank` -1 lets the server choose. `transports` reach the server shards, in shard order.
     /// - Parameter overrun: called (from another thread) when one gradient computation runs longer than
@@ -89,6 +91,7 @@ public final class Worker {
         versions = Array(repeating: 0, count: transports.count)
         deltasReceived = Array(repeating: 0, count: transports.count)
         pieces = Array(repeating: WeightsPieces(), count: transports.count)
+        sharedPayloads = Array(repeating: false, count: transports.count)
     }
 
     /// A worker of a job with one server.
@@ -183,6 +186,8 @@ public final class Worker {
                             let (payload, count) = whole.withFloats { encoders[0].encode($0) }
                             (gradient, header.elementType, header.count) = (payload, encoders[0].elementType, UInt64(count))
                             try send(frames(header, payload: gradient), to: 0)
+                        } else if let whole = gradient, sharedPayloads[0] {
+                            try send(frames(header, payload: whole), to: 0)
                         } else if let whole = gradient {
                             try send(try pushInParts(header, gradient: whole) { try send($0, to: 0) }, to: 0)
                         } else {
@@ -386,15 +391,7 @@ public final class Worker {
     func send(_ message: [OutboundFrame], to shard: Int) throws { try transports[shard].send(message) }
 
     /// Bytes and messages through every shard's transport.
-    var traffic: Traffic {
-        transports.map(\.traffic).reduce(into: Traffic()) { total, t in
-            total.bytesSent += t.bytesSent
-            total.bytesReceived += t.bytesReceived
-            total.messagesSent += t.messagesSent
-            total.messagesReceived += t.messagesReceived
-            total.messagesDropped += t.messagesDropped
-        }
-    }
+    var traffic: Traffic { transports.map(\.traffic).reduce(Traffic()) { $0.adding($1) } }
 
     /// Tells every shard this worker is alive: while it waits for a reply, and while it computes a long step.
     func sendHeartbeats() throws {

@@ -15,6 +15,19 @@ public protocol ServerTransport: AnyObject {
     /// is their client). Without authentication every peer counts as holding it: anyone who reaches an
     /// unauthenticated server may do anything a shard may.
     func peerHoldsServerKey(_ peer: PeerID) -> Bool
+    /// Maps the shared memory segment `peer` offered and passes its large payloads through it from now on
+    /// (`SharedPayloadServerTransport`); throws, saying why, when it cannot (the peer is on another host).
+    func attachSharedPayloads(_ offer: SharedPayloadOffer, to peer: PeerID) throws
+    /// Stops passing payloads through `peer`'s segment (the peer was replaced).
+    func detachSharedPayloads(from peer: PeerID)
+}
+
+extension ServerTransport {
+    public func attachSharedPayloads(_ offer: SharedPayloadOffer, to peer: PeerID) throws {
+        throw SharedPayloadError("this transport passes every payload over its connection")
+    }
+
+    public func detachSharedPayloads(from peer: PeerID) {}
 }
 
 /// A worker's side: one server.
@@ -26,6 +39,15 @@ public protocol ClientTransport: AnyObject {
     /// caller notices the missing answer.
     func send(_ frames: [OutboundFrame]) throws
     var traffic: Traffic { get }
+    /// The shared memory segment to offer the server when registering; nil when there is none.
+    var sharedPayloadOffer: SharedPayloadOffer? { get }
+    /// The server answered the offer: large payloads go through the segment from now on if it `accepted`.
+    func sharedPayloads(accepted: Bool)
+}
+
+extension ClientTransport {
+    public var sharedPayloadOffer: SharedPayloadOffer? { nil }
+    public func sharedPayloads(accepted: Bool) {}
 }
 
 /// Bytes and messages through one transport.

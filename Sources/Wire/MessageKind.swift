@@ -1,7 +1,9 @@
 /// What a message asks or tells. The numbers are part of the protocol: never renumber, only add.
 public enum MessageKind: UInt16, Sendable, CaseIterable {
     /// Worker → server: join the job. Header: requested rank (or -1) in `sender`, the model's `layoutHash`, and in
-    /// `aux` the payload compressions the worker can use (`CompressionSupport`).
+    /// `aux` the payload compressions the worker can use (`CompressionSupport`). Optional payload: JSON, with the
+    /// shared memory segment a worker offers under `shared_memory` (name, token, slot_bytes); the welcome's
+    /// `shared_memory` says whether the server mapped it.
     case register = 1
     /// Server → worker: accepted. Header: assigned rank in `aux`, current version; payload: job facts as JSON.
     case welcome = 2
@@ -67,9 +69,9 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     /// The payload a message of this kind carries.
     public var allowedPayloads: Set<ElementType> {
         switch self {
-        case .register, .pull, .heartbeat, .barrier, .shutdown, .gradientNorm, .normShare, .normTotal, .snapshot: [.none]
+        case .register, .stats: [.none, .utf8]
+        case .pull, .heartbeat, .barrier, .shutdown, .gradientNorm, .normShare, .normTotal, .snapshot: [.none]
         case .welcome, .refuse, .shardJoin: [.utf8]
-        case .stats: [.none, .utf8]
         case .weights: [.float32, .float16, .sparseFloat32]
         case .pushPart, .weightsPart: [.float32]
         case .restore: [.none, .float32]

@@ -213,6 +213,7 @@ struct ServerCommand: ParsableCommand {
                                        reconnectMax: resolved.cluster.reconnectMax, curve: shardKeys)
             }
             defer { linkTransports.forEach { $0.close() } }
+            if resolved.cluster.sharedMemory { serving = SharedPayloadServerTransport(serving) }
             let links = linkTransports.enumerated().map { ShardLink(shard: $0.offset + 1, transport: $0.element, endpoint: linkAddresses[$0.offset]) }
             let server = try ParameterServer(run: prepared, transport: serving, directory: directory, shard: shardIndex, links: links,
                                              quiet: quiet, monitoring: endpoint?.metrics ?? ServerMetrics(), log: printError)

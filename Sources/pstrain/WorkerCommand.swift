@@ -5,6 +5,7 @@ import Foundation
 import Monitoring
 import Roles
 import Training
+import Transport
 import ZMQTransport
 import ZeroMQ
 
@@ -74,9 +75,10 @@ struct WorkerCommand: ParsableCommand {
                 print("metrics on http://\(endpoint.address)/metrics")
                 fflush(nil)
             }
+            let clients = sharedPayloadTransports(transports, run: prepared)
             let trap = SignalTrap { _ in Glibc.exit(143) }
             let report = try withExtendedLifetime(trap) {
-                try Worker(run: prepared, transports: transports, rank: cluster.rank(flag: rank), overrun: { message in
+                try Worker(run: prepared, transports: clients, rank: cluster.rank(flag: rank), overrun: { message in
                     // The computation's thread is stuck: end the process from here, without the clean-up it could hang in.
                     printError("pstrain worker: error: \(message)")
                     Glibc._exit(ExitCode.failure.rawValue)
@@ -90,5 +92,17 @@ struct WorkerCommand: ParsableCommand {
             printError("pstrain worker: error: \(error)")
             throw ExitCode.failure
         }
+    }
+
+    /// `transports` as they go to a worker: each offering its server a shared memory segment unless
+    /// `cluster.shared_memory` is off, with slots for the largest float32 slice a shard holds.
+    func sharedPayloadTransports(_ transports: [ZMQClientTransport], run: PreparedRun) -> [ClientTransport] {
+        guard run.config.cluster.sharedMemory,
+              let largest = (try? ShardPlan(parameterCount: run.spec.layout.count, shards: transports.count))?.ranges.map(\.count).max() else {
+            return transports
+        }
+        let shared = transports.map { SharedPayloadClientTransport($0, slotBytes: 4 * largest) }
+        if let reason = shared.first?.unavailableReason { printError("pstrain worker: payloads go over the connection: \(reason)") }
+        return shared
     }
 }

@@ -46,7 +46,8 @@ final class NetworkHosts {
 /// bind non-loopback addresses): two server shards and three workers on five hosts, under TF_CONFIG and under DMLC_*.
 @Suite(.serialized, .enabled(if: NetworkHosts.canCreate, "creating network namespaces needs root (CAP_SYS_ADMIN); CI runs as root"))
 struct MultiHostTests {
-    let config = ["--config", "configs/digits-mlp.yaml", "train.batch_size=10"]
+    /// The namespaces share this machine's /dev/shm, where real hosts would not: payloads are kept on the links.
+    let config = ["--config", "configs/digits-mlp.yaml", "train.batch_size=10", "cluster.shared_memory=false"]
 
     /// Keys for the job: one server pair (shared by the shards, and let in as shard 0's client) and a worker pair.
     func makeKeys(_ dir: String) throws -> (server: [String], worker: [String]) {

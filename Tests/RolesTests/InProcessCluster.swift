@@ -34,19 +34,29 @@ struct InProcessCluster {
         /// What every worker sent and received, all connections together.
         var workerBytesSent: Int
         var workerBytesReceived: Int
+        /// Shard 0's log.
+        var serverLog: [String]
     }
 
     /// Trains `config` with `cluster.servers` shards: shard 0 on the calling thread, the others on threads of
     /// their own; from `checkpoint` when given, as `pstrain server --resume` does. `parameters` is the whole model,
     /// assembled from every shard's slice. Worker `rank` records into `workerMonitoring[rank]` when there is one.
+    /// With `sharedMemory`, every transport is wrapped as `pstrain server` and `pstrain worker` wrap theirs, so
+    /// large payloads go through shared memory segments.
     static func run(_ config: RunConfig, resuming checkpoint: TrainingCheckpoint? = nil, timeout: TimeInterval = 120,
-                    monitoring: ServerMetrics = ServerMetrics(), workerMonitoring: [WorkerMetrics] = []) throws -> Outcome {
+                    monitoring: ServerMetrics = ServerMetrics(), workerMonitoring: [WorkerMetrics] = [],
+                    sharedMemory: Bool = false) throws -> Outcome {
         let prepared = try PreparedRun(config: config)
-        let networks = (0 ..< config.cluster.servers).map { _ in InMemoryNetwork() }
+        let inMemory = (0 ..< config.cluster.servers).map { _ in InMemoryNetwork() }
+        let networks: [ServerTransport] = sharedMemory ? inMemory.map(SharedPayloadServerTransport.init) : inMemory
+        let slotBytes = 4 * (try ShardPlan(parameterCount: prepared.spec.layout.count, shards: inMemory.count)).ranges.map(\.count).max()!
+        func connect(_ shard: Int) -> ClientTransport {
+            sharedMemory ? SharedPayloadClientTransport(inMemory[shard].connect(), slotBytes: slotBytes) : inMemory[shard].connect()
+        }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-roles-\(UUID().uuidString)").path
         let directory = try RunDirectory(path: path)
         let serverLog = Lines()
-        let links = networks.indices.dropFirst().map { ShardLink(shard: $0, transport: networks[$0].connect(), endpoint: "inproc://shard-\($0)") }
+        let links = networks.indices.dropFirst().map { ShardLink(shard: $0, transport: inMemory[$0].connect(), endpoint: "inproc://shard-\($0)") }
         let server = try ParameterServer(run: prepared, transport: networks[0], directory: directory, links: links, quiet: true,
                                          monitoring: monitoring, log: serverLog.add)
         let failures = Lines()
@@ -55,7 +65,7 @@ struct InProcessCluster {
         let slices = Slices()
         for shard in networks.indices.dropFirst() {
             finished.enter()
-            let network = networks[shard]
+            nonisolated(unsafe) let network = networks[shard] // used by that thread alone
             Thread {
                 defer { finished.leave() }
                 do {
@@ -81,7 +91,7 @@ struct InProcessCluster {
         var workerClients: [ClientTransport] = []
         for rank in 0 ..< config.cluster.workers {
             finished.enter()
-            let clients = networks.map { $0.connect() }
+            nonisolated(unsafe) let clients = networks.indices.map(connect) // used by that thread alone
             workerClients += clients
             let metrics = workerMonitoring.indices.contains(rank) ? workerMonitoring[rank] : WorkerMetrics()
             Thread {
@@ -109,7 +119,7 @@ struct InProcessCluster {
         }
         return Outcome(summary: summary, parameters: parameters, rejects: server.rejectedByReason, directory: path,
                        workerBytesSent: workerClients.reduce(0) { $0 + $1.traffic.bytesSent },
-                       workerBytesReceived: workerClients.reduce(0) { $0 + $1.traffic.bytesReceived })
+                       workerBytesReceived: workerClients.reduce(0) { $0 + $1.traffic.bytesReceived }, serverLog: serverLog.all)
     }
 
     /// The same config trained by `pstrain train`'s single-process loop.

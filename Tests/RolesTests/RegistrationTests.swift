@@ -281,4 +281,45 @@ import Wire
         let back = try server.ask(Header(kind: .heartbeat, jobID: server.run.jobID, sender: 1), from: holder)
         #expect(back.0 == .refuse)
     }
+
+    /// A payload in shared memory that the server does not hold (this server never mapped the sender's segment:
+    /// it restarted since) is not taken for anything: a stranger is told to register again, as for any message
+    /// from one, and a registered worker's push is answered with the weights it would have been given.
+    @Test func aPayloadInSharedMemoryTheServerDoesNotHoldIsTurnedAway() throws {
+        let server = try ScriptedServer()
+        let reference = OutboundFrame(SharedPayloadReference(slot: 0, generation: 1, byteCount: 64).encoded())
+        func push(rank: Int32) -> OutboundFrame {
+            OutboundFrame(Header(kind: .push, jobID: server.run.jobID, sender: rank, elementType: .float32, aux: 1, count: 16).encoded())
+        }
+        let stranger = server.network.connect()
+        try stranger.send([reference, push(rank: 0)])
+        var refusal = ScriptedWorker(server, client: stranger, rank: 0)
+        let refused = try #require(try refusal.receive())
+        #expect(refused.header.kind == .refuse && refused.header.aux == Refusal.registerAgain.rawValue)
+
+        var worker = try ScriptedWorker(server, rank: 0)
+        try worker.client.send([reference, push(rank: 0)])
+        #expect(try worker.awaitWeights()?.kind == .weights)
+        #expect(server.logLines.waitFor("worker 0's push names a payload in shared memory that this server does not hold", timeout: 5))
+    }
+
+    /// A worker on another host offers a segment the server cannot map: it is welcomed all the same, told that
+    /// payloads go over the connection, and the server's log says why.
+    @Test func anOfferFromAnotherHostIsDeclinedInTheWelcome() throws {
+        let server = try ScriptedServer(sharedMemory: true)
+        var header = server.register(rank: 1)
+        let offer = SharedPayloadOffer(pid: Int32.max, fd: 3, token: String(repeating: "ab", count: 16), slotBytes: 4096)
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: ["shared_memory": offer.json]), as: UTF8.self)
+        header.elementType = .utf8
+        header.count = UInt64(text.utf8.count)
+        let client = server.network.connect()
+        try client.send([OutboundFrame(header.encoded()), OutboundFrame(Array(text.utf8))])
+        var worker = ScriptedWorker(server, client: client, rank: 1)
+        let welcome = try #require(try worker.receive())
+        #expect(welcome.header.kind == .welcome)
+        let facts = try JSONSerialization.jsonObject(with: Data(welcome.payload)) as? [String: Any]
+        #expect(facts?["shared_memory"] as? Bool == false)
+        #expect(server.logLines.waitFor("worker 1 registered (1/2), payloads over the connection (cannot map the shared memory "
+                                        + "/proc/2147483647/fd/3: it is not on this host)", timeout: 5))
+    }
 }

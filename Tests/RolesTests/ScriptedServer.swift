@@ -19,8 +19,9 @@ final class ScriptedServer: @unchecked Sendable {
 
     /// A server of `shard` (a shard other than 0 of a sharded job needs no links); with `resumedAtStep`, restarted
     /// into its job from a checkpoint of that step (zero weights, no optimizer moments: configure SGD).
+    /// With `sharedMemory`, its transport takes shared memory segments, as `pstrain server`'s does.
     init(heartbeatTimeout: Double = 3, shard: Int = 0, monitoring: ServerMetrics = ServerMetrics(), resumedAtStep: Int? = nil,
-         adjust: (inout RunConfig) -> Void = { _ in }) throws {
+         sharedMemory: Bool = false, adjust: (inout RunConfig) -> Void = { _ in }) throws {
         var c = Self.smallConfig(workers: 2)
         c.cluster.heartbeatInterval = min(0.5, heartbeatTimeout / 3)
         c.cluster.heartbeatTimeout = heartbeatTimeout
@@ -34,10 +35,11 @@ final class ScriptedServer: @unchecked Sendable {
         }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-reg-\(UUID().uuidString)").path
         let directory = try RunDirectory(path: path)
-        let (run, network, stop, finished, logLines, failure) = (run, network, stop, finished, logLines, failure)
+        let (run, stop, finished, logLines, failure) = (run, stop, finished, logLines, failure)
+        nonisolated(unsafe) let transport: ServerTransport = sharedMemory ? SharedPayloadServerTransport(network) : network // the server thread's alone
         Thread {
             do {
-                let server = try ParameterServer(run: run, transport: network, directory: directory, shard: shard, quiet: true, stop: stop,
+                let server = try ParameterServer(run: run, transport: transport, directory: directory, shard: shard, quiet: true, stop: stop,
                                                  monitoring: monitoring, log: logLines.add)
                 if let checkpoint { try server.resume(from: checkpoint) }
                 _ = try server.serve()

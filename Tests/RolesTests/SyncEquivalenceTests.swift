@@ -59,6 +59,29 @@ import Testing
         #expect(first.parameters == second.parameters)
         #expect(first.summary.testLoss == second.summary.testLoss)
     }
+
+    /// Payloads through shared memory change nothing but the way they travel: the same parameters, bit for bit,
+    /// with one shard and with two (a model large enough that every payload goes through the segments).
+    @Test(arguments: [1, 2])
+    func sharedMemoryTrainsBitForBitAsTheConnectionDoes(servers: Int) throws {
+        var c = config(workers: 2, model: .mlp, optimizer: .adam)
+        c.data.features = 300
+        c.model.hidden = [256]
+        c.train.epochs = 1
+        c.data.samples = 20 * 2 * c.train.batchSize
+        c.cluster.servers = servers
+        let connection = try InProcessCluster.run(c)
+        let shared = try InProcessCluster.run(c, sharedMemory: true)
+        #expect(shared.parameters == connection.parameters)
+        #expect(shared.summary.steps == 20)
+        #expect(shared.rejects.isEmpty)
+        #expect(shared.serverLog.filter { $0.contains("registered") && $0.hasSuffix("payloads through shared memory") }.count == 2,
+                "\(shared.serverLog.prefix(4))")
+        #expect(!connection.serverLog.contains { $0.contains("shared memory") })
+        // The workers count the payloads they passed, as over the connection; only their registrations differ, by
+        // the offers they carry (about 130 bytes each).
+        #expect(abs(shared.workerBytesSent - connection.workerBytesSent) < 2 * servers * 200)
+    }
 }
 
 @Suite struct ConsistencyModeTests {

@@ -20,6 +20,8 @@ netns_available() {
 netns_job() {
   local out=$1 name=$2 rate=$3 servers=$4 workers=$5 ps="" list="" pids=() s w
   shift 5
+  # The namespaces share this machine's /dev/shm, where real hosts would not: keep the payloads on the links.
+  set -- "$@" cluster.shared_memory=false
   scripts/netns-hosts delete "$netns_prefix"
   scripts/netns-hosts create "$netns_prefix" $((servers + workers)) $([ "$rate" = none ] || echo "$rate")
   for ((s = 0; s < servers; s++)); do ps+="${ps:+, }\"10.77.0.$((s + 1)):5555\""; done
