@@ -159,13 +159,16 @@ public final class Worker {
                     if let batch = batches!.ranges.dropFirst(index).first {
                         data.gather(batch, features: &batchX, targets: &batchY)
                         var dropoutRNG = SeededGenerator(seed: t.seed, streams: 0xD209, UInt64(rank), UInt64(step))
-                        if !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * layoutCount) }
+                        // With one server, through shared memory, the gradient is computed straight into a slot.
+                        let slot = shards == 1 && encoders.isEmpty ? transports[0].payloadFrame(byteCount: 4 * layoutCount) : nil
+                        if slot == nil && !isKnownUniquelyReferenced(&gradientFrame) { gradientFrame = OutboundFrame(count: 4 * layoutCount) }
+                        let target = slot ?? gradientFrame
                         watchdog?.begin(step: step)
                         defer { watchdog?.end() }
                         let computeStart = DispatchTime.now().uptimeNanoseconds
                         let loss = try computation.run({
                             withParameters { p in
-                                gradientFrame.withFloats { g in
+                                target.withFloats { g in
                                     network.lossAndGradient(parameters: p, inputs: batchX, targets: batchY, rows: batch.count, gradient: g, rng: &dropoutRNG)
                                 }
                             }
@@ -175,7 +178,7 @@ public final class Worker {
                         header.elementType = .float32
                         header.aux = UInt64(batch.count)
                         header.value = Double(loss)
-                        gradient = gradientFrame
+                        gradient = target
                         samples += batch.count
                     }
                     let exchangeStart = DispatchTime.now().uptimeNanoseconds

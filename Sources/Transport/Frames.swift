@@ -9,18 +9,31 @@ public final class OutboundFrame: @unchecked Sendable {
     let storage: UnsafeMutableRawPointer
     /// The frame whose bytes this one views, kept alive by it; nil for a frame that owns its bytes.
     private let whole: OutboundFrame?
+    /// What owns the memory of a frame made `borrowing` it, kept alive by the frame.
+    let lender: AnyObject?
 
     /// `count` bytes, uninitialised, 64-byte aligned so that float views vectorise.
     public init(count: Int) {
         self.count = count
         storage = .allocate(byteCount: max(count, 1), alignment: 64)
         whole = nil
+        lender = nil
     }
 
     private init(viewing whole: OutboundFrame, bytes: Range<Int>) {
         count = bytes.count
         storage = whole.storage + bytes.lowerBound
         self.whole = whole
+        lender = nil
+    }
+
+    /// A frame over `count` bytes at `storage`, memory that `lender` owns (a shared memory slot) and the frame
+    /// keeps alive.
+    init(borrowing storage: UnsafeMutableRawPointer, count: Int, from lender: AnyObject) {
+        self.count = count
+        self.storage = storage
+        whole = nil
+        self.lender = lender
     }
 
     /// A frame of `bytes` of this one, sharing its memory: sending it sends those bytes without copying them.
@@ -51,7 +64,7 @@ public final class OutboundFrame: @unchecked Sendable {
         #endif
     }
 
-    deinit { if whole == nil { storage.deallocate() } }
+    deinit { if whole == nil && lender == nil { storage.deallocate() } }
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: storage, count: count) }
 

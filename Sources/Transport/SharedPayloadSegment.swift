@@ -164,15 +164,57 @@ public final class SharedPayloadSegment: @unchecked Sendable {
     /// Copies `payload` into a free slot of `direction` and returns the reference to send in its place; nil when
     /// it does not fit or both slots are still held, and the payload must go over the socket.
     public func write(_ payload: UnsafeRawBufferPointer, _ direction: SharedPayloadDirection) -> SharedPayloadReference? {
-        guard payload.count <= slotBytes else { return nil }
-        for slot in direction.slots {
-            let written = pstrain_load_acquire(generation(slot))
-            guard pstrain_load_acquire(released(slot)) == written else { continue }
-            if let source = payload.baseAddress { slotStart(slot).copyMemory(from: source, byteCount: payload.count) }
-            pstrain_store_release(generation(slot), written + 1)
-            return SharedPayloadReference(slot: UInt32(slot), generation: written + 1, byteCount: UInt64(payload.count))
+        guard payload.count <= slotBytes, let slot = freeSlot(direction) else { return nil }
+        if let source = payload.baseAddress { slotStart(slot).copyMemory(from: source, byteCount: payload.count) }
+        return complete(slot, byteCount: payload.count)
+    }
+
+    /// A frame of `byteCount` bytes in a free slot of `direction`, to fill and then send as a payload without
+    /// copying it (`reference(completing:)`); the slot is kept for it until it is sent or dropped. Nil when it does
+    /// not fit or no slot is free.
+    public func lend(byteCount: Int, _ direction: SharedPayloadDirection) -> OutboundFrame? {
+        guard byteCount <= slotBytes, let slot = freeSlot(direction) else { return nil }
+        let lease = SlotLease(segment: self, slot: slot)
+        lent.insert(slot)
+        return OutboundFrame(borrowing: slotStart(slot), count: byteCount, from: lease)
+    }
+
+    /// For a frame lent by this segment: marks its payload written and returns the reference to send in its
+    /// place; nil for any other frame.
+    public func reference(completing frame: OutboundFrame) -> SharedPayloadReference? {
+        guard let lease = frame.lender as? SlotLease, lease.segment === self, !lease.completed else { return nil }
+        lease.completed = true
+        lent.remove(lease.slot)
+        return complete(lease.slot, byteCount: frame.count)
+    }
+
+    /// Slots lent out and not yet sent.
+    private var lent: Set<Int> = []
+
+    /// A slot of `direction` whose reader has released what it last held, and which is not lent out.
+    private func freeSlot(_ direction: SharedPayloadDirection) -> Int? {
+        direction.slots.first { !lent.contains($0) && pstrain_load_acquire(released($0)) == pstrain_load_acquire(generation($0)) }
+    }
+
+    /// Publishes the payload just written to `slot`: the next generation, and its reference.
+    private func complete(_ slot: Int, byteCount: Int) -> SharedPayloadReference {
+        let next = pstrain_load_acquire(generation(slot)) + 1
+        pstrain_store_release(generation(slot), next)
+        return SharedPayloadReference(slot: UInt32(slot), generation: next, byteCount: UInt64(byteCount))
+    }
+
+    /// Keeps a lent slot from other payloads until its frame is sent, or gives it back when the frame goes unsent.
+    private final class SlotLease {
+        let segment: SharedPayloadSegment
+        let slot: Int
+        var completed = false
+
+        init(segment: SharedPayloadSegment, slot: Int) {
+            self.segment = segment
+            self.slot = slot
         }
-        return nil
+
+        deinit { if !completed { segment.lent.remove(slot) } }
     }
 
     /// The payload `reference` names, if it is one of `direction`'s slots, fits it, and is the generation the slot

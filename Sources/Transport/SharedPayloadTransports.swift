@@ -82,10 +82,19 @@ public final class SharedPayloadClientTransport: ClientTransport, @unchecked Sen
         return [frames[1], payload]
     }
 
+    public func payloadFrame(byteCount: Int) -> OutboundFrame? {
+        guard accepted, byteCount >= sharedPayloadMinimumBytes else { return nil }
+        return segment?.lend(byteCount: byteCount, .toServer)
+    }
+
     public func send(_ frames: [OutboundFrame]) throws {
-        guard accepted, let segment, let substituted = substituteReference(frames, in: segment, .toServer, traffic: &sharedTraffic) else {
-            return try inner.send(frames)
+        guard accepted, let segment else { return try inner.send(frames) }
+        if frames.count == 2, let reference = segment.reference(completing: frames[1]) {
+            // Filled in place (`payloadFrame`): only the reference goes.
+            sharedTraffic.bytesSent += frames[1].count - SharedPayloadReference.size
+            return try inner.send([OutboundFrame(reference.encoded()), frames[0]])
         }
+        guard let substituted = substituteReference(frames, in: segment, .toServer, traffic: &sharedTraffic) else { return try inner.send(frames) }
         try inner.send(substituted)
     }
 }

@@ -43,11 +43,15 @@ public protocol ClientTransport: AnyObject {
     var sharedPayloadOffer: SharedPayloadOffer? { get }
     /// The server answered the offer: large payloads go through the segment from now on if it `accepted`.
     func sharedPayloads(accepted: Bool)
+    /// A frame of `byteCount` bytes to fill and send as the payload of a message, placed where this transport
+    /// sends it from without copying (a free shared memory slot); nil when there is no such place.
+    func payloadFrame(byteCount: Int) -> OutboundFrame?
 }
 
 extension ClientTransport {
     public var sharedPayloadOffer: SharedPayloadOffer? { nil }
     public func sharedPayloads(accepted: Bool) {}
+    public func payloadFrame(byteCount: Int) -> OutboundFrame? { nil }
 }
 
 /// Bytes and messages through one transport.

@@ -165,4 +165,43 @@ import Testing
         }
         #expect(held.frames[1] is SharedPayloadFrame && heldByWorker[1] is SharedPayloadFrame)
     }
+
+    @Test func aPayloadFilledInItsSlotGoesWithoutACopy() throws {
+        let (network, server, client, _, _) = try connectedPair()
+        let frame = try #require(client.payloadFrame(byteCount: 100_000))
+        frame.withMutableBytes { for i in $0.indices { $0[i] = UInt8(truncatingIfNeeded: i &* 7) } }
+        let before = network.traffic
+        try client.send([header, frame])
+        let (_, received) = try #require(try server.receive(timeoutMilliseconds: 1000))
+        #expect(received[1] is SharedPayloadFrame && bytes(received[1]) == Array(frame.bytes))
+        #expect(network.traffic.bytesReceived - before.bytesReceived == SharedPayloadReference.size + 64)
+        #expect(client.traffic.bytesSent >= 100_000)
+    }
+
+    @Test func aLentSlotIsKeptFromOtherPayloadsUntilItsFrameIsSentOrDropped() throws {
+        let (_, server, client, _, _) = try connectedPair()
+        var lent: OutboundFrame? = try #require(client.payloadFrame(byteCount: 100_000))
+        // The other slot takes a copied payload, which the server holds; no slot is left to lend.
+        try client.send([header, payload(100_000, seed: 8)])
+        var held: (peer: PeerID, frames: [any InboundFrame])? = try #require(try server.receive(timeoutMilliseconds: 1000))
+        #expect(held?.frames[1] is SharedPayloadFrame)
+        #expect(client.payloadFrame(byteCount: 100_000) == nil)
+        // Dropped unsent, the lent frame gives its slot back; released, the server's gives the other.
+        lent = nil
+        #expect(client.payloadFrame(byteCount: 100_000) != nil)
+        held = nil
+        let first = try #require(client.payloadFrame(byteCount: 100_000)), second = try #require(client.payloadFrame(byteCount: 100_000))
+        #expect(first.bytes.baseAddress != second.bytes.baseAddress)
+        #expect(lent == nil && held == nil)
+    }
+
+    @Test func nothingIsLentBeforeTheServerAcceptsNorForSmallPayloads() throws {
+        let network = InMemoryNetwork()
+        let client = SharedPayloadClientTransport(network.connect(), slotBytes: 1 << 20)
+        #expect(client.payloadFrame(byteCount: 100_000) == nil)
+        client.sharedPayloads(accepted: true)
+        #expect(client.payloadFrame(byteCount: sharedPayloadMinimumBytes - 1) == nil)
+        #expect(client.payloadFrame(byteCount: 2 << 20) == nil)
+        #expect(client.payloadFrame(byteCount: 100_000) != nil)
+    }
 }
