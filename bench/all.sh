@@ -57,6 +57,9 @@ for mode in sync async; do
   $pstrain launch --config "$config" --workers 2 --run-dir "$out/$mode-2w" train.batch_size=64 "cluster.mode=$mode" "${data_args[@]}" \
     >/dev/null 2>&1
 done
+# The same sync job with its payloads over loopback TCP instead of shared memory.
+$pstrain launch --config "$config" --workers 2 --run-dir "$out/sync-2w-tcp" train.batch_size=64 cluster.shared_memory=false "${data_args[@]}" \
+  >/dev/null 2>&1
 [ -z "$torch" ] || $torch bench/torch/distributed.py --steps $steps ${data_args:+--data "$out/data"} >"$out/torch-distributed.jsonl"
 
 echo "scaling..." >&2

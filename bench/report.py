@@ -49,7 +49,7 @@ print("\nend to end: MLP 784-256-128-10, Adam, global batch 128, "
 print("run                  samples/s   vs single process   test accuracy")
 single = load("single/summary.json")
 rows = []
-for name in ("single", "sync-2w", "async-2w"):
+for name in ("single", "sync-2w", "async-2w", "sync-2w-tcp"):
     summary = load(f"{name}/summary.json")
     if summary:
         rows.append((f"pstrain {name}", summary["samples_per_second"], summary.get("test_accuracy")))

@@ -33,6 +33,7 @@ extension ParameterServer {
             worker["held_version"] = slot.heldVersion
             if cluster.mode == .sync { worker["steps"] = Int(slot.heldVersion) }
             worker["last_seen_seconds"] = now.timeIntervalSince(slot.lastSeen)
+            worker["shared_memory"] = slot.sharedPayloads
             return worker
         }
         return state

@@ -50,8 +50,9 @@ public final class SharedPayloadServerTransport: ServerTransport, @unchecked Sen
 public final class SharedPayloadClientTransport: ClientTransport, @unchecked Sendable {
     // @unchecked: as for the server side.
     private let inner: ClientTransport
-    private let segment: SharedPayloadSegment?
+    private var segment: SharedPayloadSegment?
     private var accepted = false
+    private var everAccepted = false
     private var sharedTraffic = Traffic()
     /// Why there is no segment to offer, when making it failed.
     public let unavailableReason: String?
@@ -71,10 +72,16 @@ public final class SharedPayloadClientTransport: ClientTransport, @unchecked Sen
     public var serverAddress: String { inner.serverAddress }
     public var traffic: Traffic { inner.traffic.adding(sharedTraffic) }
 
-    /// Offered at every registration: a server restarted since the last one maps it anew.
+    /// Offered at every registration (a server restarted since the last one maps it anew) until a server declines
+    /// it without ever having taken it.
     public var sharedPayloadOffer: SharedPayloadOffer? { segment?.offer }
 
-    public func sharedPayloads(accepted: Bool) { self.accepted = accepted && segment != nil }
+    public func sharedPayloads(accepted: Bool) {
+        self.accepted = accepted && segment != nil
+        everAccepted = everAccepted || self.accepted
+        // Declined from the start, the server is on another host: the segment's memory goes back.
+        if !everAccepted { segment = nil }
+    }
 
     public func receive(timeoutMilliseconds: Int) throws -> [any InboundFrame]? {
         guard let frames = try inner.receive(timeoutMilliseconds: timeoutMilliseconds) else { return nil }

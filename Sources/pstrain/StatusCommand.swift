@@ -102,13 +102,15 @@ struct StatusCommand: ParsableCommand {
             lines.append(String(format: "checkpoint: step \(step), %.1f s ago", age))
         }
         lines.append("rejected messages: \(s["rejected_messages"] ?? 0)  max staleness: \(s["max_staleness"] ?? 0)")
-        lines.append("rank  state         steps  last seen")
+        lines.append("rank  state         steps  last seen    shared memory")
         for worker in s["workers"] as? [[String: Any]] ?? [] {
-            let seen = (worker["last_seen_seconds"] as? NSNumber).map { String(format: "%.1f s ago", $0.doubleValue) } ?? "-"
+            let seen = ((worker["last_seen_seconds"] as? NSNumber).map { String(format: "%.1f s ago", $0.doubleValue) } ?? "-")
+                .padding(toLength: 11, withPad: " ", startingAt: 0)
             let rank = "\(worker["rank"] ?? "?")".padding(toLength: 4, withPad: " ", startingAt: 0)
             let state = "\(worker["state"] ?? "?")".padding(toLength: 12, withPad: " ", startingAt: 0)
             let steps = "\(worker["steps"] ?? "-")".padding(toLength: 5, withPad: " ", startingAt: 0)
-            lines.append("\(rank)  \(state)  \(steps)  \(seen)")
+            let shared = (worker["shared_memory"] as? Bool).map { $0 ? "yes" : "no" } ?? "-"
+            lines.append("\(rank)  \(state)  \(steps)  \(seen)  \(shared)")
         }
         return lines.joined(separator: "\n")
     }

@@ -19,6 +19,10 @@ struct WorkerCommand: ParsableCommand {
             Usually started by `pstrain launch`, or by an engine whose environment names the server and the rank \
             (TF_CONFIG, DMLC_*, SLURM_*, JOB_COMPLETION_INDEX; `pstrain env` shows what it found).
 
+            On the server's host it passes gradients and weights through shared memory, the socket carrying only \
+            headers; elsewhere, or with cluster.shared_memory=false, everything goes over the connection. The \
+            server's log says which, for each worker.
+
             It heartbeats while it computes, however long a step takes; one gradient that takes longer than \
             cluster.step_timeout (600 s; 0: no limit) is taken for a hang, and the worker exits with status 1, \
             for its launcher to restart it.

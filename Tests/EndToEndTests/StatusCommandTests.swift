@@ -23,6 +23,8 @@ import Testing
         #expect(state["mode"] as? String == "sync" && state["model"] as? String == "softmax 64-10" && state["version"] as? Int == 0)
         let workers = try #require(state["workers"] as? [[String: Any]])
         #expect(workers.map { $0["state"] as? String } == ["live", "unregistered"])
+        // Worker 0 runs on the server's host: its segment was taken.
+        #expect(workers.first?["shared_memory"] as? Bool == true)
         // It has handled a registration and these requests, and waited for the rest of its uptime.
         let busy = try #require(state["busy_seconds"] as? Double), uptime = try #require(state["uptime_seconds"] as? Double)
         #expect(busy > 0 && busy < uptime, "busy \(busy) s of \(uptime) s")
@@ -30,7 +32,9 @@ import Testing
         let table = try PSTrainProcess.run(["status", endpoint], timeout: 30)
         #expect(table.stdout.contains("softmax 64-10  sync  step 0/"), "\(table.stdout)")
         #expect(table.stdout.contains(" s, busy ") && table.stdout.contains(" %\n"), "\(table.stdout)")
-        #expect(table.stdout.contains("1     unregistered  0      -"), "\(table.stdout)")
+        #expect(table.stdout.contains("1     unregistered  0      -            -\n"), "\(table.stdout)")
+        #expect(table.stdout.split(separator: "\n").contains { $0.hasPrefix("0     live") && $0.contains(" s ago ") && $0.hasSuffix("  yes") }
+                && table.stdout.contains("last seen    shared memory\n"), "\(table.stdout)")
         // The run directory names the same server.
         let byDirectory = try PSTrainProcess.run(["status", dir], timeout: 30)
         #expect(byDirectory.status == 0 && byDirectory.stdout.contains("softmax 64-10  sync  step 0/"), "\(byDirectory.stderr)")

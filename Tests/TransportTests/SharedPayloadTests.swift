@@ -142,6 +142,19 @@ import Testing
         #expect(received.frames.count == 2 && received.frames[1].withBytes(\.count) == 100_000)
     }
 
+    /// A server that declines the offer from the start is elsewhere: the segment's memory goes back. One that took
+    /// it once may be back after a restart, and is offered it again.
+    @Test func aSegmentDeclinedFromTheStartIsGivenUp() throws {
+        let network = InMemoryNetwork()
+        let declined = SharedPayloadClientTransport(network.connect(), slotBytes: 1 << 20)
+        #expect(declined.sharedPayloadOffer != nil)
+        declined.sharedPayloads(accepted: false)
+        #expect(declined.sharedPayloadOffer == nil)
+        let (_, _, client, _, _) = try connectedPair()
+        client.sharedPayloads(accepted: false)
+        #expect(client.sharedPayloadOffer != nil && client.payloadFrame(byteCount: 100_000) == nil)
+    }
+
     @Test func aReferenceTheSegmentDoesNotHoldIsPassedOnAsItCame() throws {
         let (network, server, client, peer, raw) = try connectedPair()
         try client.send([header, payload(100_000, seed: 5)])
