@@ -23,7 +23,7 @@ extension ParameterServer {
         }
         if let existing = rankOfPeer[peer] { return try welcome(peer, rank: existing) }
         let facts = message.text.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any]
-        sharedPayloadOffers[peer] = SharedPayloadOffer(json: facts?["shared_memory"])
+        let offer = SharedPayloadOffer(json: facts?["shared_memory"])
         let requested = Int(h.sender)
         let rank: Int
         if requested >= 0 {
@@ -33,6 +33,9 @@ extension ParameterServer {
             if let holder = slots[requested] {
                 guard !holder.done else { return try refuse(peer, "rank \(requested) has already finished its work") }
                 guard holder.lostSince != nil else {
+                    // Kept for the admission, for peers still waiting only: a flood of such registrations holds nothing.
+                    sharedPayloadOffers = sharedPayloadOffers.filter { $0.key != peer && waitingToJoin.values.contains($0.key) }
+                    sharedPayloadOffers[peer] = offer
                     if waitingToJoin.updateValue(peer, forKey: requested) == nil {
                         log("a new worker asks for rank \(requested), which a live worker holds: it joins if that one stays silent "
                             + String(format: "for %.1f s (cluster.heartbeat_timeout)", cluster.heartbeatTimeout))
@@ -47,11 +50,12 @@ extension ParameterServer {
             }
             rank = free
         }
-        try admit(peer, rank: rank)
+        try admit(peer, rank: rank, offering: offer)
     }
 
-    /// Gives `rank` to `peer`: a first registration, or the replacement of a lost worker.
-    func admit(_ peer: PeerID, rank: Int) throws {
+    /// Gives `rank` to `peer`: a first registration, or the replacement of a lost worker; maps the shared memory
+    /// segment it `offering`, if it can.
+    func admit(_ peer: PeerID, rank: Int, offering offer: SharedPayloadOffer?) throws {
         if let old = slots[rank] {
             rankOfPeer[old.peer] = nil
             transport.detachSharedPayloads(from: old.peer)
@@ -73,7 +77,7 @@ extension ParameterServer {
         rankOfPeer[peer] = rank
         if waitingToJoin[rank] == peer { waitingToJoin[rank] = nil }
         var how = ""
-        if let offer = sharedPayloadOffers.removeValue(forKey: peer) {
+        if let offer {
             do {
                 try transport.attachSharedPayloads(offer, to: peer)
                 slots[rank]!.sharedPayloads = true
@@ -190,7 +194,7 @@ extension ParameterServer {
             ? "training goes on without it (cluster.on_worker_failure: continue)"
             : "sync steps wait for a worker with its rank (cluster.on_worker_failure: wait)"
         log(String(format: "worker %d lost: silent for %.1f s (heartbeat timeout %.1f s); ", rank, silence, cluster.heartbeatTimeout) + what)
-        if let peer = waitingToJoin[rank] { return try admit(peer, rank: rank) }
+        if let peer = waitingToJoin[rank] { return try admit(peer, rank: rank, offering: sharedPayloadOffers.removeValue(forKey: peer)) }
         try applyWhatNoLongerWaits()
     }
 

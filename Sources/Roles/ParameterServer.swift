@@ -82,7 +82,7 @@ public final class ParameterServer {
     var rankOfPeer: [PeerID: Int] = [:]
     /// Peers asking for a rank that a live worker holds: admitted if that worker is lost.
     var waitingToJoin: [Int: PeerID] = [:]
-    /// The shared memory segments offered by peers not yet admitted.
+    /// The shared memory segments offered by the peers in `waitingToJoin`.
     var sharedPayloadOffers: [PeerID: SharedPayloadOffer] = [:]
     /// Per rank: the pushes consumed (applied, or dropped by policy). Async and bounded workers rejoin here.
     var stepsDone: [Int]
