@@ -67,8 +67,9 @@ public enum SharedPayloadDirection: Sendable {
 /// the last reference to its frame goes. Neither side trusts the other's bookkeeping: a reference must name the
 /// generation the slot holds, not yet released, and a writer that finds no free slot sends over the socket.
 public final class SharedPayloadSegment: @unchecked Sendable {
-    // @unchecked: used by its transport's one thread; frames release their slot from whichever thread drops them,
-    // through atomic stores into memory no other field shares.
+    // @unchecked: used by its transport's one thread, which also sends (or drops) the frames it lends; frames it
+    // received release their slot from whichever thread drops them, through atomic stores into shared memory that
+    // no field of this object holds.
     static let magic: [UInt8] = Array("PSHM".utf8)
     static let layoutVersion: UInt32 = 1
     static let headBytes = 64
@@ -100,7 +101,7 @@ public final class SharedPayloadSegment: @unchecked Sendable {
     static func alignedSlotBytes(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
     static func totalBytes(slotBytes: Int) -> Int { headBytes + slotCount * (stateBytes + alignedSlotBytes(slotBytes)) }
 
-    /// Makes a new segment with slots of `slotBytes`, its memory reserved now (a full `/dev/shm` fails here, not
+    /// Makes a new segment with slots of `slotBytes`, its memory reserved now (a memory limit fails here, not
     /// later with SIGBUS).
     public static func create(slotBytes: Int) throws -> SharedPayloadSegment {
         precondition(slotBytes > 0 && slotBytes <= maximumSlotBytes, "slot of \(slotBytes) bytes")
