@@ -69,14 +69,9 @@ extension Worker {
             // A worker on the server's host offers it a shared memory segment for the payloads.
             let offer = transports[k].sharedPayloadOffer
             let register = { [self] in
-                var header = Header(kind: .register, jobID: jobID, sender: Int32(asked), shard: UInt16(k), aux: CompressionSupport.all.rawValue,
+                let header = Header(kind: .register, jobID: jobID, sender: Int32(asked), shard: UInt16(k), aux: CompressionSupport.all.rawValue,
                                     layoutHash: run.spec.layout.hash)
-                if let offer {
-                    header.elementType = .utf8
-                    try send(textFrames(header, json(["shared_memory": offer.json])), to: k)
-                } else {
-                    try send(frames(header), to: k)
-                }
+                try send(offer.map { textFrames(header, json(["shared_memory": $0.json])) } ?? frames(header), to: k)
             }
             try register()
             let welcome = try awaitReply(from: k, accepting: [.welcome], askingAgain: register)
