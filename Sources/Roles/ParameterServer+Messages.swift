@@ -33,7 +33,7 @@ extension ParameterServer {
                 }
                 return
             }
-            try dispatch(peer, message)
+            try dispatch(peer, message, payloadFrame: frames.count == 2 ? frames[1] : nil)
         }
     }
 
@@ -49,7 +49,8 @@ extension ParameterServer {
         if h.kind == .push { try sendWeights(to: rank) }
     }
 
-    func dispatch(_ peer: PeerID, _ message: Message) throws {
+    /// Acts on `message`; `payloadFrame` is the frame its payload lies in, for a push read where it arrived.
+    func dispatch(_ peer: PeerID, _ message: Message, payloadFrame: (any InboundFrame)? = nil) throws {
         let h = message.header
         // Anyone who can reach the port may read the state (`pstrain status` knows no job id).
         if h.kind == .stats { return try dispatchStats(peer) }
@@ -80,7 +81,7 @@ extension ParameterServer {
         case .pull:
             try sendWeights(to: rank, full: true)
         case .push:
-            try receivePush(rank: rank, message)
+            try receivePush(rank: rank, message, payloadFrame: payloadFrame)
         case .pushPart:
             try receivePushPart(rank: rank, message)
         case .heartbeat:
@@ -165,7 +166,7 @@ extension ParameterServer {
         return weights
     }
 
-    func receivePush(rank: Int, _ message: Message) throws {
+    func receivePush(rank: Int, _ message: Message, payloadFrame: (any InboundFrame)? = nil) throws {
         let h = message.header
         let peer = slots[rank]!.peer
         if slots[rank]!.done { return reject(peer, reason: "after_barrier", "worker \(rank) pushed after finishing") }
@@ -199,7 +200,10 @@ extension ParameterServer {
             reject(peer, reason: "wrong_version", "sync push against version \(push.base); the server is at \(version)")
             return try sendWeights(to: rank)
         }
-        if push.hasGradient, let payload = message.payload {
+        if push.hasGradient, let payloadFrame, canReadWhereItArrived(h, payload: message.payload, announcedNorm: announced, inParts: parts != nil) {
+            // Sync sums its workers' gradients into a buffer of its own anyway: the sum reads this one where it lies.
+            push.arrived = payloadFrame
+        } else if push.hasGradient, let payload = message.payload {
             // One pass copies the gradient in (decoding it), proves it finite, and measures it for clipping.
             do {
                 let start = parts?.received ?? 0
@@ -226,6 +230,17 @@ extension ParameterServer {
         case .sync: try completeSyncStepIfReady()
         case .async, .bounded: try applyQueuedPushes()
         }
+    }
+
+    /// Whether a push's gradient can stay in its frame until the sync step sums it: a whole little-endian float32
+    /// gradient, aligned for reading as floats, that no announced norm has already judged not finite.
+    func canReadWhereItArrived(_ header: Header, payload: UnsafeRawBufferPointer?, announcedNorm: Double?, inParts: Bool) -> Bool {
+        #if _endian(little)
+        guard cluster.mode == .sync, header.elementType == .float32, !inParts, let base = payload?.baseAddress else { return false }
+        return Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 && announcedNorm?.isFinite != false
+        #else
+        return false
+        #endif
     }
 
     /// Takes in a leading part of `rank`'s next push: copies it into place and measures it, while the rest travels.

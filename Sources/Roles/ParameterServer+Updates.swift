@@ -28,6 +28,11 @@ extension ParameterServer {
                     VectorOps.weightedSum(of: sources, weights: contributing.map { Float(pending[$0]!.batch) }, times: 1 / Float(total), into: s)
                 }
             }
+            // A finite sum proves every gradient in it finite. Otherwise those not yet proved are looked at one by
+            // one, and the step is summed again without any that holds NaN or infinity.
+            if !sumOfSquares.isFinite, try rejectNonFiniteArrivedGradients(of: contributing) {
+                return try completeSyncStepIfReady()
+            }
             if plan.shards > 1 { return try askForGlobalNorm(samples: total, lossSum: loss) }
             try applyUpdate(gradient: &sum, samples: total, lossSum: loss, staleness: 0, sumOfSquares: sumOfSquares,
                             answering: ranks.filter { pending[$0]?.inParts == true })
@@ -37,10 +42,33 @@ extension ParameterServer {
         try finishSyncStep()
     }
 
-    /// Runs `body` with read access to the gradient buffers of `ranks`, in that order.
+    /// Sync: proves finite the gradients of `ranks` still in the frames they arrived in; each that is not is
+    /// rejected (per `cluster.nan_policy`) and leaves the step. Returns whether any gradient was looked at.
+    func rejectNonFiniteArrivedGradients(of ranks: [Int]) throws -> Bool {
+        let unproved = ranks.filter { pending[$0]?.arrived != nil }
+        for rank in unproved {
+            let frame = pending[rank]!.arrived!
+            pending[rank]!.arrived = nil
+            let sumOfSquares = frame.withBytes { VectorOps.sumOfSquares(UnsafeBufferPointer(floatsIn: $0)) }
+            if sumOfSquares.isFinite {
+                // Proved: the copy stands in for the frame from here on.
+                frame.withBytes { bytes in gradients[rank].withUnsafeMutableBytes { $0.copyMemory(from: bytes) } }
+            } else {
+                pending[rank]!.hasGradient = false
+                pending[rank]!.batch = 0
+                try nonFiniteGradient(from: rank)
+            }
+        }
+        return !unproved.isEmpty
+    }
+
+    /// Runs `body` with read access to the gradients of `ranks`, in that order: where they arrived, or the copies.
     func withGradients<R>(of ranks: [Int], _ body: ([UnsafeBufferPointer<Float>]) -> R) -> R {
         func nest(_ index: Int, _ taken: [UnsafeBufferPointer<Float>]) -> R {
             guard index < ranks.count else { return body(taken) }
+            if let frame = pending[ranks[index]]?.arrived {
+                return frame.withBytes { nest(index + 1, taken + [UnsafeBufferPointer(floatsIn: $0)]) }
+            }
             return gradients[ranks[index]].withUnsafeBufferPointer { nest(index + 1, taken + [$0]) }
         }
         return nest(0, [])
@@ -211,5 +239,12 @@ extension ParameterServer {
 
     func evaluate(_ data: Dataset, _ parameters: [Float]) -> Evaluation {
         parameters.withUnsafeBufferPointer { evaluate(data, $0) }
+    }
+}
+
+private extension UnsafeBufferPointer where Element == Float {
+    /// The float32 values of a payload that `canReadWhereItArrived` accepted (aligned, little-endian).
+    init(floatsIn bytes: UnsafeRawBufferPointer) {
+        self.init(start: bytes.baseAddress?.assumingMemoryBound(to: Float.self), count: bytes.count / MemoryLayout<Float>.stride)
     }
 }

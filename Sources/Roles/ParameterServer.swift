@@ -171,6 +171,9 @@ public final class ParameterServer {
         var sumOfSquares: Double
         /// It came in parts: the answer goes out in parts too, as the update proceeds.
         var inParts = false
+        /// Sync: the float32 gradient's frame, read where it arrived (not copied in). It is proved finite only when
+        /// the step's sum turns out not finite (see `completeSyncStepIfReady`); until then `sumOfSquares` is unknown.
+        var arrived: (any InboundFrame)?
     }
 
     /// The parts of a push received before the push itself.
