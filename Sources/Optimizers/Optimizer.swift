@@ -64,6 +64,25 @@ public struct Optimizer: Sendable {
                      "optimizer owns \(count) values; got \(parameters.count) parameters and \(gradient.count) gradients, slice \(range)")
         Regularization.addPenalties(to: UnsafeMutableBufferPointer(rebasing: gradient[range]),
                                     weights: UnsafeBufferPointer(rebasing: parameters[range]), l1: Float(settings.l1), l2: Float(settings.l2))
+        step(range, parameters: parameters, gradient: UnsafeBufferPointer(gradient), learningRate: learningRate)
+    }
+
+    /// Whether a step changes the gradient it is given: the L1 and L2 penalties are added to it.
+    public var changesGradient: Bool { settings.l1 != 0 || settings.l2 != 0 }
+
+    /// As `apply(to:parameters:gradient:learningRate:)`, for a gradient that must stay as it is (a server reads
+    /// it where it arrived): only for an optimizer that does not change its gradient (`changesGradient`).
+    public mutating func apply(to range: Range<Int>, parameters: UnsafeMutableBufferPointer<Float>, unchangedGradient gradient: UnsafeBufferPointer<Float>,
+                               learningRate: Double) {
+        precondition(!changesGradient, "an optimizer with L1 or L2 penalties adds them to its gradient")
+        precondition(parameters.count == count && gradient.count == count && range.lowerBound >= 0 && range.upperBound <= count,
+                     "optimizer owns \(count) values; got \(parameters.count) parameters and \(gradient.count) gradients, slice \(range)")
+        step(range, parameters: parameters, gradient: gradient, learningRate: learningRate)
+    }
+
+    /// The step's arithmetic on `range`, the penalties already in `gradient`.
+    private mutating func step(_ range: Range<Int>, parameters: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>,
+                               learningRate: Double) {
         if settings.weightDecay != 0 {
             VectorOps.scale(UnsafeMutableBufferPointer(rebasing: parameters[range]), by: Float(1 - learningRate * settings.weightDecay))
         }

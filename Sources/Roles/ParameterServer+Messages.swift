@@ -200,26 +200,36 @@ extension ParameterServer {
             reject(peer, reason: "wrong_version", "sync push against version \(push.base); the server is at \(version)")
             return try sendWeights(to: rank)
         }
-        if push.hasGradient, let payloadFrame, canReadWhereItArrived(h, payload: message.payload, announcedNorm: announced, inParts: parts != nil) {
-            // Sync sums its workers' gradients into a buffer of its own anyway: the sum reads this one where it lies.
+        let inPlace = push.hasGradient && payloadFrame != nil && canReadWhereItArrived(h, payload: message.payload, inParts: parts != nil)
+        if inPlace && cluster.mode == .sync && announced?.isFinite != false {
+            // Sync sums its workers' gradients into a buffer of its own anyway: the sum reads this one where it lies,
+            // and proves it finite with the others.
             push.arrived = payloadFrame
         } else if push.hasGradient, let payload = message.payload {
-            // One pass copies the gradient in (decoding it), proves it finite, and measures it for clipping.
-            do {
-                let start = parts?.received ?? 0
-                push.sumOfSquares = try gradients[rank].withUnsafeMutableBufferPointer { g in
-                    h.elementType == .float32 ? VectorOps.copySumOfSquares(from: payload, into: UnsafeMutableBufferPointer(rebasing: g[start...]))
-                        : try PayloadCodec.decode(message, into: g, adding: false)
-                } + (parts?.sumOfSquares ?? 0)
-            } catch let error as WireError {
-                reject(peer, reason: error.reason, "worker \(rank)'s gradient: \(error)")
-                return try sendWeights(to: rank)
+            if inPlace {
+                // Async and bounded read it where it lies too, but prove it finite and measure it now: no step may
+                // start on a gradient not proved, and a bounded push may wait.
+                push.arrived = payloadFrame
+                push.sumOfSquares = VectorOps.sumOfSquares(UnsafeBufferPointer(floatsIn: payload))
+            } else {
+                // One pass copies the gradient in (decoding it), proves it finite, and measures it for clipping.
+                do {
+                    let start = parts?.received ?? 0
+                    push.sumOfSquares = try gradients[rank].withUnsafeMutableBufferPointer { g in
+                        h.elementType == .float32 ? VectorOps.copySumOfSquares(from: payload, into: UnsafeMutableBufferPointer(rebasing: g[start...]))
+                            : try PayloadCodec.decode(message, into: g, adding: false)
+                    } + (parts?.sumOfSquares ?? 0)
+                } catch let error as WireError {
+                    reject(peer, reason: error.reason, "worker \(rank)'s gradient: \(error)")
+                    return try sendWeights(to: rank)
+                }
             }
             // Every shard judges the whole gradient alike, by the announced norm, so all of them apply it or none.
             if let announced, push.sumOfSquares.isFinite { push.sumOfSquares = announced }
             if !push.sumOfSquares.isFinite {
                 try nonFiniteGradient(from: rank)
                 push.hasGradient = false
+                push.arrived = nil
             }
         } else {
             push.hasGradient = false
@@ -232,12 +242,12 @@ extension ParameterServer {
         }
     }
 
-    /// Whether a push's gradient can stay in its frame until the sync step sums it: a whole little-endian float32
-    /// gradient, aligned for reading as floats, that no announced norm has already judged not finite.
-    func canReadWhereItArrived(_ header: Header, payload: UnsafeRawBufferPointer?, announcedNorm: Double?, inParts: Bool) -> Bool {
+    /// Whether a push's gradient can stay in its frame until its step reads it: a whole little-endian float32
+    /// gradient, aligned for reading as floats.
+    func canReadWhereItArrived(_ header: Header, payload: UnsafeRawBufferPointer?, inParts: Bool) -> Bool {
         #if _endian(little)
-        guard cluster.mode == .sync, header.elementType == .float32, !inParts, let base = payload?.baseAddress else { return false }
-        return Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 && announcedNorm?.isFinite != false
+        guard header.elementType == .float32, !inParts, let base = payload?.baseAddress else { return false }
+        return Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0
         #else
         return false
         #endif

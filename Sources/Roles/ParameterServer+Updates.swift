@@ -98,10 +98,17 @@ extension ParameterServer {
             guard let rank = candidates.first(where: canApply) else { return }
             let push = pending[rank]!
             pending[rank] = nil
-            if push.hasGradient && push.batch > 0 {
+            let staleness = Int(version - min(push.base, version))
+            if push.hasGradient && push.batch > 0, let frame = push.arrived, stepLeavesGradientUnchanged(sumOfSquares: push.sumOfSquares) {
+                try frame.withBytes { bytes in
+                    try applyUpdate(unchanged: UnsafeBufferPointer(floatsIn: bytes), samples: push.batch, lossSum: push.loss * Double(push.batch),
+                                    staleness: staleness, sumOfSquares: push.sumOfSquares)
+                }
+            } else if push.hasGradient && push.batch > 0 {
+                // Clipping or the optimizer's penalties would change a gradient read where it arrived: it is copied.
+                if let frame = push.arrived { frame.withBytes { bytes in gradients[rank].withUnsafeMutableBytes { $0.copyMemory(from: bytes) } } }
                 try applyUpdate(gradient: &gradients[rank], samples: push.batch, lossSum: push.loss * Double(push.batch),
-                                staleness: Int(version - min(push.base, version)), sumOfSquares: push.sumOfSquares,
-                                answering: push.inParts ? [rank] : [])
+                                staleness: staleness, sumOfSquares: push.sumOfSquares, answering: push.inParts ? [rank] : [])
             }
             try consumed(rank)
             try dropPushesStalerThanTheBound()
@@ -151,21 +158,45 @@ extension ParameterServer {
     func applyUpdate(gradient: inout [Float], samples: Int, lossSum: Double, staleness: Int, sumOfSquares: Double? = nil,
                      answering: [Int] = []) throws {
         let o = run.config.optimizer
-        let learningRate = schedule.rate(atStep: Int(version))
         let started = DispatchTime.now().uptimeNanoseconds
+        try gradient.withUnsafeMutableBufferPointer { g in
+            let norm = plan.shards > 1
+                ? Clipping.clipSlice(g, byValue: o.clipValue, byNorm: o.clipNorm, globalSumOfSquares: sumOfSquares!)
+                : Clipping.clip(g, byValue: o.clipValue, byNorm: o.clipNorm, sumOfSquares: sumOfSquares)
+            try step(norm: norm, samples: samples, lossSum: lossSum, staleness: staleness, answering: answering, started: started) { piece, p, rate in
+                optimizer.apply(to: piece, parameters: p, gradient: g, learningRate: rate)
+            }
+        }
+    }
+
+    /// Whether a gradient of `sumOfSquares` (the whole gradient's, with several shards) would come out of clipping and
+    /// the optimizer's penalties unchanged, so that the step can read it where it arrived (`applyUpdate(unchanged:)`).
+    func stepLeavesGradientUnchanged(sumOfSquares: Double) -> Bool {
+        let o = run.config.optimizer
+        guard o.clipValue == nil, !optimizer.changesGradient else { return false }
+        return o.clipNorm.map { Clipping.scaleFactor(norm: sumOfSquares.squareRoot(), maxNorm: $0) >= 1 } ?? true
+    }
+
+    /// As `applyUpdate(gradient:...)` for a gradient that `stepLeavesGradientUnchanged` accepted, read where it lies.
+    func applyUpdate(unchanged gradient: UnsafeBufferPointer<Float>, samples: Int, lossSum: Double, staleness: Int, sumOfSquares: Double) throws {
+        let started = DispatchTime.now().uptimeNanoseconds
+        try step(norm: sumOfSquares.squareRoot(), samples: samples, lossSum: lossSum, staleness: staleness, answering: [], started: started) { piece, p, rate in
+            optimizer.apply(to: piece, parameters: p, unchangedGradient: gradient, learningRate: rate)
+        }
+    }
+
+    /// The optimizer step (`applyPiece` on each piece of the weights, with the learning rate), then the version,
+    /// the metrics and the epoch's evaluation. `started` is when the update began (clipping included).
+    private func step(norm: Double, samples: Int, lossSum: Double, staleness: Int, answering: [Int], started: UInt64,
+                      _ applyPiece: (Range<Int>, UnsafeMutableBufferPointer<Float>, Double) -> Void) throws {
+        let learningRate = schedule.rate(atStep: Int(version))
         // Compressed answers are changes, encoded once the update is whole: no parts then.
         let pieces = answering.isEmpty || cluster.compression != .none ? [0 ..< range.count] : PayloadParts.pieces(count: range.count)
-        let norm = try weightsForUpdate().withFloats { p in
-            try gradient.withUnsafeMutableBufferPointer { g in
-                let norm = plan.shards > 1
-                    ? Clipping.clipSlice(g, byValue: o.clipValue, byNorm: o.clipNorm, globalSumOfSquares: sumOfSquares!)
-                    : Clipping.clip(g, byValue: o.clipValue, byNorm: o.clipNorm, sumOfSquares: sumOfSquares)
-                optimizer.beginStep()
-                for piece in pieces {
-                    optimizer.apply(to: piece, parameters: p, gradient: g, learningRate: learningRate)
-                    if piece.upperBound < range.count { try sendAhead(piece, to: answering) }
-                }
-                return norm
+        try weightsForUpdate().withFloats { p in
+            optimizer.beginStep()
+            for piece in pieces {
+                applyPiece(piece, p, learningRate)
+                if piece.upperBound < range.count { try sendAhead(piece, to: answering) }
             }
         }
         let optimizerNanoseconds = Int64(DispatchTime.now().uptimeNanoseconds - started)
@@ -239,12 +270,5 @@ extension ParameterServer {
 
     func evaluate(_ data: Dataset, _ parameters: [Float]) -> Evaluation {
         parameters.withUnsafeBufferPointer { evaluate(data, $0) }
-    }
-}
-
-private extension UnsafeBufferPointer where Element == Float {
-    /// The float32 values of a payload that `canReadWhereItArrived` accepted (aligned, little-endian).
-    init(floatsIn bytes: UnsafeRawBufferPointer) {
-        self.init(start: bytes.baseAddress?.assumingMemoryBound(to: Float.self), count: bytes.count / MemoryLayout<Float>.stride)
     }
 }

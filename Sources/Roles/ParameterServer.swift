@@ -171,8 +171,9 @@ public final class ParameterServer {
         var sumOfSquares: Double
         /// It came in parts: the answer goes out in parts too, as the update proceeds.
         var inParts = false
-        /// Sync: the float32 gradient's frame, read where it arrived (not copied in). It is proved finite only when
-        /// the step's sum turns out not finite (see `completeSyncStepIfReady`); until then `sumOfSquares` is unknown.
+        /// The float32 gradient's frame, read where it arrived (not copied in). Async and bounded prove it finite
+        /// and measure it on arrival; sync only when the step's sum turns out not finite (see
+        /// `completeSyncStepIfReady`), and until then `sumOfSquares` is unknown.
         var arrived: (any InboundFrame)?
     }
 

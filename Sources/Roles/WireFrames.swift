@@ -19,3 +19,10 @@ func textFrames(_ header: Header, _ text: String) -> [OutboundFrame] {
 func json(_ object: [String: Any]) -> String {
     (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
 }
+
+extension UnsafeBufferPointer where Element == Float {
+    /// The float32 values of a payload that `ParameterServer.canReadWhereItArrived` accepted (aligned, little-endian).
+    init(floatsIn bytes: UnsafeRawBufferPointer) {
+        self.init(start: bytes.baseAddress?.assumingMemoryBound(to: Float.self), count: bytes.count / MemoryLayout<Float>.stride)
+    }
+}

@@ -170,13 +170,16 @@ struct ScriptedWorker {
     }
 
     /// Pushes a gradient of `gradient` in every element, computed on the held weights from `batch` samples.
-    func sendPush(gradient: Float, batch: UInt64 = 1) throws {
+    /// Returns the payload frame sent (the server may hold it: the in-memory network passes frames as they are).
+    @discardableResult
+    func sendPush(gradient: Float, batch: UInt64 = 1) throws -> OutboundFrame {
         let count = server.run.spec.layout.count
         let header = Header(kind: .push, jobID: server.run.jobID, sender: rank, elementType: .float32, version: heldVersion, aux: batch,
                             count: UInt64(count))
         let payload = OutboundFrame(count: 4 * count)
         payload.withFloats { $0.update(repeating: gradient) }
         try client.send([OutboundFrame(header.encoded()), payload])
+        return payload
     }
 
     /// Tells the server this worker is alive, as a worker waiting for an answer does.
