@@ -49,11 +49,11 @@ extension ParameterServer {
         for rank in unproved {
             let frame = pending[rank]!.arrived!
             pending[rank]!.arrived = nil
-            let sumOfSquares = frame.withBytes { VectorOps.sumOfSquares(UnsafeBufferPointer(floatsIn: $0)) }
-            if sumOfSquares.isFinite {
-                // Proved: the copy stands in for the frame from here on.
-                frame.withBytes { bytes in gradients[rank].withUnsafeMutableBytes { $0.copyMemory(from: bytes) } }
-            } else {
+            // One pass copies it in and proves it: the copy stands in for the frame from here on.
+            let sumOfSquares = frame.withBytes { bytes in
+                gradients[rank].withUnsafeMutableBufferPointer { VectorOps.copySumOfSquares(from: bytes, into: $0) }
+            }
+            if !sumOfSquares.isFinite {
                 pending[rank]!.hasGradient = false
                 pending[rank]!.batch = 0
                 try nonFiniteGradient(from: rank)
