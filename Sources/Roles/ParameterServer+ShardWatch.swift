@@ -20,17 +20,23 @@ public struct ShardLostItsState: Error, CustomStringConvertible {
     }
 }
 
-/// Shard 0's view of the other shards: per shard, the highest step it answered a probe at, and when the latest probe
-/// went out and whether it was answered.
+/// Shard 0's view of the other shards: per shard, the highest step it answered a probe at, when the latest probe
+/// went out and whether it was answered, when it last answered, and since when it has been silent.
 struct ShardWatch {
     var steps: [UInt64]
     var probes: [(sentAt: Date, answered: Bool)?]
+    var answeredAt: [Date?]
+    /// Set when a probe has gone unanswered for longer than `cluster.heartbeat_timeout` (to when it went out), and
+    /// cleared by the next answer: each silence is logged once as it begins and once as it ends.
+    var silentSince: [Date?]
     /// When shard 0 last looked: it looks once a heartbeat interval, not at every message it handles.
     var lookedAt = Date.distantPast
 
     init(shards: Int) {
         steps = Array(repeating: 0, count: max(0, shards - 1))
         probes = Array(repeating: nil, count: max(0, shards - 1))
+        answeredAt = Array(repeating: nil, count: max(0, shards - 1))
+        silentSince = Array(repeating: nil, count: max(0, shards - 1))
     }
 }
 
@@ -38,8 +44,10 @@ struct ShardWatch {
 extension ParameterServer {
     /// Shard 0, once a heartbeat interval: takes the other shards' answers to its probes, and probes each shard again
     /// whose last probe was answered, or went out more than `cluster.heartbeat_timeout` ago (it may have been lost with
-    /// a shard that went away; while a shard is away, its probes wait for it in the queue, one per timeout). Throws
-    /// `ShardLostItsState` as `takeProbeAnswer` does.
+    /// a shard that went away; while a shard is away, its probes wait for it in the queue, one per timeout). A shard
+    /// whose probe went unanswered that long is logged as silent: the workers wait on it, and without this line only
+    /// their own timeouts, much later, would say where the job stands still. Throws `ShardLostItsState` as
+    /// `takeProbeAnswer` does.
     func watchOtherShards() throws {
         guard shard == 0, !links.isEmpty, Date().timeIntervalSince(shardWatch.lookedAt) >= cluster.heartbeatInterval else { return }
         shardWatch.lookedAt = Date()
@@ -50,8 +58,15 @@ extension ParameterServer {
                 let header = try withFrameBytes(received) { try Message.decode($0, maxPayloadBytes: maxPayloadBytes).header }
                 try takeProbeAnswer(header, from: link)
             }
-            if let probe = shardWatch.probes[index], !probe.answered && Date().timeIntervalSince(probe.sentAt) <= cluster.heartbeatTimeout {
-                continue
+            if let probe = shardWatch.probes[index], !probe.answered {
+                guard Date().timeIntervalSince(probe.sentAt) > cluster.heartbeatTimeout else { continue }
+                if shardWatch.silentSince[index] == nil {
+                    shardWatch.silentSince[index] = probe.sentAt
+                    let silence = Date().timeIntervalSince(shardWatch.answeredAt[index] ?? probe.sentAt)
+                    log("server shard \(link.shard) (\(link.endpoint)) is silent: no answer to shard 0 for "
+                        + String(format: "%.1f s (cluster.heartbeat_timeout %g s). ", silence, cluster.heartbeatTimeout)
+                        + "Workers wait for it up to cluster.server_timeout (\(Int(cluster.serverTimeout)) s): is its process running and reachable?")
+                }
             }
             try link.transport.send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1, shard: UInt16(link.shard), version: version,
                                                   aux: HeartbeatPurpose.shardProbe.rawValue)))
@@ -76,7 +91,24 @@ extension ParameterServer {
                                     checkpointStep: lastCheckpointStep >= 0 ? lastCheckpointStep : nil)
         }
         shardWatch.steps[index] = header.version
+        shardWatch.answeredAt[index] = Date()
+        if let since = shardWatch.silentSince[index] {
+            shardWatch.silentSince[index] = nil
+            log(String(format: "server shard %d answers again after %.1f s silent, at step %llu", link.shard, Date().timeIntervalSince(since), header.version))
+        }
         return true
+    }
+
+    /// Shard 0 of several: each other shard's state for `pstrain status`: `silent` (see `watchOtherShards`), `live`
+    /// once it has answered, `probing` before its first answer.
+    func shardStates() -> [[String: Any]] {
+        links.map { link in
+            let index = link.shard - 1
+            var state: [String: Any] = ["shard": link.shard, "endpoint": link.endpoint, "step": shardWatch.steps[index]]
+            state["state"] = shardWatch.silentSince[index] != nil ? "silent" : shardWatch.answeredAt[index] != nil ? "live" : "probing"
+            if let answered = shardWatch.answeredAt[index] { state["last_answer_seconds"] = Date().timeIntervalSince(answered) }
+            return state
+        }
     }
 
     /// Shard 0 handed every other shard the state of `step` (`restoreOtherShards`): none can be below it from now on.

@@ -18,7 +18,10 @@ extension ParameterServer {
             "rejected_messages": rejects.values.reduce(0, +), "max_staleness": maxStaleness,
         ]
         // Workers that know only shard 0's address find the other shards here.
-        if !links.isEmpty { state["shard_endpoints"] = links.map(\.endpoint) }
+        if !links.isEmpty {
+            state["shard_endpoints"] = links.map(\.endpoint)
+            state["shards"] = shardStates()
+        }
         if let recentLoss { state["loss"] = recentLoss }
         if let recentSamplesPerSecond { state["samples_per_second"] = recentSamplesPerSecond }
         if lastCheckpointStep >= 0 {

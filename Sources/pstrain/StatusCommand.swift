@@ -87,7 +87,7 @@ struct StatusCommand: ParsableCommand {
         return argument
     }
 
-    /// The state as a few lines and a table of workers.
+    /// The state as a few lines, a table of workers and, from shard 0 of several, one of the other shards.
     static func render(_ s: [String: Any]) -> String {
         func number(_ key: String) -> Double? { (s[key] as? NSNumber)?.doubleValue }
         var head = "\(s["model"] ?? "?")  \(s["mode"] ?? "?")  step \(s["version"] ?? "?")/\(s["total_steps"] ?? "?")"
@@ -111,6 +111,16 @@ struct StatusCommand: ParsableCommand {
             let steps = "\(worker["steps"] ?? "-")".padding(toLength: 5, withPad: " ", startingAt: 0)
             let shared = (worker["shared_memory"] as? Bool).map { $0 ? "yes" : "no" } ?? "-"
             lines.append("\(rank)  \(state)  \(steps)  \(seen)  \(shared)")
+        }
+        let shards = s["shards"] as? [[String: Any]] ?? []
+        if !shards.isEmpty { lines.append("shard  state    step   last answer  endpoint") }
+        for other in shards {
+            let answered = ((other["last_answer_seconds"] as? NSNumber).map { String(format: "%.1f s ago", $0.doubleValue) } ?? "never")
+                .padding(toLength: 11, withPad: " ", startingAt: 0)
+            let shard = "\(other["shard"] ?? "?")".padding(toLength: 5, withPad: " ", startingAt: 0)
+            let state = "\(other["state"] ?? "?")".padding(toLength: 7, withPad: " ", startingAt: 0)
+            let step = "\(other["step"] ?? "-")".padding(toLength: 5, withPad: " ", startingAt: 0)
+            lines.append("\(shard)  \(state)  \(step)  \(answered)  \(other["endpoint"] ?? "?")")
         }
         return lines.joined(separator: "\n")
     }

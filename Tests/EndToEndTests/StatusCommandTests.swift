@@ -40,6 +40,45 @@ import Testing
         #expect(byDirectory.status == 0 && byDirectory.stdout.contains("softmax 64-10  sync  step 0/"), "\(byDirectory.stderr)")
     }
 
+    /// Shard 0 of a sharded job shows the other shards: a shard that stops answering (here: stopped with SIGSTOP, as a
+    /// hung process is) turns silent, in the table and in shard 0's log, and live again once it answers.
+    @Test func showsEachOtherShardAndOneThatFallsSilent() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let sharded = config + ["cluster.servers=2", "cluster.heartbeat_interval=0.1", "cluster.heartbeat_timeout=1"]
+        let shard1 = try PSTrainProcess.start(["server", "--shard", "1"] + sharded, stderrPath: "\(dir).shard1")
+        defer { shard1.stop() }
+        let shard1Endpoint = String(try #require(shard1.line(startingWith: "listening on ")).dropFirst("listening on ".count))
+        let shard0 = try PSTrainProcess.start(["server", "--shard", "0", "--other-shards", shard1Endpoint, "--run-dir", dir] + sharded,
+                                              stderrPath: "\(dir).shard0")
+        defer { shard0.stop() }
+        let endpoint = String(try #require(shard0.line(startingWith: "listening on ")).dropFirst("listening on ".count))
+        /// Shard 1 as shard 0's status shows it, once in `state` or after 60 s.
+        func shardOne(becoming state: String) throws -> [String: Any] {
+            var shard: [String: Any] = [:]
+            let deadline = Date().addingTimeInterval(60)
+            repeat {
+                let result = try PSTrainProcess.run(["status", endpoint, "--json"], timeout: 30)
+                let status = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any]
+                shard = (status?["shards"] as? [[String: Any]])?.first ?? [:]
+            } while shard["state"] as? String != state && Date() < deadline
+            return shard
+        }
+        let live = try shardOne(becoming: "live")
+        #expect(live["state"] as? String == "live" && live["endpoint"] as? String == shard1Endpoint && live["step"] as? Int == 0, "\(live)")
+        let table = try PSTrainProcess.run(["status", endpoint], timeout: 30).stdout
+        #expect(table.contains("shard  state    step   last answer  endpoint\n1      live     0      "), "\(table)")
+        #expect(table.hasSuffix(" s ago    \(shard1Endpoint)\n"), "\(table)")
+
+        kill(shard1.process.processIdentifier, SIGSTOP)
+        let silent = try shardOne(becoming: "silent")
+        kill(shard1.process.processIdentifier, SIGCONT)
+        #expect(silent["state"] as? String == "silent", "\(silent)")
+        #expect(PSTrainProcess.log("\(dir).shard0").contains("server shard 1 (\(shard1Endpoint)) is silent: no answer to shard 0 for "),
+                "\(PSTrainProcess.log("\(dir).shard0"))")
+        #expect(try shardOne(becoming: "live")["state"] as? String == "live")
+        #expect(PSTrainProcess.log("\(dir).shard0").contains("server shard 1 answers again after "), "\(PSTrainProcess.log("\(dir).shard0"))")
+    }
+
     @Test func saysWhatItWantsWhenGivenSomethingElse() throws {
         let empty = PSTrainProcess.runDirectory()
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
