@@ -99,13 +99,17 @@ extension ParameterServer {
         return true
     }
 
-    /// Shard 0 of several: each other shard's state for `pstrain status`: `silent` (see `watchOtherShards`), `live`
-    /// once it has answered, `probing` before its first answer.
+    /// Shard 0 of several: the state of shard `index + 1`: `silent` (see `watchOtherShards`), `live` once it has
+    /// answered, `probing` before its first answer.
+    func shardState(_ index: Int) -> String {
+        shardWatch.silentSince[index] != nil ? "silent" : shardWatch.answeredAt[index] != nil ? "live" : "probing"
+    }
+
+    /// Shard 0 of several: each other shard as `pstrain status` shows it.
     func shardStates() -> [[String: Any]] {
         links.map { link in
             let index = link.shard - 1
-            var state: [String: Any] = ["shard": link.shard, "endpoint": link.endpoint, "step": shardWatch.steps[index]]
-            state["state"] = shardWatch.silentSince[index] != nil ? "silent" : shardWatch.answeredAt[index] != nil ? "live" : "probing"
+            var state: [String: Any] = ["shard": link.shard, "endpoint": link.endpoint, "step": shardWatch.steps[index], "state": shardState(index)]
             if let answered = shardWatch.answeredAt[index] { state["last_answer_seconds"] = Date().timeIntervalSince(answered) }
             return state
         }

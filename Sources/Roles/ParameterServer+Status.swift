@@ -49,8 +49,9 @@ extension ParameterServer {
         return slot.done ? "done" : slot.lostSince != nil ? "lost" : "live"
     }
 
-    /// How many ranks are in each state, for `pstrain_workers`.
-    func workerStateCounts() -> [String: Int] {
-        slots.indices.reduce(into: [:]) { counts, rank in counts[workerState(rank), default: 0] += 1 }
+    /// How many ranks, and other shards, are in each state, for `pstrain_workers` and `pstrain_server_shards`.
+    func memberStateCounts() -> ServerMetrics.MemberStates {
+        ServerMetrics.MemberStates(workers: slots.indices.reduce(into: [:]) { counts, rank in counts[workerState(rank), default: 0] += 1 },
+                                   shards: links.reduce(into: [:]) { counts, link in counts[shardState(link.shard - 1), default: 0] += 1 })
     }
 }

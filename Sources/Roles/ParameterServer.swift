@@ -287,7 +287,7 @@ public final class ParameterServer {
                 try answerSnapshotIfReady()
                 try checkShardZeroCollects(allDoneSince: &allDoneSince)
                 monitoring.loopTurned(version: version, totalSteps: totalUpdates, traffic: transport.traffic, busyNanoseconds: busyNanoseconds,
-                                      workerStates: workerStateCounts)
+                                      memberStates: memberStateCounts)
             }
         } catch {
             monitoring.entered(error is ServerStopped ? .stopped : .failed)
@@ -300,7 +300,7 @@ public final class ParameterServer {
             shutDownWorkers()
             try sendTally()
             monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, busyNanoseconds: busyNanoseconds,
-                               workerStates: workerStateCounts())
+                               memberStates: memberStateCounts())
             monitoring.entered(.finished)
             return nil
         }
@@ -337,7 +337,7 @@ public final class ParameterServer {
         if plan.shards > 1 { summary.servers = plan.shards }
         try directory.writeSummary(summary)
         monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, busyNanoseconds: busyNanoseconds,
-                               workerStates: workerStateCounts())
+                               memberStates: memberStateCounts())
         monitoring.entered(.finished)
         if !rejects.isEmpty { log("rejected messages by reason: \(rejects.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))") }
         return summary

@@ -27,6 +27,14 @@ public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
 
     /// The worker states `pstrain_workers` counts, as `pstrain status` names them.
     static let workerStates = ["live", "lost", "done", "joining", "unregistered"]
+    /// The states of shard 0's fellow shards that `pstrain_server_shards` counts, as `pstrain status` names them.
+    static let shardStates = ["live", "silent", "probing"]
+
+    /// How many workers, and other server shards (shard 0 of several only), are in each state.
+    struct MemberStates {
+        var workers: [String: Int]
+        var shards: [String: Int]
+    }
 
     let factory: any MetricsFactory
     let updatesApplied, samples, bytesSent, bytesReceived, messagesSent, messagesReceived, messagesDropped: Counter
@@ -34,7 +42,7 @@ public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
     let optimizerStep: CoreMetrics.Timer
     let busy: FloatingPointCounter
     let step, totalSteps, loss, learningRate, testLoss, testAccuracy, checkpointStep, checkpointAge, compressionBuffers: Gauge
-    let workers: [String: Gauge]
+    let workers, shards: [String: Gauge]
 
     private let lock = NSLock()
     private var rejected: [String: Counter] = [:]
@@ -72,6 +80,7 @@ public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
         checkpointAge = gauge("pstrain_last_checkpoint_age_seconds")
         compressionBuffers = gauge("pstrain_compression_buffer_bytes")
         workers = Dictionary(uniqueKeysWithValues: Self.workerStates.map { ($0, gauge("pstrain_workers", [("state", $0)])) })
+        shards = Dictionary(uniqueKeysWithValues: Self.shardStates.map { ($0, gauge("pstrain_server_shards", [("state", $0)])) })
     }
 
     /// One update applied: `samples` examples, computed `staleness` versions behind, its optimizer step timed.
@@ -117,17 +126,17 @@ public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
 
     /// Called on every turn of the serve loop: notes that it turns, and at most ten times a second publishes the
     /// figures that change continuously.
-    func loopTurned(version: UInt64, totalSteps total: Int, traffic: Traffic, busyNanoseconds: UInt64, workerStates: () -> [String: Int]) {
+    func loopTurned(version: UInt64, totalSteps total: Int, traffic: Traffic, busyNanoseconds: UInt64, memberStates: () -> MemberStates) {
         let now = Date()
         let due = lock.withLock {
             loopTurnedAt = now
             return now.timeIntervalSince(lastPublished) >= 0.1
         }
-        if due { publish(version: version, totalSteps: total, traffic: traffic, busyNanoseconds: busyNanoseconds, workerStates: workerStates()) }
+        if due { publish(version: version, totalSteps: total, traffic: traffic, busyNanoseconds: busyNanoseconds, memberStates: memberStates()) }
     }
 
-    /// Publishes the version, the traffic and busy time so far, and the workers' states.
-    func publish(version: UInt64, totalSteps total: Int, traffic: Traffic, busyNanoseconds: UInt64, workerStates counts: [String: Int]) {
+    /// Publishes the version, the traffic and busy time so far, and the workers' and other shards' states.
+    func publish(version: UInt64, totalSteps total: Int, traffic: Traffic, busyNanoseconds: UInt64, memberStates counts: MemberStates) {
         lock.withLock { lastPublished = Date() }
         step.record(Int(version))
         totalSteps.record(total)
@@ -141,7 +150,8 @@ public final class ServerMetrics: MonitoredRole, @unchecked Sendable {
         messagesReceived.increment(by: traffic.messagesReceived - publishedTraffic.messagesReceived)
         messagesDropped.increment(by: traffic.messagesDropped - publishedTraffic.messagesDropped)
         publishedTraffic = traffic
-        for (state, gauge) in workers { gauge.record(counts[state, default: 0]) }
+        for (state, gauge) in workers { gauge.record(counts.workers[state, default: 0]) }
+        for (state, gauge) in shards { gauge.record(counts.shards[state, default: 0]) }
     }
 
     /// Sets the gauges that age with time; a scrape calls it first.

@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import MetricsTestKit
 import Roles
 import Testing
 import Training
@@ -12,13 +13,14 @@ import Wire
     /// A server for `shard` of `run`, serving on a thread of its own on `network` until `stop` (shard 0 linked to shard 1
     /// at `shardOne`); `served` is left when it returns.
     func startShard(_ shard: Int, of run: PreparedRun, on network: InMemoryNetwork, shardOne: InMemoryNetwork? = nil, in directory: RunDirectory,
-                    stop: StopRequest, served: DispatchGroup, log: @escaping @Sendable (String) -> Void) {
+                    stop: StopRequest, served: DispatchGroup, monitoring: ServerMetrics = ServerMetrics(),
+                    log: @escaping @Sendable (String) -> Void) {
         served.enter()
         Thread {
             defer { served.leave() }
             let links = shardOne.map { [ShardLink(shard: 1, transport: $0.connect(), endpoint: "inproc://shard-1")] } ?? []
             guard let server = try? ParameterServer(run: run, transport: network, directory: directory, shard: shard, links: links,
-                                                    quiet: true, stop: stop, log: log) else { return }
+                                                    quiet: true, stop: stop, monitoring: monitoring, log: log) else { return }
             _ = try? server.serve()
         }.start()
     }
@@ -45,6 +47,16 @@ import Wire
         return seen
     }
 
+    /// Whether `condition` holds within 10 s, polled every 10 ms.
+    func eventually(_ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while try !condition() {
+            guard Date() < deadline else { return false }
+            usleep(10_000)
+        }
+        return true
+    }
+
     @Test func aShardThatDoesNotAnswerIsReportedSilentUntilItAnswers() throws {
         var config = ShardEquivalenceTests().config(servers: 2, optimizer: .sgd)
         config.cluster.heartbeatInterval = 0.05
@@ -52,19 +64,23 @@ import Wire
         let run = try PreparedRun(config: config)
         let networks = [InMemoryNetwork(), InMemoryNetwork()]
         let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-watch-\(UUID().uuidString)").path)
-        let stop = StopRequest(), served = DispatchGroup(), log = InProcessCluster.Lines()
+        let stop = StopRequest(), served = DispatchGroup(), log = InProcessCluster.Lines(), factory = TestMetrics()
+        /// Shard 0's `pstrain_server_shards` gauge of `state`, once published.
+        func shardsGauge(_ state: String) -> Double? { try? factory.expectGauge("pstrain_server_shards", [("state", state)]).lastValue }
         defer {
             stop.request("test over")
             #expect(served.wait(timeout: .now() + 10) == .success, "the servers did not stop")
         }
         // Shard 1 is not there yet: shard 0's probes go unanswered.
-        startShard(0, of: run, on: networks[0], shardOne: networks[1], in: directory, stop: stop, served: served, log: log.add)
+        startShard(0, of: run, on: networks[0], shardOne: networks[1], in: directory, stop: stop, served: served,
+                   monitoring: ServerMetrics(factory: factory), log: log.add)
         let silent = try waitForShardOne("silent", networks[0], run)
         #expect(silent["state"] as? String == "silent" && silent["endpoint"] as? String == "inproc://shard-1", "\(silent)")
         #expect(silent["last_answer_seconds"] == nil, "shard 1 never answered: \(silent)")
         let silentLines = log.all.filter { $0.hasPrefix("server shard 1 (inproc://shard-1) is silent: no answer to shard 0 for ") }
         #expect(silentLines.count == 1, "\(log.all)")
         #expect(silentLines.first?.contains("is its process running and reachable?") == true, "\(log.all)")
+        #expect(eventually { shardsGauge("silent") == 1 && shardsGauge("live") == 0 }, "pstrain_server_shards")
 
         // Once shard 1 serves, it answers the probe waiting for it: live again, and logged once.
         startShard(1, of: run, on: networks[1], in: directory, stop: stop, served: served, log: { _ in })
@@ -73,5 +89,6 @@ import Wire
         #expect((live["last_answer_seconds"] as? Double).map { $0 < 10 } == true, "\(live)")
         #expect(log.all.filter { $0.hasPrefix("server shard 1 answers again after ") && $0.hasSuffix(" s silent, at step 0") }.count == 1, "\(log.all)")
         #expect(log.all.filter { $0.contains("is silent") }.count == 1, "silence was logged more than once: \(log.all)")
+        #expect(eventually { shardsGauge("live") == 1 && shardsGauge("silent") == 0 && shardsGauge("probing") == 0 })
     }
 }
