@@ -13,7 +13,9 @@ struct StatusCommand: ParsableCommand {
         discussion: """
             ENDPOINT is what the server printed as "listening on ...", or its run directory, which holds it in \
             <run>/endpoint: pstrain status runs/20261123-163012. A worker is live, lost (silent for longer than \
-            cluster.heartbeat_timeout), done, joining (waiting for a lost worker's rank) or unregistered.
+            cluster.heartbeat_timeout), done, joining (waiting for a lost worker's rank) or unregistered. For a \
+            sharded job, shard 0 also lists the other shards: live, silent (no answer to shard 0 for \
+            cluster.heartbeat_timeout) or probing (no answer yet), each with its own busy time when it answers.
             """)
 
     @Argument(help: ArgumentHelp("The server's endpoint, e.g. tcp://127.0.0.1:40123, or its run directory.", valueName: "endpoint"))
@@ -29,13 +31,16 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let text = try ask()
-            if json {
-                print(text)
-                return
-            }
-            guard let state = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+            let address = try Self.address(of: endpoint)
+            let text = try ask(address)
+            guard var state = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
                 throw ValidationError("the server's answer is not JSON: \(text)")
+            }
+            if let shards = state["shards"] as? [[String: Any]] { state["shards"] = shards.map(withBusyTime) }
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: state, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
             }
             print(Self.render(state))
         } catch {
@@ -44,13 +49,26 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
-    /// Sends a `stats` request and returns the JSON text of the answer.
-    func ask() throws -> String {
+    /// Shard 0's view of another shard, with that shard's own uptime and busy time added when it answers (a shard
+    /// found silent is not asked): in a sharded job, the busiest shard is the one that holds the workers back.
+    func withBusyTime(_ shard: [String: Any]) -> [String: Any] {
+        guard shard["state"] as? String != "silent", let address = shard["endpoint"] as? String,
+              let text = try? ask(address, timeout: min(timeout, 2)),
+              let state = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else { return shard }
+        var shard = shard
+        shard["uptime_seconds"] = state["uptime_seconds"]
+        shard["busy_seconds"] = state["busy_seconds"]
+        return shard
+    }
+
+    /// Sends a `stats` request to `endpoint` and returns the JSON text of the answer, within `timeout` seconds
+    /// (default: `--timeout`).
+    func ask(_ endpoint: String, timeout: Double? = nil) throws -> String {
+        let timeout = timeout ?? self.timeout
         let context = try ZMQContext()
         let socket = try context.socket(.dealer)
         defer { socket.close() }
         if let keys = try curve.load() { try socket.useCurve(keys) }
-        let endpoint = try Self.address(of: endpoint)
         try socket.connect(endpoint)
         try socket.sendMultipart([Header(kind: .stats, jobID: 0, sender: -1).encoded()])
         let deadline = Date().addingTimeInterval(timeout)
@@ -113,14 +131,18 @@ struct StatusCommand: ParsableCommand {
             lines.append("\(rank)  \(state)  \(steps)  \(seen)  \(shared)")
         }
         let shards = s["shards"] as? [[String: Any]] ?? []
-        if !shards.isEmpty { lines.append("shard  state    step   last answer  endpoint") }
+        if !shards.isEmpty { lines.append("shard  state    step   last answer  busy   endpoint") }
         for other in shards {
             let answered = ((other["last_answer_seconds"] as? NSNumber).map { String(format: "%.1f s ago", $0.doubleValue) } ?? "never")
                 .padding(toLength: 11, withPad: " ", startingAt: 0)
             let shard = "\(other["shard"] ?? "?")".padding(toLength: 5, withPad: " ", startingAt: 0)
             let state = "\(other["state"] ?? "?")".padding(toLength: 7, withPad: " ", startingAt: 0)
             let step = "\(other["step"] ?? "-")".padding(toLength: 5, withPad: " ", startingAt: 0)
-            lines.append("\(shard)  \(state)  \(step)  \(answered)  \(other["endpoint"] ?? "?")")
+            var busy = "-"
+            if let seconds = (other["busy_seconds"] as? NSNumber)?.doubleValue, let up = (other["uptime_seconds"] as? NSNumber)?.doubleValue, up > 0 {
+                busy = String(format: "%.0f %%", 100 * seconds / up)
+            }
+            lines.append("\(shard)  \(state)  \(step)  \(answered)  \(busy.padding(toLength: 5, withPad: " ", startingAt: 0))  \(other["endpoint"] ?? "?")")
         }
         return lines.joined(separator: "\n")
     }

@@ -65,14 +65,19 @@ import Testing
         }
         let live = try shardOne(becoming: "live")
         #expect(live["state"] as? String == "live" && live["endpoint"] as? String == shard1Endpoint && live["step"] as? Int == 0, "\(live)")
+        // Shard 1's own busy time, asked of shard 1 itself.
+        let busy = try #require(live["busy_seconds"] as? Double, "\(live)"), uptime = try #require(live["uptime_seconds"] as? Double)
+        #expect(busy > 0 && busy < uptime, "busy \(busy) s of \(uptime) s")
         let table = try PSTrainProcess.run(["status", endpoint], timeout: 30).stdout
-        #expect(table.contains("shard  state    step   last answer  endpoint\n1      live     0      "), "\(table)")
-        #expect(table.hasSuffix(" s ago    \(shard1Endpoint)\n"), "\(table)")
+        #expect(table.contains("shard  state    step   last answer  busy   endpoint\n"), "\(table)")
+        let row = try #require(table.split(separator: "\n").last.map(String.init))
+        #expect(row.hasPrefix("1      live     0      ") && row.contains(" s ago    ") && row.contains(" %  ") && row.hasSuffix("  \(shard1Endpoint)"),
+                "\(table)")
 
         kill(shard1.process.processIdentifier, SIGSTOP)
         let silent = try shardOne(becoming: "silent")
         kill(shard1.process.processIdentifier, SIGCONT)
-        #expect(silent["state"] as? String == "silent", "\(silent)")
+        #expect(silent["state"] as? String == "silent" && silent["busy_seconds"] == nil, "a silent shard is not asked: \(silent)")
         #expect(PSTrainProcess.log("\(dir).shard0").contains("server shard 1 (\(shard1Endpoint)) is silent: no answer to shard 0 for "),
                 "\(PSTrainProcess.log("\(dir).shard0"))")
         #expect(try shardOne(becoming: "live")["state"] as? String == "live")
