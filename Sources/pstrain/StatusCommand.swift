@@ -21,7 +21,7 @@ struct StatusCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The server's endpoint, e.g. tcp://127.0.0.1:40123, or its run directory.", valueName: "endpoint"))
     var endpoint: String
 
-    @Flag(name: .long, help: "Print the server's answer as JSON.")
+    @Flag(name: .long, help: "Print the server's answer as JSON (shard 0 of several: with each other shard's busy time added).")
     var json = false
 
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for an answer.", valueName: "seconds"))
