@@ -91,7 +91,7 @@ let package = Package(
             name: "PSBench",
             dependencies: [
                 "Numerics", "Models", "Optimizers", "Data", "Config", "Training", "Roles", "Wire", "Transport", "ZMQTransport", "ZeroMQ",
-                "CCPUFeatures", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CCPUFeatures", "CProcessControl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: kernelFlags),
 
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: kernelFlags),

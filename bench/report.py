@@ -37,10 +37,11 @@ for path in sorted(glob.glob(os.path.join(out, "compute-*.json"))):
 comm = load("comm.json")
 if comm:
     print("\ncommunication: push + pull round trip against a raw ZeroMQ echo of the same size")
-    print("transport   MiB   pstrain ms   server ms   echo ms   ratio")
+    print("placement   transport   MiB   pstrain ms   server ms   echo ms   ratio")
     for row in comm["results"]:
         report["communication"].append(row)
-        print(f"{row['transport']:9}   {row['mib']:3.0f}   {row['pstrain_ms']:10.3f}   {row['server_ms']:9.3f}   {row['raw_echo_ms']:7.3f}   {row['ratio']:5.2f}")
+        print(f"{row.get('placement', 'free'):9}   {row['transport']:9}   {row['mib']:3.0f}   {row['pstrain_ms']:10.3f}   {row['server_ms']:9.3f}   "
+              f"{row['raw_echo_ms']:7.3f}   {row['ratio']:5.2f}")
 
 same_rows = os.path.exists(os.path.join(out, "data", "train.npy"))
 report["end_to_end_same_rows"] = same_rows

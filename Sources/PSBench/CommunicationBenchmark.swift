@@ -21,40 +21,55 @@ struct CommunicationBenchmark: ParsableCommand {
             a deployment, over the same endpoint kind. The two are timed in alternating rounds of 0.1 s; each \
             figure is the median of its rounds. "server ms" is the part of a round trip the server spent handling \
             the push (decoding, measuring and copying the gradient, the optimizer step, sending the weights): its \
-            busy time, as `pstrain status` reports it, over the round trips made.
+            busy time, as `pstrain status` reports it, over the round trips made. Each size is measured in two \
+            placements: free, where the kernel's scheduler puts every thread of both processes on any core, and \
+            pinned, where the worker's process keeps to one core and the server's (or echo's) to another, as when \
+            each has a machine of its own; the JSON says which CPUs each side was allowed.
             """)
 
     @Option(help: "Model sizes in MiB.") var sizes = "1,4,16"
     @Option(help: "Transports: tcp, ipc.") var transports = "tcp,ipc"
+    @Option(help: """
+        Where the worker's and the server's processes run: free (the kernel's scheduler places every thread on any \
+        core), pinned (the worker's process on one core, the server's or echo's on another, each with its ZeroMQ \
+        I/O thread, as when each has a machine of its own; needs two cores).
+        """) var placements = "free,pinned"
     @Option(help: "Seconds to measure each figure (after a warm-up).") var seconds = 2.0
     @Option(help: "Write the results as JSON to this file.") var json: String?
 
     func run() throws {
         let sizeList = sizes.split(separator: ",").compactMap { Double($0) }
         let kinds = transports.split(separator: ",").map(String.init)
+        let placementList = try placements.split(separator: ",").map { name in
+            guard let placement = CorePlacement(rawValue: String(name)) else {
+                throw ValidationError("unknown placement '\(name)' in --placements: use free, pinned or both")
+            }
+            return placement
+        }
+        let cores = CorePlacement.pinnedCores()
         print("push + pull round trip, one worker; \(ComputeBenchmark.machine())")
-        print("transport   MiB   pstrain ms   server ms   raw echo ms   ratio")
+        if placementList.contains(.pinned) && cores == nil {
+            print("pinned placement skipped: this process may run on one CPU only (\(CorePlacement.allowedCPUList() ?? "?"))")
+        }
+        print("placement   transport   MiB   pstrain ms   server ms   raw echo ms   ratio")
         var rows: [[String: Any]] = []
-        for kind in kinds {
-            for mib in sizeList {
-                let bytes = Int(mib * 1_048_576) / 4 * 4
-                let echo = try rawEcho(kind: kind, bytes: bytes), pstrain = try pushPull(kind: kind, parameters: bytes / 4)
-                // The server's time is taken over the timed calls, after a warm-up has made its buffers.
-                let warmUp = min(0.5, seconds / 4)
-                _ = try callsPerSecond(seconds: 0, warmUp: warmUp, pstrain.call)
-                let busyBefore = try pstrain.busySeconds()
-                var calls = 0
-                let (ours, raw) = try alternatingSecondsPerCall(seconds: seconds, warmUp: warmUp, {
-                    calls += 1
-                    try pstrain.call()
-                }, echo.call)
-                let server = (try pstrain.busySeconds() - busyBefore) / Double(max(calls, 1))
-                pstrain.finish()
-                echo.finish()
-                print(kind.padding(toLength: 9, withPad: " ", startingAt: 0)
-                      + String(format: "  %5g  %10.3f  %10.3f   %11.3f   %5.2f", mib, ours * 1000, server * 1000, raw * 1000, ours / raw))
-                rows.append(["transport": kind, "mib": mib, "pstrain_ms": ours * 1000, "server_ms": server * 1000, "raw_echo_ms": raw * 1000,
-                             "ratio": ours / raw])
+        for placement in placementList {
+            let pinned = placement == .pinned ? cores : nil
+            if placement == .pinned && pinned == nil { continue }
+            for kind in kinds {
+                for mib in sizeList {
+                    let bytes = Int(mib * 1_048_576) / 4 * 4
+                    // The worker's side runs on a thread of the placement's own, so that its ZeroMQ context's I/O
+                    // thread inherits the worker's core; the peers pin themselves to the server's.
+                    let row = try CorePlacement.run(on: pinned?.worker) { try measure(kind: kind, bytes: bytes, serverCPU: pinned?.server) }
+                    print(placement.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
+                          + kind.padding(toLength: 9, withPad: " ", startingAt: 0)
+                          + String(format: "  %5g  %10.3f  %10.3f   %11.3f   %5.2f", mib, row.ours * 1000, row.server * 1000, row.raw * 1000,
+                                   row.ours / row.raw))
+                    rows.append(["placement": placement.rawValue, "transport": kind, "mib": mib, "pstrain_ms": row.ours * 1000,
+                                 "server_ms": row.server * 1000, "raw_echo_ms": row.raw * 1000, "ratio": row.ours / row.raw,
+                                 "worker_cpus": row.workerCPUs, "server_cpus": row.serverCPUs])
+                }
             }
         }
         if let json {
@@ -63,16 +78,44 @@ struct CommunicationBenchmark: ParsableCommand {
         }
     }
 
+    /// One row's figures: seconds per round trip of pstrain and of the echo, the server's busy seconds per round
+    /// trip, and the CPUs each side was allowed (as /proc lists them), which shows the placement took.
+    struct Measurement {
+        var ours: Double, raw: Double, server: Double
+        var workerCPUs: String, serverCPUs: String
+    }
+
+    func measure(kind: String, bytes: Int, serverCPU: Int?) throws -> Measurement {
+        let echo = try rawEcho(kind: kind, bytes: bytes, cpu: serverCPU)
+        defer { echo.finish() }
+        let pstrain = try pushPull(kind: kind, parameters: bytes / 4, cpu: serverCPU)
+        defer { pstrain.finish() }
+        // The server's time is taken over the timed calls, after a warm-up has made its buffers.
+        let warmUp = min(0.5, seconds / 4)
+        _ = try callsPerSecond(seconds: 0, warmUp: warmUp, pstrain.call)
+        let busyBefore = try pstrain.busySeconds()
+        var calls = 0
+        let (ours, raw) = try alternatingSecondsPerCall(seconds: seconds, warmUp: warmUp, {
+            calls += 1
+            try pstrain.call()
+        }, echo.call)
+        let server = (try pstrain.busySeconds() - busyBefore) / Double(max(calls, 1))
+        return Measurement(ours: ours, raw: raw, server: server, workerCPUs: CorePlacement.allowedCPUList() ?? "?",
+                           serverCPUs: pstrain.serverCPUs)
+    }
+
     /// One round trip to time, and how to take down what it runs on.
     struct RoundTrip {
         var call: () throws -> Void
         var finish: () -> Void
         /// The server's time handling messages so far (pstrain's only).
         var busySeconds: () throws -> Double = { 0 }
+        /// The CPUs the far end's process may run on.
+        var serverCPUs = "?"
     }
 
-    func rawEcho(kind: String, bytes: Int) throws -> RoundTrip {
-        let peer = try PeerProcess(role: .echo, transport: kind, parameters: bytes / 4)
+    func rawEcho(kind: String, bytes: Int, cpu: Int?) throws -> RoundTrip {
+        let peer = try PeerProcess(role: .echo, transport: kind, parameters: bytes / 4, cpu: cpu)
         let context = try ZMQContext()
         let dealer = try context.socket(.dealer)
         try dealer.connect(peer.endpoint)
@@ -89,9 +132,9 @@ struct CommunicationBenchmark: ParsableCommand {
         })
     }
 
-    func pushPull(kind: String, parameters: Int) throws -> RoundTrip {
+    func pushPull(kind: String, parameters: Int, cpu: Int?) throws -> RoundTrip {
         let run = try PreparedRun(config: CommunicationPeer.serverConfig(parameters: parameters))
-        let peer = try PeerProcess(role: .server, transport: kind, parameters: parameters)
+        let peer = try PeerProcess(role: .server, transport: kind, parameters: parameters, cpu: cpu)
         let address = peer.endpoint
         let context = try ZMQContext()
         let client = try ZMQClientTransport(context: context, connect: address, maxMessageBytes: 1 << 30)
@@ -152,6 +195,6 @@ struct CommunicationBenchmark: ParsableCommand {
                 throw ValidationError("the benchmark's server answered its stats request without busy_seconds: \(text)")
             }
             return busy
-        })
+        }, serverCPUs: peer.allowedCPUs)
     }
 }

@@ -20,6 +20,7 @@ struct CommunicationPeer: ParsableCommand {
     @Option(help: "What to serve: echo or server.") var role: Role
     @Option(help: "tcp or ipc.") var transport: String
     @Option(help: "The model's parameter count (the server's config; the echo ignores it).") var parameters: Int
+    @Option(help: "Run on this CPU only, with every thread started here (the benchmark's pinned placement).") var cpu: Int?
 
     /// The job both ends of the pstrain round trip agree on: linear regression with `parameters` weights, SGD, async.
     static func serverConfig(parameters: Int) -> RunConfig {
@@ -40,6 +41,8 @@ struct CommunicationPeer: ParsableCommand {
     }
 
     func run() throws {
+        // First, so that every thread started from here on (ZeroMQ's I/O threads, the server's) inherits it.
+        if let cpu { try CorePlacement.pinCallingThread(to: cpu) }
         let stop = StopRequest()
         let socketFile = "/tmp/pstrain-bench-\(getpid()).sock"
         let endpoint = transport == "ipc" ? "ipc://" + socketFile : "tcp://127.0.0.1:*"
@@ -87,13 +90,16 @@ struct CommunicationPeer: ParsableCommand {
 /// A running `comm-peer`: started from this very executable, stopped by closing its standard input.
 final class PeerProcess {
     let endpoint: String
+    /// The CPUs the process may run on, as the kernel lists them once it has bound its endpoint.
+    let allowedCPUs: String
     private let process = Process()
     private let input = Pipe()
 
-    init(role: CommunicationPeer.Role, transport: String, parameters: Int) throws {
+    init(role: CommunicationPeer.Role, transport: String, parameters: Int, cpu: Int? = nil) throws {
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["comm-peer", "--role", role.rawValue, "--transport", transport, "--parameters", "\(parameters)"]
+            + (cpu.map { ["--cpu", "\($0)"] } ?? [])
         process.standardInput = input
         process.standardOutput = output
         try process.run()
@@ -107,6 +113,7 @@ final class PeerProcess {
             line.append(chunk)
         }
         endpoint = String(decoding: line.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        allowedCPUs = CorePlacement.allowedCPUList(ofProcess: process.processIdentifier) ?? "?"
     }
 
     /// Asks the peer to stop and waits for it.

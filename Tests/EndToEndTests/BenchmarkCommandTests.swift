@@ -13,8 +13,19 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
         let rows = try #require(report["results"] as? [[String: Any]])
-        #expect(rows.compactMap { $0["transport"] as? String } == ["tcp", "ipc"])
+        // Pinned rows need two CPUs to pin to; a one-core machine measures the free placement only.
+        let (cpuList, cpus) = allowedCPUs()
+        let placements = cpus.count >= 2 ? ["free", "pinned"] : ["free"]
+        #expect(rows.compactMap { $0["placement"] as? String } == placements.flatMap { [$0, $0] })
+        #expect(rows.compactMap { $0["transport"] as? String } == placements.flatMap { _ in ["tcp", "ipc"] })
         for row in rows {
+            // Where each side was allowed to run, as /proc listed it during the measurement: the placement took.
+            let workerCPUs = try #require(row["worker_cpus"] as? String), serverCPUs = try #require(row["server_cpus"] as? String)
+            if row["placement"] as? String == "pinned" {
+                #expect(workerCPUs == "\(cpus[1])" && serverCPUs == "\(cpus[0])", "\(row)")
+            } else {
+                #expect(workerCPUs == cpuList && serverCPUs == cpuList, "\(row)")
+            }
             let ours = try #require(row["pstrain_ms"] as? Double), echo = try #require(row["raw_echo_ms"] as? Double)
             #expect(ours > 0 && echo > 0 && ours.isFinite && echo.isFinite, "\(row)")
             // The server's share of a round trip is part of it. It is a mean over every call, the round trip a
@@ -24,6 +35,18 @@ import Testing
             #expect(server > 0 && server < 1.25 * ours, "\(row)")
         }
         #expect(peersStillRunning().isEmpty, "comm-peer processes left behind: \(peersStillRunning())")
+    }
+
+    /// The CPUs this process may run on: its `Cpus_allowed_list` in /proc as written ("0-1" or "0,2,5-7") and the
+    /// numbers it lists.
+    func allowedCPUs() -> (list: String, cpus: [Int]) {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }?.split(separator: ":").last ?? ""
+        let list = line.trimmingCharacters(in: .whitespaces)
+        return (list, list.split(separator: ",").flatMap { range -> [Int] in
+            let ends = range.split(separator: "-").compactMap { Int($0) }
+            return ends.count == 2 ? Array(ends[0] ... ends[1]) : ends
+        })
     }
 
     /// Process ids whose command line is a benchmark peer.
