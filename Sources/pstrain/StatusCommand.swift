@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Roles
 import Transport
 import Wire
 import ZeroMQ
@@ -42,7 +43,7 @@ struct StatusCommand: ParsableCommand {
                 print(String(decoding: data, as: UTF8.self))
                 return
             }
-            print(Self.render(state))
+            print(StatusReport.text(state))
         } catch {
             printError("pstrain status: error: \(error)")
             throw ExitCode.failure
@@ -103,44 +104,5 @@ struct StatusCommand: ParsableCommand {
                                   + "printed as \"listening on ...\", or its run directory")
         }
         return argument
-    }
-
-    /// The state as a few lines, a table of workers and, from shard 0 of several, one of the other shards.
-    static func render(_ s: [String: Any]) -> String {
-        func number(_ value: Any?) -> Double? { (value as? NSNumber)?.doubleValue }
-        /// `value` as a table cell of `width` characters, `absent` when there is none.
-        func cell(_ value: Any?, _ width: Int, absent: String = "?") -> String {
-            (value.map { "\($0)" } ?? absent).padding(toLength: width, withPad: " ", startingAt: 0)
-        }
-        func ago(_ seconds: Any?) -> String? { number(seconds).map { String(format: "%.1f s ago", $0) } }
-        func busyPercent(_ busy: Any?, of uptime: Any?) -> String? {
-            guard let busy = number(busy), let uptime = number(uptime), uptime > 0 else { return nil }
-            return String(format: "%.0f %%", 100 * busy / uptime)
-        }
-        var head = "\(s["model"] ?? "?")  \(s["mode"] ?? "?")  step \(s["version"] ?? "?")/\(s["total_steps"] ?? "?")"
-            + "  epoch \(s["epoch"] ?? "?")/\(s["epochs"] ?? "?")"
-        if let loss = number(s["loss"]) { head += String(format: "  loss %.4f", loss) }
-        if let rate = number(s["samples_per_second"]) { head += String(format: "  %.0f samples/s", rate) }
-        head += String(format: "  up %.1f s", number(s["uptime_seconds"]) ?? 0)
-        if let busy = busyPercent(s["busy_seconds"], of: s["uptime_seconds"]) { head += ", busy " + busy }
-        var lines = [head]
-        if let step = s["checkpoint_step"], let age = number(s["checkpoint_age_seconds"]) {
-            lines.append(String(format: "checkpoint: step \(step), %.1f s ago", age))
-        }
-        lines.append("rejected messages: \(s["rejected_messages"] ?? 0)  max staleness: \(s["max_staleness"] ?? 0)")
-        lines.append("rank  state         steps  last seen    shared memory")
-        for worker in s["workers"] as? [[String: Any]] ?? [] {
-            let shared = (worker["shared_memory"] as? Bool).map { $0 ? "yes" : "no" } ?? "-"
-            lines.append("\(cell(worker["rank"], 4))  \(cell(worker["state"], 12))  \(cell(worker["steps"], 5, absent: "-"))  "
-                         + "\(cell(ago(worker["last_seen_seconds"]), 11, absent: "-"))  \(shared)")
-        }
-        let shards = s["shards"] as? [[String: Any]] ?? []
-        if !shards.isEmpty { lines.append("shard  state    step   last answer  busy   endpoint") }
-        for other in shards {
-            lines.append("\(cell(other["shard"], 5))  \(cell(other["state"], 7))  \(cell(other["step"], 5, absent: "-"))  "
-                         + "\(cell(ago(other["last_answer_seconds"]), 11, absent: "never"))  "
-                         + "\(cell(busyPercent(other["busy_seconds"], of: other["uptime_seconds"]), 5, absent: "-"))  \(other["endpoint"] ?? "?")")
-        }
-        return lines.joined(separator: "\n")
     }
 }
