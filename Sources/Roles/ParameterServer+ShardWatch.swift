@@ -42,36 +42,43 @@ struct ShardWatch {
 
 /// Shard 0 watches the other shards' steps; another shard answers its probe.
 extension ParameterServer {
-    /// Shard 0, once a heartbeat interval: takes the other shards' answers to its probes, and probes each shard again
-    /// whose last probe was answered, or went out more than `cluster.heartbeat_timeout` ago (it may have been lost with
-    /// a shard that went away; while a shard is away, its probes wait for it in the queue, one per timeout). A shard
-    /// whose probe went unanswered that long is logged as silent: the workers wait on it, and without this line only
-    /// their own timeouts, much later, would say where the job stands still. Throws `ShardLostItsState` as
-    /// `takeProbeAnswer` does.
+    /// Shard 0, once a heartbeat interval: takes the other shards' answers to its probes and probes each again
+    /// (`probe`). Throws `ShardLostItsState` as `takeProbeAnswer` does.
     func watchOtherShards() throws {
         guard shard == 0, !links.isEmpty, Date().timeIntervalSince(shardWatch.lookedAt) >= cluster.heartbeatInterval else { return }
         shardWatch.lookedAt = Date()
         for link in links {
-            let index = link.shard - 1
             // Also drops what a wait for an answer gave up on (a late slice): no later wait may take it for its answer.
             while let received = try link.transport.receive(timeoutMilliseconds: 0) {
                 let header = try withFrameBytes(received) { try Message.decode($0, maxPayloadBytes: maxPayloadBytes).header }
                 try takeProbeAnswer(header, from: link)
             }
-            if let probe = shardWatch.probes[index], !probe.answered {
-                guard Date().timeIntervalSince(probe.sentAt) > cluster.heartbeatTimeout else { continue }
-                if shardWatch.silentSince[index] == nil {
-                    shardWatch.silentSince[index] = probe.sentAt
-                    let silence = Date().timeIntervalSince(shardWatch.answeredAt[index] ?? probe.sentAt)
-                    log("server shard \(link.shard) (\(link.endpoint)) is silent: no answer to shard 0 for "
-                        + String(format: "%.1f s (cluster.heartbeat_timeout %g s). ", silence, cluster.heartbeatTimeout)
-                        + "Workers wait for it up to cluster.server_timeout (\(Int(cluster.serverTimeout)) s): is its process running and reachable?")
-                }
-            }
-            try link.transport.send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1, shard: UInt16(link.shard), version: version,
-                                                  aux: HeartbeatPurpose.shardProbe.rawValue)))
-            shardWatch.probes[index] = (Date(), false)
+            try probe(link)
         }
+    }
+
+    /// Shard 0: probes `link`'s shard again if its last probe was answered, or went out more than
+    /// `cluster.heartbeat_timeout` ago (it may have been lost with a shard that went away; while a shard is away, its
+    /// probes wait for it in the queue, one per timeout). A shard whose probe went unanswered that long is logged as
+    /// silent, once: the workers wait on it, or shard 0 does (`waiting`: what for, and up to how long), and without
+    /// this line only a timeout, much later, would say where the job stands still.
+    func probe(_ link: ShardLink, waiting: (what: String, limit: TimeInterval)? = nil) throws {
+        let index = link.shard - 1
+        if let probe = shardWatch.probes[index], !probe.answered {
+            guard Date().timeIntervalSince(probe.sentAt) > cluster.heartbeatTimeout else { return }
+            if shardWatch.silentSince[index] == nil {
+                shardWatch.silentSince[index] = probe.sentAt
+                let silence = Date().timeIntervalSince(shardWatch.answeredAt[index] ?? probe.sentAt)
+                let who = waiting.map { "Shard 0 waits up to \(String(format: "%g", $0.limit)) s for its answer (\($0.what))" }
+                    ?? "Workers wait for it up to cluster.server_timeout (\(Int(cluster.serverTimeout)) s)"
+                log("server shard \(link.shard) (\(link.endpoint)) is silent: no answer to shard 0 for "
+                    + String(format: "%.1f s (cluster.heartbeat_timeout %g s). ", silence, cluster.heartbeatTimeout)
+                    + "\(who): is its process running and reachable?")
+            }
+        }
+        try link.transport.send(frames(Header(kind: .heartbeat, jobID: jobID, sender: -1, shard: UInt16(link.shard), version: version,
+                                              aux: HeartbeatPurpose.shardProbe.rawValue)))
+        shardWatch.probes[index] = (Date(), false)
     }
 
     /// Shard 0: whether `header`, from `link`, answers a probe; if so, notes the shard's step. Waits for a shard's
@@ -91,12 +98,19 @@ extension ParameterServer {
                                     checkpointStep: lastCheckpointStep >= 0 ? lastCheckpointStep : nil)
         }
         shardWatch.steps[index] = header.version
+        heard(from: link, atStep: header.version)
+        return true
+    }
+
+    /// Shard 0 heard from `link`'s shard, at `step`: an answer to a probe, or any answer shard 0 waited for
+    /// (`awaitAnswer`). The end of a silence is logged once.
+    func heard(from link: ShardLink, atStep step: UInt64) {
+        let index = link.shard - 1
         shardWatch.answeredAt[index] = Date()
         if let since = shardWatch.silentSince[index] {
             shardWatch.silentSince[index] = nil
-            log(String(format: "server shard %d answers again after %.1f s silent, at step %llu", link.shard, Date().timeIntervalSince(since), header.version))
+            log(String(format: "server shard %d answers again after %.1f s silent, at step %llu", link.shard, Date().timeIntervalSince(since), step))
         }
-        return true
     }
 
     /// Shard 0 of several: the state of shard `index + 1`: `silent` (see `watchOtherShards`), `live` once it has

@@ -273,12 +273,18 @@ extension ParameterServer {
     }
 
     /// Waits for `link`'s shard to answer, up to `limit` seconds (default: `cluster.server_timeout`): `take` makes
-    /// something of a message, or returns nil to go on waiting; a refusal ends the wait with its reason.
+    /// something of a message, or returns nil to go on waiting; a refusal ends the wait with its reason. The shard is
+    /// probed meanwhile, once a heartbeat interval, so that one gone silent is logged long before the wait gives up.
     @discardableResult
     func awaitAnswer<T>(from link: ShardLink, waitingFor what: String, upTo limit: TimeInterval? = nil, _ take: (Message) throws -> T?) throws -> T {
         let limit = limit ?? cluster.serverTimeout
         let deadline = Date().addingTimeInterval(limit)
+        var probedAt = Date.distantPast
         while true {
+            if Date().timeIntervalSince(probedAt) >= cluster.heartbeatInterval {
+                probedAt = Date()
+                try probe(link, waiting: (what, limit))
+            }
             let left = deadline.timeIntervalSinceNow
             guard left > 0 else {
                 throw ServerFailure(message: "shard \(link.shard) sent no answer (\(what)) within \(String(format: "%g", limit)) s"
@@ -291,6 +297,7 @@ extension ParameterServer {
             let answer = try withFrameBytes(received) { views -> T? in
                 let message = try Message.decode(views, maxPayloadBytes: maxPayloadBytes)
                 if try takeProbeAnswer(message.header, from: link) { return nil }
+                heard(from: link, atStep: message.header.version)
                 if message.header.kind == .refuse { throw ServerFailure(message: "shard \(link.shard) refused shard 0: \(message.text ?? "")") }
                 return try take(message)
             }

@@ -1,7 +1,7 @@
 import Config
 import Foundation
 import MetricsTestKit
-import Roles
+@testable import Roles
 import Testing
 import Training
 import Transport
@@ -90,5 +90,43 @@ import Wire
         #expect(log.all.filter { $0.hasPrefix("server shard 1 answers again after ") && $0.hasSuffix(" s silent, at step 0") }.count == 1, "\(log.all)")
         #expect(log.all.filter { $0.contains("is silent") }.count == 1, "silence was logged more than once: \(log.all)")
         #expect(eventually { shardsGauge("live") == 1 && shardsGauge("silent") == 0 && shardsGauge("probing") == 0 })
+    }
+
+    /// Shard 0 waiting on a shard's answer (its slice for a checkpoint, its tally at the end) serves nothing else
+    /// meanwhile, so the wait probes the shard itself: a silent shard is logged long before the wait gives up, with
+    /// what shard 0 waits for, and logged again when it answers.
+    @Test func aShardSilentWhileShardZeroWaitsOnItIsLoggedBeforeTheWaitGivesUp() throws {
+        var config = ShardEquivalenceTests().config(servers: 2, optimizer: .sgd)
+        config.cluster.heartbeatInterval = 0.05
+        config.cluster.heartbeatTimeout = 0.3
+        let run = try PreparedRun(config: config)
+        let networks = [InMemoryNetwork(), InMemoryNetwork()]
+        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-watch-\(UUID().uuidString)").path)
+        let stop = StopRequest(), served = DispatchGroup(), log = InProcessCluster.Lines()
+        defer {
+            stop.request("test over")
+            #expect(served.wait(timeout: .now() + 10) == .success, "shard 1 did not stop")
+        }
+        let link = ShardLink(shard: 1, transport: networks[1].connect(), endpoint: "inproc://shard-1")
+        let shardZero = try ParameterServer(run: run, transport: networks[0], directory: directory, shard: 0, links: [link], quiet: true,
+                                            stop: stop, log: log.add)
+        let silence = "server shard 1 (inproc://shard-1) is silent: no answer to shard 0 for "
+        // Shard 1 starts once shard 0 has logged it silent: from another thread, since shard 0's wait holds this one.
+        let starter = Thread { [self] in
+            if eventually({ log.all.contains { $0.hasPrefix(silence) } }) {
+                startShard(1, of: run, on: networks[1], in: directory, stop: stop, served: served, log: { _ in })
+            }
+        }
+        starter.start()
+        try link.transport.send([OutboundFrame(Header(kind: .stats, jobID: run.jobID, sender: -1).encoded())])
+        let answered = try shardZero.awaitAnswer(from: link, waitingFor: "its tally for the summary", upTo: 30) { message -> Bool? in
+            message.header.kind == .stats ? true : nil
+        }
+        #expect(answered)
+        let silentLines = log.all.filter { $0.hasPrefix(silence) }
+        #expect(silentLines.count == 1, "\(log.all)")
+        #expect(silentLines.first?.hasSuffix("Shard 0 waits up to 30 s for its answer (its tally for the summary): is its process running and reachable?") == true,
+                "\(log.all)")
+        #expect(log.all.filter { $0.hasPrefix("server shard 1 answers again after ") }.count == 1, "\(log.all)")
     }
 }
