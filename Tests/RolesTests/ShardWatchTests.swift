@@ -57,13 +57,17 @@ import Wire
         return true
     }
 
-    @Test func aShardThatDoesNotAnswerIsReportedSilentUntilItAnswers() throws {
+    /// A 2-shard job that notices a silent shard within 0.3 s, its two shards' networks, and a run directory.
+    func twoShardJob() throws -> (run: PreparedRun, networks: [InMemoryNetwork], directory: RunDirectory) {
         var config = ShardEquivalenceTests().config(servers: 2, optimizer: .sgd)
         config.cluster.heartbeatInterval = 0.05
         config.cluster.heartbeatTimeout = 0.3
-        let run = try PreparedRun(config: config)
-        let networks = [InMemoryNetwork(), InMemoryNetwork()]
         let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-watch-\(UUID().uuidString)").path)
+        return (try PreparedRun(config: config), [InMemoryNetwork(), InMemoryNetwork()], directory)
+    }
+
+    @Test func aShardThatDoesNotAnswerIsReportedSilentUntilItAnswers() throws {
+        let (run, networks, directory) = try twoShardJob()
         let stop = StopRequest(), served = DispatchGroup(), log = InProcessCluster.Lines(), factory = TestMetrics()
         /// Shard 0's `pstrain_server_shards` gauge of `state`, once published.
         func shardsGauge(_ state: String) -> Double? { try? factory.expectGauge("pstrain_server_shards", [("state", state)]).lastValue }
@@ -96,12 +100,7 @@ import Wire
     /// meanwhile, so the wait probes the shard itself: a silent shard is logged long before the wait gives up, with
     /// what shard 0 waits for, and logged again when it answers.
     @Test func aShardSilentWhileShardZeroWaitsOnItIsLoggedBeforeTheWaitGivesUp() throws {
-        var config = ShardEquivalenceTests().config(servers: 2, optimizer: .sgd)
-        config.cluster.heartbeatInterval = 0.05
-        config.cluster.heartbeatTimeout = 0.3
-        let run = try PreparedRun(config: config)
-        let networks = [InMemoryNetwork(), InMemoryNetwork()]
-        let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-watch-\(UUID().uuidString)").path)
+        let (run, networks, directory) = try twoShardJob()
         let stop = StopRequest(), served = DispatchGroup(), log = InProcessCluster.Lines()
         defer {
             stop.request("test over")
