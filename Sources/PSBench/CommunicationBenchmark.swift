@@ -35,7 +35,18 @@ struct CommunicationBenchmark: ParsableCommand {
         I/O thread, as when each has a machine of its own; needs two cores).
         """) var placements = "free,pinned"
     @Option(help: "Seconds to measure each figure (after a warm-up).") var seconds = 2.0
+    @Option(help: """
+        Measure everything this many times, one run after the other, then print each row's ratio over the runs: \
+        lowest, median, highest, and how many runs met the target of 1.15x.
+        """) var runs = 1
     @Option(help: "Write the results as JSON to this file.") var json: String?
+
+    /// The ratio to the echo that the project aims for; the summary over several runs counts the runs within it.
+    static let targetRatio = 1.15
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1, got \(runs)") }
+    }
 
     func run() throws {
         let sizeList = sizes.split(separator: ",").compactMap { Double($0) }
@@ -51,30 +62,63 @@ struct CommunicationBenchmark: ParsableCommand {
         if placementList.contains(.pinned) && cores == nil {
             print("pinned placement skipped: this process may run on one CPU only (\(CorePlacement.allowedCPUList() ?? "?"))")
         }
-        print("placement   transport   MiB   pstrain ms   server ms   raw echo ms   ratio")
         var rows: [[String: Any]] = []
-        for placement in placementList {
-            let pinned = placement == .pinned ? cores : nil
-            if placement == .pinned && pinned == nil { continue }
-            for kind in kinds {
-                for mib in sizeList {
-                    let bytes = Int(mib * 1_048_576) / 4 * 4
-                    // The worker's side runs on a thread of the placement's own, so that its ZeroMQ context's I/O
-                    // thread inherits the worker's core; the peers pin themselves to the server's.
-                    let row = try CorePlacement.run(on: pinned?.worker) { try measure(kind: kind, bytes: bytes, serverCPU: pinned?.server) }
-                    print(placement.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
-                          + kind.padding(toLength: 9, withPad: " ", startingAt: 0)
-                          + String(format: "  %5g  %10.3f  %10.3f   %11.3f   %5.2f", mib, row.ours * 1000, row.server * 1000, row.raw * 1000,
-                                   row.ours / row.raw))
-                    rows.append(["placement": placement.rawValue, "transport": kind, "mib": mib, "pstrain_ms": row.ours * 1000,
-                                 "server_ms": row.server * 1000, "raw_echo_ms": row.raw * 1000, "ratio": row.ours / row.raw,
-                                 "worker_cpus": row.workerCPUs, "server_cpus": row.serverCPUs])
+        for run in 1 ... runs {
+            if runs > 1 { print("run \(run) of \(runs)") }
+            print("placement   transport   MiB   pstrain ms   server ms   raw echo ms   ratio")
+            for placement in placementList {
+                let pinned = placement == .pinned ? cores : nil
+                if placement == .pinned && pinned == nil { continue }
+                for kind in kinds {
+                    for mib in sizeList {
+                        let bytes = Int(mib * 1_048_576) / 4 * 4
+                        // The worker's side runs on a thread of the placement's own, so that its ZeroMQ context's I/O
+                        // thread inherits the worker's core; the peers pin themselves to the server's.
+                        let row = try CorePlacement.run(on: pinned?.worker) { try measure(kind: kind, bytes: bytes, serverCPU: pinned?.server) }
+                        print(placement.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
+                              + kind.padding(toLength: 9, withPad: " ", startingAt: 0)
+                              + String(format: "  %5g  %10.3f  %10.3f   %11.3f   %5.2f", mib, row.ours * 1000, row.server * 1000, row.raw * 1000,
+                                       row.ours / row.raw))
+                        rows.append(["run": run, "placement": placement.rawValue, "transport": kind, "mib": mib, "pstrain_ms": row.ours * 1000,
+                                     "server_ms": row.server * 1000, "raw_echo_ms": row.raw * 1000, "ratio": row.ours / row.raw,
+                                     "worker_cpus": row.workerCPUs, "server_cpus": row.serverCPUs])
+                    }
                 }
             }
         }
+        let summary = runs > 1 ? Self.summary(of: rows) : []
+        if !summary.isEmpty {
+            print("\npstrain / echo over \(runs) runs")
+            print("placement   transport   MiB   lowest   median   highest   runs within \(Self.targetRatio)x")
+            for row in summary {
+                print("\(row["placement"]!)".padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
+                      + "\(row["transport"]!)".padding(toLength: 9, withPad: " ", startingAt: 0)
+                      + String(format: "  %5g   %6.2f   %6.2f    %6.2f   %d of %d", row["mib"] as! Double, row["lowest"] as! Double,
+                               row["median"] as! Double, row["highest"] as! Double, row["within_target"] as! Int, row["runs"] as! Int))
+            }
+        }
         if let json {
-            let report: [String: Any] = ["benchmark": "comm", "machine": ComputeBenchmark.machine(), "results": rows]
+            var report: [String: Any] = ["benchmark": "comm", "machine": ComputeBenchmark.machine(), "results": rows]
+            if !summary.isEmpty { report["summary"] = summary }
             try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    /// Each placement, transport and size of `rows` (in the order they were measured) with its ratio's lowest,
+    /// median and highest over the runs, and how many runs were within `targetRatio`.
+    static func summary(of rows: [[String: Any]]) -> [[String: Any]] {
+        var order: [String] = [], ratios: [String: [Double]] = [:], first: [String: [String: Any]] = [:]
+        for row in rows {
+            let key = "\(row["placement"]!) \(row["transport"]!) \(row["mib"]!)"
+            if ratios[key] == nil { order.append(key); first[key] = row }
+            ratios[key, default: []].append(row["ratio"] as! Double)
+        }
+        return order.map { key in
+            let sorted = ratios[key]!.sorted(), middle = sorted.count / 2
+            let median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+            return ["placement": first[key]!["placement"]!, "transport": first[key]!["transport"]!, "mib": first[key]!["mib"]!,
+                    "runs": sorted.count, "lowest": sorted.first!, "median": median, "highest": sorted.last!,
+                    "within_target": sorted.filter { $0 <= targetRatio }.count, "target": targetRatio]
         }
     }
 

@@ -37,6 +37,36 @@ import Testing
         #expect(peersStillRunning().isEmpty, "comm-peer processes left behind: \(peersStillRunning())")
     }
 
+    /// Several runs end in a summary of each row's ratio over them, in the JSON too.
+    @Test func severalRunsAreSummedUpPerRow() throws {
+        let bench = PSTrainProcess.binary.deletingLastPathComponent().appendingPathComponent("pstrain-bench")
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bench-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: json) }
+        let result = try PSTrainProcess.run(executable: bench, ["comm", "--runs", "3", "--placements", "free", "--transports", "ipc", "--sizes", "0.25",
+                                                                "--seconds", "0.2", "--json", json.path], timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("run 3 of 3\n") && result.stdout.contains("pstrain / echo over 3 runs\n"), "\(result.stdout)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        let rows = try #require(report["results"] as? [[String: Any]])
+        #expect(rows.compactMap { $0["run"] as? Int } == [1, 2, 3])
+        let ratios = try rows.map { try #require($0["ratio"] as? Double) }.sorted()
+        let summary = try #require(report["summary"] as? [[String: Any]])
+        #expect(summary.count == 1)
+        let row = try #require(summary.first)
+        #expect(row["placement"] as? String == "free" && row["transport"] as? String == "ipc" && row["runs"] as? Int == 3, "\(row)")
+        #expect(row["lowest"] as? Double == ratios[0] && row["median"] as? Double == ratios[1] && row["highest"] as? Double == ratios[2], "\(row)")
+        #expect(row["within_target"] as? Int == ratios.filter { $0 <= 1.15 }.count, "\(row)")
+    }
+
+    @Test func saysWhatItWantsForAPlacementOrRunCountItCannotUse() throws {
+        let bench = PSTrainProcess.binary.deletingLastPathComponent().appendingPathComponent("pstrain-bench")
+        let placement = try PSTrainProcess.run(executable: bench, ["comm", "--placements", "spread"], timeout: 30)
+        #expect(placement.status != 0 && placement.stderr.contains("unknown placement 'spread' in --placements: use free, pinned or both"),
+                "\(placement.stderr)")
+        let runs = try PSTrainProcess.run(executable: bench, ["comm", "--runs", "0"], timeout: 30)
+        #expect(runs.status != 0 && runs.stderr.contains("--runs must be at least 1, got 0"), "\(runs.stderr)")
+    }
+
     /// The CPUs this process may run on: its `Cpus_allowed_list` in /proc as written ("0-1" or "0,2,5-7") and the
     /// numbers it lists.
     func allowedCPUs() -> (list: String, cpus: [Int]) {
