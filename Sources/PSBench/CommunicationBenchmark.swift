@@ -86,39 +86,54 @@ struct CommunicationBenchmark: ParsableCommand {
                 }
             }
         }
-        let summary = runs > 1 ? Self.summary(of: rows) : []
+        let summary = runs > 1 ? RatioSummary.each(of: rows) : []
         if !summary.isEmpty {
             print("\npstrain / echo over \(runs) runs")
             print("placement   transport   MiB   lowest   median   highest   runs within \(Self.targetRatio)x")
             for row in summary {
-                print("\(row["placement"]!)".padding(toLength: 10, withPad: " ", startingAt: 0) + "  "
-                      + "\(row["transport"]!)".padding(toLength: 9, withPad: " ", startingAt: 0)
-                      + String(format: "  %5g   %6.2f   %6.2f    %6.2f   %d of %d", row["mib"] as! Double, row["lowest"] as! Double,
-                               row["median"] as! Double, row["highest"] as! Double, row["within_target"] as! Int, row["runs"] as! Int))
+                print(row.placement.padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + row.transport.padding(toLength: 9, withPad: " ", startingAt: 0)
+                      + String(format: "  %5g   %6.2f   %6.2f    %6.2f   %d of %d", row.mib, row.lowest, row.median, row.highest, row.withinTarget,
+                               row.ratios.count))
             }
         }
         if let json {
             var report: [String: Any] = ["benchmark": "comm", "machine": ComputeBenchmark.machine(), "results": rows]
-            if !summary.isEmpty { report["summary"] = summary }
+            if !summary.isEmpty { report["summary"] = summary.map(\.json) }
             try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
         }
     }
 
-    /// Each placement, transport and size of `rows` (in the order they were measured) with its ratio's lowest,
-    /// median and highest over the runs, and how many runs were within `targetRatio`.
-    static func summary(of rows: [[String: Any]]) -> [[String: Any]] {
-        var order: [String] = [], ratios: [String: [Double]] = [:], first: [String: [String: Any]] = [:]
-        for row in rows {
-            let key = "\(row["placement"]!) \(row["transport"]!) \(row["mib"]!)"
-            if ratios[key] == nil { order.append(key); first[key] = row }
-            ratios[key, default: []].append(row["ratio"] as! Double)
+    /// One placement, transport and size: its ratio to the echo in each run, and their lowest, median and highest.
+    struct RatioSummary {
+        let placement: String, transport: String, mib: Double
+        /// Lowest first.
+        let ratios: [Double]
+
+        var lowest: Double { ratios.first! }
+        var highest: Double { ratios.last! }
+        var median: Double {
+            let middle = ratios.count / 2
+            return ratios.count % 2 == 1 ? ratios[middle] : (ratios[middle - 1] + ratios[middle]) / 2
         }
-        return order.map { key in
-            let sorted = ratios[key]!.sorted(), middle = sorted.count / 2
-            let median = sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-            return ["placement": first[key]!["placement"]!, "transport": first[key]!["transport"]!, "mib": first[key]!["mib"]!,
-                    "runs": sorted.count, "lowest": sorted.first!, "median": median, "highest": sorted.last!,
-                    "within_target": sorted.filter { $0 <= targetRatio }.count, "target": targetRatio]
+        var withinTarget: Int { ratios.filter { $0 <= CommunicationBenchmark.targetRatio }.count }
+        var json: [String: Any] {
+            ["placement": placement, "transport": transport, "mib": mib, "runs": ratios.count, "lowest": lowest, "median": median,
+             "highest": highest, "within_target": withinTarget, "target": CommunicationBenchmark.targetRatio]
+        }
+
+        /// Each placement, transport and size of the measured `rows`, in the order they were first measured.
+        static func each(of rows: [[String: Any]]) -> [RatioSummary] {
+            var summaries: [RatioSummary] = []
+            for row in rows {
+                let placement = row["placement"] as! String, transport = row["transport"] as! String, mib = row["mib"] as! Double
+                let ratio = row["ratio"] as! Double
+                if let index = summaries.firstIndex(where: { $0.placement == placement && $0.transport == transport && $0.mib == mib }) {
+                    summaries[index] = RatioSummary(placement: placement, transport: transport, mib: mib, ratios: (summaries[index].ratios + [ratio]).sorted())
+                } else {
+                    summaries.append(RatioSummary(placement: placement, transport: transport, mib: mib, ratios: [ratio]))
+                }
+            }
+            return summaries
         }
     }
 
