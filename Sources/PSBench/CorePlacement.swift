@@ -4,7 +4,7 @@ import Foundation
 /// Where the communication benchmark's two processes run. `free`: wherever the kernel's scheduler puts each of
 /// their threads, as on a host shared with other work. `pinned`: the worker's process on one core and the server's
 /// (or echo's) on another, each with its ZeroMQ I/O thread beside it, as when each process has a machine of its own.
-enum CorePlacement: String, CaseIterable {
+enum CorePlacement: String {
     case free, pinned
 
     /// The cores a pinned run uses: the server's first, the worker's second, of those this thread may use; nil
