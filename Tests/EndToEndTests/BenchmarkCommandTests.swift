@@ -4,8 +4,10 @@ import Testing
 /// The communication benchmark starts its server and echo as processes of their own: it must measure through them
 /// and leave none behind. (Its figures are for release builds; this only runs it, briefly, in the test build.)
 @Suite struct BenchmarkCommandTests {
+    /// `pstrain-bench`, built beside `pstrain` by `swift test`.
+    let bench = PSTrainProcess.binary.deletingLastPathComponent().appendingPathComponent("pstrain-bench")
+
     @Test func communicationBenchmarkMeasuresThroughPeerProcessesAndStopsThem() throws {
-        let bench = PSTrainProcess.binary.deletingLastPathComponent().appendingPathComponent("pstrain-bench")
         try #require(FileManager.default.isExecutableFile(atPath: bench.path), "pstrain-bench not found at \(bench.path); `swift test` builds it")
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bench-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: json) }
@@ -39,7 +41,6 @@ import Testing
 
     /// Several runs end in a summary of each row's ratio over them, in the JSON too.
     @Test func severalRunsAreSummedUpPerRow() throws {
-        let bench = PSTrainProcess.binary.deletingLastPathComponent().appendingPathComponent("pstrain-bench")
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bench-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: json) }
         let result = try PSTrainProcess.run(executable: bench, ["comm", "--runs", "3", "--placements", "free", "--transports", "ipc", "--sizes", "0.25",
@@ -59,7 +60,6 @@ import Testing
     }
 
     @Test func saysWhatItWantsForAPlacementOrRunCountItCannotUse() throws {
-        let bench = PSTrainProcess.binary.deletingLastPathComponent().appendingPathComponent("pstrain-bench")
         let placement = try PSTrainProcess.run(executable: bench, ["comm", "--placements", "spread"], timeout: 30)
         #expect(placement.status != 0 && placement.stderr.contains("unknown placement 'spread' in --placements: use free, pinned or both"),
                 "\(placement.stderr)")
