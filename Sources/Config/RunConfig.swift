@@ -48,6 +48,12 @@ public struct DataConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// The files the data is read from: the training set's, then the test set's, each followed by its labels file
+    /// (`idx`, `npy`); none for synthetic data.
+    public var files: [String] {
+        format == .synthetic ? [] : [train, trainLabels, test, testLabels].compactMap { $0 }
+    }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case format, train, test, trainLabels = "train_labels", testLabels = "test_labels", header, labelColumn = "label_column"
         case features, scale, generator, samples, testSamples = "test_samples", classes, noise, seed, shard

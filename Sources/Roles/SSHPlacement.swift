@@ -131,6 +131,15 @@ public struct SSHPlacement: RolePlacement {
 
     public func resumeCommand(directory: String) -> String? { "pstrain launch ssh --resume \(directory)" }
 
+    /// Which of `paths` `host` has no readable file at, taking relative paths from where its roles start (the
+    /// working directory where it exists there, else the login directory).
+    public func unreadableFiles(_ paths: [String], on host: String) throws -> [String] {
+        guard !paths.isEmpty else { return [] }
+        let tests = "for f in \(paths.map(Self.quote).joined(separator: " ")); do [ -f \"$f\" ] && [ -r \"$f\" ] || printf '%s\\n' \"$f\"; done"
+        let listed = try run(on: host, "cd \(Self.quote(workingDirectory)) 2>/dev/null; \(tests)", doing: "look for the data files")
+        return String(decoding: listed.output, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
     /// Writes `archive` (a tar stream) into `directory` on `host`, creating it.
     public func unpack(_ archive: Data, into directory: String, on host: String) throws {
         try run(on: host, "mkdir -p \(Self.quote(directory)) && tar -xpf - -C \(Self.quote(directory))", input: archive,

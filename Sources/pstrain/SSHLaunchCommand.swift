@@ -21,7 +21,8 @@ struct SSHLaunchCommand: ParsableCommand {
             shard 0 writes the run there, and at the end the launcher copies it back beside the per-process logs \
             it wrote from the streamed output (server.log, server-<shard>.log, worker-<rank>.log). Roles start in \
             this working directory where it exists on their host, so relative data paths work on a shared \
-            filesystem; synthetic data needs no files at all.
+            filesystem; synthetic data needs no files at all. Before starting any role, the launcher checks that \
+            every host can read the data's files, and names the hosts and files that are missing.
 
             Output from every process is shown with its host and role in front. When a process fails (beyond \
             cluster.max_restarts, restarted on its host), or on Ctrl-C / SIGTERM, the launcher ends every ssh \
@@ -146,6 +147,7 @@ struct SSHLaunchCommand: ParsableCommand {
             let placement = SSHPlacement(
                 ssh: ssh, setpriv: setpriv, options: record.sshOptions, program: record.remotePstrain, workingDirectory: record.workingDirectory,
                 servers: serverHosts, workers: workerHosts, port: record.port, parentVariable: LaunchedChild.parentVariable)
+            try checkData(resolved.data, on: placement)
             try stageFiles(for: placement, in: directory.url, curve: record.curve)
             // Recorded once every host took its files: a mistyped host does not replace a good one in the record.
             if resume != nil { try record.write(to: directory.url) }
@@ -165,6 +167,20 @@ struct SSHLaunchCommand: ParsableCommand {
             printError("pstrain launch ssh: error: \(error)")
             throw ExitCode.failure
         }
+    }
+
+    /// Every role reads the whole data set on its own host: a host without one of its files would fail its roles
+    /// one by one, each after its restarts, so this looks for them on every host before any role starts.
+    private func checkData(_ data: DataConfig, on placement: SSHPlacement) throws {
+        let lacking = try placement.hosts.compactMap { host in
+            let missing = try placement.unreadableFiles(data.files, on: host)
+            return missing.isEmpty ? nil : "\(host): " + missing.joined(separator: ", ")
+        }
+        guard !lacking.isEmpty else { return }
+        throw ValidationError("no role started: the data's files are not readable on every host (relative paths are taken from "
+                              + "\(placement.workingDirectory) there, or from the login directory where that does not exist):\n  "
+                              + lacking.joined(separator: "\n  ")
+                              + "\n  hint: every host reads the whole data set at the same path: copy it there, or keep it on storage every host mounts")
     }
 
     /// Copies into the run directory on each host what its roles read: the config, and each role's keys only.

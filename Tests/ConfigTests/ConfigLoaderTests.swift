@@ -35,6 +35,25 @@ import Testing
         #expect(config.train.batchSize == TrainConfig().batchSize, "unset keys keep their defaults")
     }
 
+    /// What `launch ssh` looks for on every host: each file the data names, labels after their features; none
+    /// for synthetic data, even with paths left in the config.
+    @Test func theDataFilesAreEveryPathTheFormatReads() throws {
+        let idx = try ConfigLoader.load(path: write("""
+            data:
+              format: idx
+              train: a/train-images
+              train_labels: a/train-labels
+              test: a/test-images
+              test_labels: a/test-labels
+            """))
+        #expect(idx.data.files == ["a/train-images", "a/train-labels", "a/test-images", "a/test-labels"])
+        let csv = try ConfigLoader.load(path: write("data:\n  format: csv\n  train: train.csv\n"))
+        #expect(csv.data.files == ["train.csv"])
+        var synthetic = csv
+        synthetic.data.format = .synthetic
+        #expect(synthetic.data.files.isEmpty)
+    }
+
     @Test func resolvedYAMLRoundTrips() throws {
         var config = RunConfig()
         config.optimizer.clipNorm = 1.5

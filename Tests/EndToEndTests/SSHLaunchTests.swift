@@ -170,6 +170,28 @@ struct SSHLaunchTests {
         #expect(log.contains("the \(h1): server did not report its endpoint; it exited with status 127; see \(dir)/server.log"), "\(log)")
     }
 
+    /// A host that cannot read the data's files stops the launch before any role starts, and the message names
+    /// each such host with the files it lacks. The training file (relative, in the package every host sees) is
+    /// found everywhere; the test file, under `runs`, only on the launcher's host.
+    @Test func hostsWithoutTheDataStopTheLaunchBeforeAnyRoleStarts() throws {
+        let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        defer { ssh.remove() }
+        let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
+        let test = "\(ssh.runs)/data/test.csv"
+        try FileManager.default.createDirectory(atPath: "\(ssh.runs)/data", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: PSTrainProcess.packageRoot.appendingPathComponent("Tests/Fixtures/digits/test.csv"),
+                                         to: URL(fileURLWithPath: test))
+        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h1),\(h2)", "--servers-on", h2, "--insecure"] + ssh.sshOptions
+                                              + ["--run-dir", "\(ssh.runs)/job"] + config + ["data.test=\(test)"],
+                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
+        defer { launch.stop() }
+        #expect(launch.wait(timeout: 120) == 1)
+        let log = PSTrainProcess.log("\(ssh.root)/launch.stderr")
+        #expect(log.contains("the data's files are not readable on every host"), "\(log)")
+        #expect(log.contains("\n  \(h2): \(test)\n  \(h1): \(test)\n"), "each host (the servers' first), with the one file it lacks:\n\(log)")
+        #expect(!log.contains("copied launch.yaml") && !log.contains("[\(h1): ") && !log.contains("[\(h2): "), "no role started:\n\(log)")
+    }
+
     /// A launcher killed by SIGKILL can do nothing itself: the kernel stops each of its local ssh processes, whose
     /// sessions' ends stop the remote roles, cleanly (shard 0 writes its stop checkpoint). The job is a long, quiet
     /// one: a role that writes a line to an ssh nobody reads any more dies of it, so chatty roles would stop anyway.
