@@ -242,7 +242,7 @@ struct ServerCommand: ParsableCommand {
                 : "; continue with: pstrain server --resume \(resume ?? output.runDir ?? "RUN_DIR") and the same --other-shards"
             printError("pstrain server: \(lost)" + (LaunchedChild.isLaunched ? "" : again))
             throw ExitCode(ChildExitStatus.shardLostItsState)
-        } catch let failure as ServerFailure {
+        } catch let failure where failure is ServerFailure || ChildExitStatus.failsAgainOnRestart(failure) {
             printError("pstrain server: error: \(failure)")
             throw ExitCode(ChildExitStatus.jobFailed)
         } catch let status as ExitCode {

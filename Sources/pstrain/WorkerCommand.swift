@@ -89,7 +89,7 @@ struct WorkerCommand: ParsableCommand {
                 }, monitoring: endpoint?.metrics ?? WorkerMetrics(), log: printError).work()
             }
             print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes, received \(report.traffic.bytesReceived) bytes")
-        } catch let error as WorkerError where !error.restartable {
+        } catch let error where (error as? WorkerError)?.restartable == false || ChildExitStatus.failsAgainOnRestart(error) {
             printError("pstrain worker: error: \(error)")
             throw ExitCode(ChildExitStatus.jobFailed)
         } catch {

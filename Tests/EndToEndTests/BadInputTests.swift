@@ -58,6 +58,15 @@ import ZeroMQ
         }
     }
 
+    /// A server or worker that cannot read its data exits with status 3 (`ChildExitStatus.jobFailed`), which a
+    /// launcher does not restart: started again, it would only meet the same error.
+    @Test func aRoleWithoutItsDataExitsAsOneThatARestartCannotMend() throws {
+        for role in [["server"], ["worker", "--connect", "tcp://127.0.0.1:9", "--rank", "0"]] {
+            let result = try PSTrainProcess.run(role + ["data.format=csv", "data.train=/nonexistent/train.csv"], timeout: 60)
+            #expect(result.status == 3 && result.stderr.contains("/nonexistent/train.csv: cannot open"), "\(role[0]): \(result.stderr)")
+        }
+    }
+
     /// A count given as a flag is refused by that flag's name, before anything starts.
     @Test func launchNamesTheFlagOfABadCount() throws {
         for flag in ["--workers", "--servers"] {
