@@ -12,6 +12,7 @@ public enum ChildExitStatus {
     /// Whether a role that stopped with `error` would stop with it again if started again: its config or its data
     /// cannot be used (a file another host lacks, or holds in another form). It exits with `jobFailed` then.
     public static func failsAgainOnRestart(_ error: any Error) -> Bool { error is ConfigError || error is DataError }
+
     /// A server or shard started by a launcher was stopped (SIGTERM, SIGINT) before the job was done, by a signal
     /// sent to it alone: it wrote its checkpoint as it does when the whole launch is stopped. On its own it exits
     /// 0 then, as engines expect of a graceful stop; to its launcher that is not the job's end.

@@ -169,8 +169,9 @@ struct SSHLaunchCommand: ParsableCommand {
         }
     }
 
-    /// Every role reads the whole data set on its own host: a host without one of its files would fail its roles
-    /// one by one, each after its restarts, so this looks for them on every host before any role starts.
+    /// Every role reads the whole data set on its own host: rather than the first role to start on a host without
+    /// one of its files failing the launch, this looks for them on every host before any role starts, and names
+    /// each host that lacks some, with the files.
     private func checkData(_ data: DataConfig, on placement: SSHPlacement) throws {
         let lacking = try placement.hosts.compactMap { host in
             let missing = try placement.unreadableFiles(data.files, on: host)
