@@ -3,7 +3,8 @@ import Testing
 
 /// The communication benchmark starts its server and echo as processes of their own: it must measure through them
 /// and leave none behind. (Its figures are for release builds; this only runs it, briefly, in the test build.)
-@Suite struct BenchmarkCommandTests {
+/// Serialized: the look for peers left behind finds every `comm-peer` on the machine, another test's too.
+@Suite(.serialized) struct BenchmarkCommandTests {
     /// `pstrain-bench`, built beside `pstrain` by `swift test`.
     let bench = PSTrainProcess.binary.deletingLastPathComponent().appendingPathComponent("pstrain-bench")
 
