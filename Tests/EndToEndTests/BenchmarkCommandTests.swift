@@ -37,7 +37,8 @@ import Testing
             let server = try #require(row["server_ms"] as? Double)
             #expect(server > 0 && server < 1.25 * ours, "\(row)")
         }
-        #expect(peersStillRunning().isEmpty, "comm-peer processes left behind: \(peersStillRunning())")
+        let peersLeft = try PSTrainProcess.processes(mentioning: " comm-peer --role ")
+        #expect(peersLeft.isEmpty, "comm-peer processes left behind: \(peersLeft)")
     }
 
     /// Several runs end in a summary of each row's ratio over them, in the JSON too.
@@ -78,14 +79,5 @@ import Testing
             let ends = range.split(separator: "-").compactMap { Int($0) }
             return ends.count == 2 ? Array(ends[0] ... ends[1]) : ends
         })
-    }
-
-    /// Process ids whose command line is a benchmark peer.
-    func peersStillRunning() -> [String] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.filter { $0.allSatisfy(\.isNumber) }.filter { pid in
-            let commandLine = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
-            return commandLine.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "comm-peer" }
-        }
     }
 }
