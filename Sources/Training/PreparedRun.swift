@@ -16,14 +16,15 @@ public struct PreparedRun: Sendable {
     public init(config: RunConfig) throws {
         self.config = config
         var (train, test) = try Self.load(config.data)
+        // Before scaling, which takes the training set's width for the test set's.
+        if let test, test.featureCount != train.featureCount {
+            throw DataError(source: test.source, message: "\(test.featureCount) features, but the training set has \(train.featureCount)",
+                            hint: config.data.format == .libsvm ? "set data.features to the full width" : "train and test must come from the same data set")
+        }
         if config.data.scale != .none {
             let scaler = FeatureScaler(kind: config.data.scale, fittedOn: train)
             scaler.apply(to: &train)
             if test != nil { scaler.apply(to: &test!) }
-        }
-        if let test, test.featureCount != train.featureCount {
-            throw DataError(source: test.source, message: "\(test.featureCount) features, but the training set has \(train.featureCount)",
-                            hint: config.data.format == .libsvm ? "set data.features to the full width" : "train and test must come from the same data set")
         }
         let m = config.model
         let head: OutputHead = switch m.kind {

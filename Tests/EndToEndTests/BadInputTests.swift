@@ -108,6 +108,17 @@ import ZeroMQ
         #expect(stderr.contains("is not a class index in 0...4"))
     }
 
+    /// A test set of another width than the training set is named, with scaling on (which once stopped on a
+    /// precondition instead, fitting the test set to the training set's width first).
+    @Test func aTestSetOfAnotherWidthIsNamed() throws {
+        let test = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-narrow-\(UUID().uuidString).csv").path
+        try "0,1,2\n".write(toFile: test, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: test) }
+        let stderr = try fails(["--config", "configs/digits-softmax.yaml", "data.scale=standard", "data.test=\(test)"])
+        #expect(stderr.contains("\(test): 2 features, but the training set has 64\n  hint: train and test must come from the same data set"),
+                "\(stderr)")
+    }
+
     @Test func divergenceIsReportedWithAHint() throws {
         // Squared error has unbounded gradients: with this rate SGD's error grows tenfold every step.
         let stderr = try fails(["--config", "configs/quickstart.yaml", "data.generator=linear", "model.kind=linear",
