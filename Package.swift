@@ -55,7 +55,8 @@ let package = Package(
             name: "CZeroMQ", path: "Sources/CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]),
 
-        // prctl(PR_SET_PDEATHSIG) for children of `pstrain launch`: variadic in C, so wrapped in C.
+        // prctl(PR_SET_PDEATHSIG) for children of `pstrain launch`, variadic in C, and the launcher's own spawn, which
+        // needs a glibc extension Swift does not see: so in C.
         .target(name: "CProcessControl"),
         // Whether this CPU runs code built for Haswell, asked before any Swift code built so runs (see above).
         .target(name: "CCPUFeatures"),
@@ -77,7 +78,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Numerics", "Models", "Optimizers", "Data", "Config"], swiftSettings: kernelFlags),
         .target(
             name: "Roles",
-            dependencies: ["Training", "Config", "Wire", "Transport", .product(name: "CoreMetrics", package: "swift-metrics")],
+            dependencies: ["Training", "Config", "Wire", "Transport", "CProcessControl", .product(name: "CoreMetrics", package: "swift-metrics")],
             swiftSettings: kernelFlags),
         // The HTTP side of monitoring: /metrics (Prometheus) and /healthz, served on a thread of its own.
         .target(

@@ -63,7 +63,7 @@ public final class ClusterLauncher {
     /// One role's process, the latest of it after restarts.
     private struct Child {
         var role: LaunchRole
-        var process: Process
+        var process: ChildProcess
         var log: URL
         var restarts = 0
         /// A worker that failed for good while the server goes on without it.
@@ -226,7 +226,7 @@ public final class ClusterLauncher {
             // Killed, not asked to stop: a checkpoint as it stopped would need the lost shard's slice, and it would
             // wait for that in vain and then tell the user to resume, which is what happens next anyway.
             let server = children.remove(at: index).process
-            if server.isRunning { kill(server.processIdentifier, SIGKILL) }
+            server.terminate(with: SIGKILL)
             server.waitUntilExit()
         }
         let restarted = try startShard(shard, bind: bind, stop: stop, timeout: timeout).endpoint
@@ -244,10 +244,7 @@ public final class ClusterLauncher {
                               timeout: TimeInterval) throws -> String {
         let endpoint = EndpointLatch()
         let log = log, prefix = placement.label(of: role).map { "[\($0)] " } ?? ""
-        let process = try start(role, arguments, log: tee.url) { process in
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
+        let process = try start(role, arguments, log: tee.url) { out, err in
             tee.follow(out.fileHandleForReading, echo: false) { line in
                 if line.hasPrefix("listening on ") { endpoint.set(String(line.dropFirst("listening on ".count))) }
                 if line.hasPrefix("metrics on ") { log(prefix + line) }
@@ -273,10 +270,7 @@ public final class ClusterLauncher {
         let tee = try LineTee(file: logURL, echo: log, appending: appending)
         workerTees.append(tee)
         let log = log
-        try start(.worker(rank), arguments, log: logURL) { process in
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
+        try start(.worker(rank), arguments, log: logURL) { out, err in
             for pipe in [out, err] {
                 tee.follow(pipe.fileHandleForReading, echo: label != nil, prefix: label.map { "[\($0)] " } ?? "") { line in
                     if label == nil && line.hasPrefix("metrics on ") { log("worker \(rank): " + line) }
@@ -285,19 +279,21 @@ public final class ClusterLauncher {
         }
     }
 
+    /// Starts `role`, its standard output and error going into the two pipes `reading` is given to follow.
     @discardableResult
-    private func start(_ role: LaunchRole, _ arguments: [String], log logURL: URL, wiring: (Process) throws -> Void) throws -> Process {
-        let process = Process()
+    private func start(_ role: LaunchRole, _ arguments: [String], log logURL: URL, reading: (Pipe, Pipe) -> Void) throws -> ChildProcess {
         let command = placement.command(for: role, arguments: arguments)
-        process.executableURL = command.executable
-        process.arguments = command.arguments
-        process.environment = ProcessInfo.processInfo.environment.merging([parentVariable: "\(getpid())"]) { $1 }
-        try wiring(process)
+        let out = Pipe(), err = Pipe()
         let exited = exited
-        process.terminationHandler = { _ in exited.signal() }
-        do { try process.run() } catch {
+        let process: ChildProcess
+        do {
+            process = try ChildProcess(executable: command.executable, arguments: command.arguments,
+                                       environment: ProcessInfo.processInfo.environment.merging([parentVariable: "\(getpid())"]) { $1 },
+                                       output: out, errors: err) { exited.signal() }
+        } catch {
             throw LaunchError(message: "cannot start \(name(of: role)) (\(command.executable.path)): \(error.localizedDescription)")
         }
+        reading(out, err)
         children.append(Child(role: role, process: process, log: logURL))
         return process
     }
@@ -316,11 +312,10 @@ public final class ClusterLauncher {
         let running = children.filter { $0.process.isRunning }
         guard !running.isEmpty else { return }
         running.forEach { $0.process.terminate() }
-        // Each exit signals `exited` (Foundation reaps the child; reaping it here too could leave Foundation waiting
-        // for an exit it never sees).
+        // Each exit signals `exited`.
         let deadline = DispatchTime.now() + grace
         while running.contains(where: { $0.process.isRunning }) && exited.wait(timeout: deadline) == .success {}
-        for child in running where child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) }
+        running.forEach { $0.process.terminate(with: SIGKILL) }
         running.forEach { $0.process.waitUntilExit() }
     }
 
