@@ -115,7 +115,7 @@ let package = Package(
             swiftSettings: kernelFlags),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"], swiftSettings: kernelFlags),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Wire", "ZeroMQ", "ZMQTransport", "Yams", "TestSupport"],
+        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Roles", "Wire", "ZeroMQ", "ZMQTransport", "Yams", "TestSupport"],
                     swiftSettings: kernelFlags),
     ]
 )

@@ -5,13 +5,21 @@ import Training
 
 /// Exit statuses of `pstrain server` and `pstrain worker` that the launcher reads.
 public enum ChildExitStatus {
-    /// The job itself failed (a policy stopped it, or the server ended it, or refused the worker), or the process
-    /// cannot use its config or its data (`failsAgainOnRestart`): restarting it would fail the same way.
+    /// The job itself failed: a policy stopped it, or the server ended it, or refused the worker. Restarting the
+    /// role would fail the same way; an engine restarting a long-lived server may still do so after a while.
     public static let jobFailed: Int32 = 3
 
+    /// The process cannot use its config or its data (`failsAgainOnRestart`): a file its host lacks, or holds in
+    /// another form. 78 is sysexits.h's EX_CONFIG; the systemd units and the Kubernetes Job in deploy/ do not
+    /// restart a role that exits with it, since nothing but a person can mend that.
+    public static let unusableInput: Int32 = 78
+
     /// Whether a role that stopped with `error` would stop with it again if started again: its config or its data
-    /// cannot be used (a file another host lacks, or holds in another form). It exits with `jobFailed` then.
+    /// cannot be used. It exits with `unusableInput` then.
     public static func failsAgainOnRestart(_ error: any Error) -> Bool { error is ConfigError || error is DataError }
+
+    /// Whether a role that exited with `status` would exit so again if started again, so that a launcher does not.
+    public static func restartCannotMend(_ status: Int32) -> Bool { status == jobFailed || status == unusableInput }
 
     /// A server or shard started by a launcher was stopped (SIGTERM, SIGINT) before the job was done, by a signal
     /// sent to it alone: it wrote its checkpoint as it does when the whole launch is stopped. On its own it exits
@@ -150,9 +158,11 @@ public final class ClusterLauncher {
                                       + "to pstrain launch; stopped the others." + resumeHint
                                       + " Its log: \(failed.log.path)\n" + Self.tail(of: failed.log))
                 }
-                let how = "\(name(of: failed.role)) failed with status \(failed.process.terminationStatus)"
-                guard failed.restarts < maxRestarts, failed.process.terminationStatus != ChildExitStatus.jobFailed else {
-                    if failed.role.isWorker && continueWithoutFailedWorkers && failed.process.terminationStatus != ChildExitStatus.jobFailed {
+                let status = failed.process.terminationStatus
+                let how = "\(name(of: failed.role)) failed with status \(status)"
+                    + (status == ChildExitStatus.unusableInput ? " (it cannot use its config or data there, which a restart would not mend)" : "")
+                guard failed.restarts < maxRestarts, !ChildExitStatus.restartCannotMend(status) else {
+                    if failed.role.isWorker && continueWithoutFailedWorkers && !ChildExitStatus.restartCannotMend(status) {
                         log("pstrain launch: \(how); the server goes on without it (cluster.on_worker_failure: continue). "
                             + "Its log: \(failed.log.path)")
                         children[index].abandoned = true

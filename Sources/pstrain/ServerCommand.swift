@@ -27,7 +27,8 @@ struct ServerCommand: ParsableCommand {
             replaces still holds it) and continues from the latest checkpoint; its workers register again by \
             themselves. Shard 0 of several exits with status 5, writing no checkpoint, when another shard comes \
             back without its state (restarted on its own): started again with --resume (or --resume-if-exists), \
-            it takes every shard back to the latest checkpoint.
+            it takes every shard back to the latest checkpoint. It exits with status 78 when it cannot use its \
+            config or data, which a restart would not mend, and with 3 when the job failed.
 
             With --curve-secret and --curve-clients (keys from `pstrain keygen`), traffic is encrypted with \
             CurveZMQ and only workers whose public key is in the --curve-clients directory get through. Off \
@@ -242,7 +243,10 @@ struct ServerCommand: ParsableCommand {
                 : "; continue with: pstrain server --resume \(resume ?? output.runDir ?? "RUN_DIR") and the same --other-shards"
             printError("pstrain server: \(lost)" + (LaunchedChild.isLaunched ? "" : again))
             throw ExitCode(ChildExitStatus.shardLostItsState)
-        } catch let failure where failure is ServerFailure || ChildExitStatus.failsAgainOnRestart(failure) {
+        } catch let failure where ChildExitStatus.failsAgainOnRestart(failure) {
+            printError("pstrain server: error: \(failure)")
+            throw ExitCode(ChildExitStatus.unusableInput)
+        } catch let failure as ServerFailure {
             printError("pstrain server: error: \(failure)")
             throw ExitCode(ChildExitStatus.jobFailed)
         } catch let status as ExitCode {

@@ -25,7 +25,9 @@ struct WorkerCommand: ParsableCommand {
 
             It heartbeats while it computes, however long a step takes; one gradient that takes longer than \
             cluster.step_timeout (600 s; 0: no limit) is taken for a hang, and the worker exits with status 1, \
-            for its launcher to restart it.
+            for its launcher to restart it. It exits with status 78 when it cannot use its config or data (a \
+            file missing, or in another form), and with 3 when the server refused it or the job failed: neither \
+            is worth a restart, and `pstrain launch` does not restart it then.
 
             With --metrics, it serves Prometheus metrics at http://HOST:PORT/metrics (steps, samples, the last \
             batch's loss, and histograms of each step's compute time and of its exchange with the server: the \
@@ -89,7 +91,10 @@ struct WorkerCommand: ParsableCommand {
                 }, monitoring: endpoint?.metrics ?? WorkerMetrics(), log: printError).work()
             }
             print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes, received \(report.traffic.bytesReceived) bytes")
-        } catch let error where (error as? WorkerError)?.restartable == false || ChildExitStatus.failsAgainOnRestart(error) {
+        } catch let error where ChildExitStatus.failsAgainOnRestart(error) {
+            printError("pstrain worker: error: \(error)")
+            throw ExitCode(ChildExitStatus.unusableInput)
+        } catch let error where (error as? WorkerError)?.restartable == false {
             printError("pstrain worker: error: \(error)")
             throw ExitCode(ChildExitStatus.jobFailed)
         } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import Roles
 import Testing
 import ZeroMQ
 
@@ -58,12 +59,12 @@ import ZeroMQ
         }
     }
 
-    /// A server or worker that cannot read its data exits with status 3 (`ChildExitStatus.jobFailed`), which a
-    /// launcher does not restart: started again, it would only meet the same error.
+    /// A server or worker that cannot read its data exits with status 78 (`ChildExitStatus.unusableInput`), which
+    /// neither a launcher nor deploy/'s engines restart: started again, it would only meet the same error.
     @Test func aRoleWithoutItsDataExitsAsOneThatARestartCannotMend() throws {
         for role in [["server"], ["worker", "--connect", "tcp://127.0.0.1:9", "--rank", "0"]] {
             let result = try PSTrainProcess.run(role + ["data.format=csv", "data.train=/nonexistent/train.csv"], timeout: 60)
-            #expect(result.status == 3 && result.stderr.contains("/nonexistent/train.csv: cannot open"), "\(role[0]): \(result.stderr)")
+            #expect(result.status == ChildExitStatus.unusableInput && result.stderr.contains("/nonexistent/train.csv: cannot open"), "\(role[0]): \(result.stderr)")
         }
     }
 

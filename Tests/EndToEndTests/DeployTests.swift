@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import Roles
 import Testing
 import Yams
 
@@ -172,6 +173,24 @@ import Yams
         let text = try String(contentsOf: Self.deploy.appendingPathComponent("docker/Dockerfile"), encoding: .utf8)
         #expect(text.contains("COPY configs /opt/pstrain/configs"))
         #expect(FileManager.default.fileExists(atPath: PSTrainProcess.packageRoot.appendingPathComponent("configs/quickstart.yaml").path))
+    }
+
+    /// A role that cannot use its config or data exits with `ChildExitStatus.unusableInput`: the systemd units do not
+    /// restart it every few seconds forever, and the workers' Job fails at once rather than after every index's retries.
+    @Test func enginesDoNotRestartARoleThatCannotUseItsInput() throws {
+        let status = Int(ChildExitStatus.unusableInput)
+        for path in ["systemd/pstrain-server.service", "systemd/pstrain-worker@.service"] {
+            let text = try String(contentsOf: Self.deploy.appendingPathComponent(path), encoding: .utf8)
+            #expect(text.contains("\nRestart=on-failure\n") && text.contains("\nRestartPreventExitStatus=\(status)\n"), "\(path)")
+        }
+        let job = try Self.document("kubernetes/workers.yaml", kind: "Job")
+        #expect(try Self.value(job, "spec", "template", "spec", "restartPolicy") as? String == "Never", "a pod failure policy needs it")
+        let rule = try Self.value(job, "spec", "podFailurePolicy", "rules", "0")
+        #expect(try Self.value(rule, "action") as? String == "FailJob")
+        #expect(try Self.value(rule, "onExitCodes", "operator") as? String == "In")
+        #expect(try Self.value(rule, "onExitCodes", "values") as? [Int] == [status])
+        let container = try Self.container(try Self.value(job, "spec", "template", "spec"))
+        #expect(try Self.value(rule, "onExitCodes", "containerName") as? String == container["name"] as? String)
     }
 
     static func flags(in text: String) -> Set<String> {

@@ -1,4 +1,5 @@
 import Foundation
+import Roles
 import Testing
 
 /// Private hosts (`NetworkHosts`) that each run a real OpenSSH server, with the test's own host and client keys,
@@ -72,6 +73,38 @@ final class SSHHosts {
     var sshOptions: [String] {
         ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR", "IdentityFile=\(root)/client"]
             .flatMap { ["--ssh-option", $0] }
+    }
+
+    /// Runs `pstrain launch ssh --insecure` with `arguments` from host 0, into `runs/job`; expects it to fail
+    /// within 120 s, and returns what it wrote to standard error.
+    func failedLaunch(_ arguments: [String]) throws -> String {
+        let launch = try PSTrainProcess.start(["launch", "ssh", "--insecure", "--run-dir", "\(runs)/job"] + sshOptions + arguments,
+                                              stderrPath: "\(root)/launch.stderr", namespace: hosts.namespace(0))
+        defer { launch.stop() }
+        let status = launch.wait(timeout: 120)
+        let log = PSTrainProcess.log("\(root)/launch.stderr")
+        #expect(status == 1, "\(log)")
+        return log
+    }
+
+    /// The digits test set in the package, which every host sees.
+    static let testSet = PSTrainProcess.packageRoot.appendingPathComponent("Tests/Fixtures/digits/test.csv").path
+
+    /// Copies the test set to `runs/data/test.csv` on the launcher's host (host 0) alone, and returns that path.
+    func testSetOnTheLauncherHost() throws -> String {
+        let test = "\(runs)/data/test.csv"
+        try FileManager.default.createDirectory(atPath: "\(runs)/data", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.testSet, toPath: test)
+        return test
+    }
+
+    /// Runs `command` in a shell on host `host`, through ssh from host 0, as the launcher reaches it: what it
+    /// writes under `runs` lands on that host's own disk.
+    func shell(on host: Int, _ command: String) throws {
+        let options = sshOptions.filter { $0 != "--ssh-option" }.flatMap { ["-o", $0] }
+        let ran = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"),
+                                         ["netns", "exec", hosts.namespace(0), "ssh"] + options + [hosts.address(host), command], timeout: 30)
+        try #require(ran.status == 0, "ssh \(hosts.address(host)) \(command): \(ran.stderr)")
     }
 
     /// The pids of pstrain processes in host `host`'s namespace.
@@ -177,19 +210,27 @@ struct SSHLaunchTests {
         let ssh = try SSHHosts(count: 3, serving: [1, 2])
         defer { ssh.remove() }
         let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
-        let test = "\(ssh.runs)/data/test.csv"
-        try FileManager.default.createDirectory(atPath: "\(ssh.runs)/data", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: PSTrainProcess.packageRoot.appendingPathComponent("Tests/Fixtures/digits/test.csv"),
-                                         to: URL(fileURLWithPath: test))
-        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h1),\(h2)", "--servers-on", h2, "--insecure"] + ssh.sshOptions
-                                              + ["--run-dir", "\(ssh.runs)/job"] + config + ["data.test=\(test)"],
-                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
-        defer { launch.stop() }
-        #expect(launch.wait(timeout: 120) == 1)
-        let log = PSTrainProcess.log("\(ssh.root)/launch.stderr")
+        let test = try ssh.testSetOnTheLauncherHost()
+        let log = try ssh.failedLaunch(["--hosts", "\(h1),\(h2)", "--servers-on", h2] + config + ["data.test=\(test)"])
         #expect(log.contains("the data's files are not readable on every host"), "\(log)")
         #expect(log.contains("\n  \(h2): \(test)\n  \(h1): \(test)\n"), "each host (the servers' first), with the one file it lacks:\n\(log)")
         #expect(!log.contains("copied launch.yaml") && !log.contains("[\(h1): ") && !log.contains("[\(h2): "), "no role started:\n\(log)")
+    }
+
+    /// A file every host has but one holds in another form passes that check; a worker that reads it there exits
+    /// with `ChildExitStatus.unusableInput`, and the launch ends at once with its reason rather than restarting it
+    /// `cluster.max_restarts` times into the same error. Each host's test file is written through ssh, on its own disk.
+    @Test func aWorkerThatCannotUseItsHostsDataEndsTheLaunchWithoutRestarts() throws {
+        let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        defer { ssh.remove() }
+        let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
+        let test = try ssh.testSetOnTheLauncherHost()
+        try ssh.shell(on: 1, "mkdir -p \(ssh.runs)/data && printf '0,1,2\\n' > \(test)")
+        try ssh.shell(on: 2, "mkdir -p \(ssh.runs)/data && cp \(SSHHosts.testSet) \(test)")
+        let log = try ssh.failedLaunch(["--hosts", h1, "--servers-on", h2] + config + ["data.test=\(test)", "cluster.max_restarts=3"])
+        #expect(log.contains("\(h1): worker 0 failed with status \(ChildExitStatus.unusableInput) (it cannot use its config or data there"), "\(log)")
+        #expect(log.contains("\(test): 2 features, but the training set has 64"), "the worker's reason, from its log:\n\(log)")
+        #expect(!log.contains("restarting it"), "\(log)")
     }
 
     /// A launcher killed by SIGKILL can do nothing itself: the kernel stops each of its local ssh processes, whose
