@@ -187,6 +187,36 @@ struct SSHLaunchTests {
         #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95, "\(summary)")
     }
 
+    /// A worker killed on its host is seen at once, while the server's ssh runs on, and started again there; the
+    /// job ends as it should. (Foundation's Process, which the launcher used before, saw no exit of any role until
+    /// the first role's ssh had ended: ssh closes the descriptor Foundation watches.)
+    @Test func aKilledWorkerComesBackOnItsHost() throws {
+        let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        defer { ssh.remove() }
+        let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
+        let dir = "\(ssh.runs)/job"
+        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", h1, "--insecure"] + ssh.sshOptions
+                                              + ["--run-dir", dir] + config + ["train.epochs=20"],
+                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
+        defer { launch.stop() }
+        let progress = "\(ssh.root)/launch.stderr"
+        try #require(PSTrainProcess.waitFor(timeout: 120) { PSTrainProcess.log(progress).contains("epoch 3/20") }, "\(PSTrainProcess.log(progress))")
+        let worker1 = try #require(try ssh.pstrainProcesses(on: 2).first { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("--rank\u{0}1\u{0}")
+        }, "worker 1 is not running on \(h2)")
+        kill(pid_t(worker1)!, SIGKILL)
+        try #require(PSTrainProcess.waitFor(timeout: 60) { PSTrainProcess.log(progress).contains("\(h2): worker 1 failed with status") },
+                     "the launcher did not see worker 1 end:\n\(PSTrainProcess.log(progress))")
+        let status = launch.wait(timeout: 300)
+        let log = PSTrainProcess.log(progress)
+        try #require(status == 0, "\(log)")
+        #expect(log.contains("pstrain launch: \(h2): worker 1 failed with status 255; restarting it (1 of 3)"), "\(log)")
+        #expect(log.components(separatedBy: "[\(h2): worker 1] worker 1: registered").count - 1 == 2, "registered again:\n\(log)")
+        let summary = try PSTrainProcess.summary(in: dir)
+        #expect(summary["steps"] as? Int == 20 * 72, "\(summary)")
+        #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95, "\(summary)")
+    }
+
     /// A role that cannot start on its host ends the launch, with the host's own words and the log to read.
     @Test func aRoleThatCannotStartEndsTheLaunchWithItsReason() throws {
         let ssh = try SSHHosts(count: 2, serving: [1])
