@@ -135,9 +135,10 @@ public struct SSHPlacement: RolePlacement {
     /// working directory where it exists there, else the login directory).
     public func unreadableFiles(_ paths: [String], on host: String) throws -> [String] {
         guard !paths.isEmpty else { return [] }
-        let tests = "for f in \(paths.map(Self.quote).joined(separator: " ")); do [ -f \"$f\" ] && [ -r \"$f\" ] || printf '%s\\n' \"$f\"; done"
+        // Each listed path ends in a NUL, the one byte no path holds.
+        let tests = "for f in \(paths.map(Self.quote).joined(separator: " ")); do [ -f \"$f\" ] && [ -r \"$f\" ] || printf '%s\\0' \"$f\"; done"
         let listed = try run(on: host, "cd \(Self.quote(workingDirectory)) 2>/dev/null; \(tests)", doing: "look for the data files")
-        return String(decoding: listed.output, as: UTF8.self).split(separator: "\n").map(String.init)
+        return listed.output.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Writes `archive` (a tar stream) into `directory` on `host`, creating it.

@@ -76,4 +76,23 @@ struct SSHPlacementTests {
         #expect(command.executable.path == "/usr/bin/setpriv")
         #expect(command.arguments == ["--pdeathsig", "TERM", "--", "/usr/bin/ssh"] + direct.arguments)
     }
+
+    /// The files a host lacks come back whole, a newline in a path included. The "ssh" here is a script that
+    /// runs the remote command on this host.
+    @Test func unreadableFilesAreListedWholeWhateverTheirNames() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-unreadable-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ssh = directory.appendingPathComponent("ssh")
+        try "#!/bin/sh\nwhile [ \"$1\" = -o ]; do shift 2; done\nshift\nexec sh -c \"$1\"\n".write(to: ssh, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: ssh.path)
+        let present = directory.appendingPathComponent("train.csv").path
+        try "0,1\n".write(toFile: present, atomically: true, encoding: .utf8)
+        let here = SSHPlacement(ssh: ssh, setpriv: nil, options: [], program: "pstrain", workingDirectory: directory.path,
+                                servers: [SSHHost(destination: "h", count: 1)], workers: [SSHHost(destination: "h", count: 1)],
+                                port: nil, parentVariable: "PSTRAIN_LAUNCHER_PID")
+        let missing = ["\(directory.path)/test\nset.csv", "relative 'quoted'.csv"]
+        #expect(try here.unreadableFiles([present, "train.csv"] + missing, on: "h") == missing)
+        #expect(try here.unreadableFiles([], on: "h") == [])
+    }
 }
