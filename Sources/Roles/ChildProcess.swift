@@ -17,7 +17,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments` and `environment`, its standard output and error written into
     /// `output` and `errors` (whose write ends are closed here once the child holds them), and calls `onExit`, on
-    /// the thread that watches it, once it has ended.
+    /// the thread that watches it, once it has ended. Throws only when it could not start.
     public init(executable: URL, arguments: [String], environment: [String: String], output: Pipe, errors: Pipe,
                 onExit: @escaping @Sendable () -> Void) throws {
         let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
@@ -27,9 +27,6 @@ public final class ChildProcess: @unchecked Sendable {
                                 errors.fileHandleForWriting.fileDescriptor)
         guard pid > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         processIdentifier = pid
-        // The reading ends see end-of-file once the child, the only writer left, has closed them.
-        try output.fileHandleForWriting.close()
-        try errors.fileHandleForWriting.close()
         Thread { [self] in
             // Reaped only while `ended` is held, so that `terminate` never signals a pid the kernel may have reused.
             _ = pstrain_wait_for_end(pid)
@@ -41,6 +38,10 @@ public final class ChildProcess: @unchecked Sendable {
             ended.unlock()
             onExit()
         }.start()
+        // The reading ends see end-of-file once the child, the only writer left, has closed them. The child runs
+        // and is watched whatever a close gives, so a failure there is no reason to throw and lose track of it.
+        try? output.fileHandleForWriting.close()
+        try? errors.fileHandleForWriting.close()
     }
 
     public var isRunning: Bool {
