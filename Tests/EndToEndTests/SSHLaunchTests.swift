@@ -75,16 +75,31 @@ final class SSHHosts {
             .flatMap { ["--ssh-option", $0] }
     }
 
-    /// Runs `pstrain launch ssh --insecure` with `arguments` from host 0, into `runs/job`; expects it to fail
-    /// within 120 s, and returns what it wrote to standard error.
+    /// Where a launch from `startLaunch` writes its standard error.
+    var launchLog: String { "\(root)/launch.stderr" }
+
+    /// Starts `pstrain launch ssh --insecure` with `arguments` from host 0, into `runs/job`.
+    func startLaunch(_ arguments: [String]) throws -> PSTrainProcess.Running {
+        try PSTrainProcess.start(["launch", "ssh", "--insecure", "--run-dir", "\(runs)/job"] + sshOptions + arguments,
+                                 stderrPath: launchLog, namespace: hosts.namespace(0))
+    }
+
+    /// Runs `startLaunch(arguments)`; expects it to fail within 120 s, and returns what it wrote to standard error.
     func failedLaunch(_ arguments: [String]) throws -> String {
-        let launch = try PSTrainProcess.start(["launch", "ssh", "--insecure", "--run-dir", "\(runs)/job"] + sshOptions + arguments,
-                                              stderrPath: "\(root)/launch.stderr", namespace: hosts.namespace(0))
+        let launch = try startLaunch(arguments)
         defer { launch.stop() }
         let status = launch.wait(timeout: 120)
-        let log = PSTrainProcess.log("\(root)/launch.stderr")
+        let log = PSTrainProcess.log(launchLog)
         #expect(status == 1, "\(log)")
         return log
+    }
+
+    /// Kills (SIGKILL) the pstrain process on host `host` whose arguments hold `flag` followed by `value`.
+    func killPSTrain(on host: Int, with flag: String, _ value: String) throws {
+        let pid = try #require(try pstrainProcesses(on: host).first { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("\(flag)\u{0}\(value)\u{0}")
+        }, "no pstrain \(flag) \(value) is running on host \(host)")
+        kill(pid_t(pid)!, SIGKILL)
     }
 
     /// The digits test set in the package, which every host sees.
@@ -164,16 +179,12 @@ struct SSHLaunchTests {
         defer { ssh.remove() }
         let (h1, h2) = (SSHHosts.name(1), SSHHosts.name(2))
         let dir = "\(ssh.runs)/job"
-        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", "\(h1),\(h2)", "--insecure"] + ssh.sshOptions
-                                              + ["--run-dir", dir] + config + ["train.epochs=20", "train.checkpoint_every=50"],
-                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
+        let launch = try ssh.startLaunch(["--hosts", "\(h2):2", "--servers-on", "\(h1),\(h2)"] + config
+                                         + ["train.epochs=20", "train.checkpoint_every=50"])
         defer { launch.stop() }
-        let progress = "\(ssh.root)/launch.stderr"
+        let progress = ssh.launchLog
         try #require(PSTrainProcess.waitFor(timeout: 120) { PSTrainProcess.log(progress).contains("epoch 3/20") }, "\(PSTrainProcess.log(progress))")
-        let shard1 = try #require(try ssh.pstrainProcesses(on: 2).first { pid in
-            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("--shard\u{0}1\u{0}")
-        }, "shard 1 is not running on \(h2)")
-        kill(pid_t(shard1)!, SIGKILL)
+        try ssh.killPSTrain(on: 2, with: "--shard", "1")
         let status = launch.wait(timeout: 300)
         let log = PSTrainProcess.log(progress)
         try #require(status == 0, "\(log)")
@@ -195,16 +206,11 @@ struct SSHLaunchTests {
         defer { ssh.remove() }
         let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
         let dir = "\(ssh.runs)/job"
-        let launch = try PSTrainProcess.start(["launch", "ssh", "--hosts", "\(h2):2", "--servers-on", h1, "--insecure"] + ssh.sshOptions
-                                              + ["--run-dir", dir] + config + ["train.epochs=20"],
-                                              stderrPath: "\(ssh.root)/launch.stderr", namespace: ssh.hosts.namespace(0))
+        let launch = try ssh.startLaunch(["--hosts", "\(h2):2", "--servers-on", h1] + config + ["train.epochs=20"])
         defer { launch.stop() }
-        let progress = "\(ssh.root)/launch.stderr"
+        let progress = ssh.launchLog
         try #require(PSTrainProcess.waitFor(timeout: 120) { PSTrainProcess.log(progress).contains("epoch 3/20") }, "\(PSTrainProcess.log(progress))")
-        let worker1 = try #require(try ssh.pstrainProcesses(on: 2).first { pid in
-            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("--rank\u{0}1\u{0}")
-        }, "worker 1 is not running on \(h2)")
-        kill(pid_t(worker1)!, SIGKILL)
+        try ssh.killPSTrain(on: 2, with: "--rank", "1")
         try #require(PSTrainProcess.waitFor(timeout: 60) { PSTrainProcess.log(progress).contains("\(h2): worker 1 failed with status") },
                      "the launcher did not see worker 1 end:\n\(PSTrainProcess.log(progress))")
         let status = launch.wait(timeout: 300)
