@@ -21,6 +21,7 @@ import Testing
             state = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
         } while ((state["workers"] as? [[String: Any]])?.first?["state"] as? String) != "live" && Date() < deadline
         #expect(state["mode"] as? String == "sync" && state["model"] as? String == "softmax 64-10" && state["version"] as? Int == 0)
+        #expect(state["running"] as? Bool == true)
         let workers = try #require(state["workers"] as? [[String: Any]])
         #expect(workers.map { $0["state"] as? String } == ["live", "unregistered"])
         // Worker 0 runs on the server's host: its segment was taken.
@@ -82,6 +83,33 @@ import Testing
                 "\(PSTrainProcess.log("\(dir).shard0"))")
         #expect(try shardOne(becoming: "live")["state"] as? String == "live")
         #expect(PSTrainProcess.log("\(dir).shard0").contains("server shard 1 answers again after "), "\(PSTrainProcess.log("\(dir).shard0"))")
+    }
+
+    /// A job that has completed is shown from its summary at once, not asked for (its server is gone); once a server
+    /// listens there again (here: its endpoint is recorded anew), status asks it, and names the log's last line
+    /// when nothing answers.
+    @Test func showsACompletedJobFromItsSummary() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try PSTrainProcess.run(["launch", "--workers", "1", "--run-dir", dir] + config + ["train.epochs=1"], timeout: 120)
+        try #require(launch.status == 0, "\(launch.stderr)")
+        let steps = try #require(try PSTrainProcess.summary(in: dir)["steps"] as? Int)
+        // Were it to ask the gone server, it would wait out the timeout and this run's limit.
+        let text = try PSTrainProcess.run(["status", dir, "--timeout", "600"], timeout: 30)
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.hasPrefix("\(dir): the job completed; no server runs there now.\ntrain_loss ")
+                && text.stdout.contains("  \(steps) steps  ") && text.stdout.hasSuffix("summary: \(dir)/summary.json\n"), "\(text.stdout)")
+        let json = try PSTrainProcess.run(["status", dir, "--json", "--timeout", "600"], timeout: 30)
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        #expect(fields["running"] as? Bool == false && fields["status"] as? String == "completed" && fields["steps"] as? Int == steps)
+
+        let endpoint = try String(contentsOfFile: "\(dir)/endpoint", encoding: .utf8)
+        try FileManager.default.removeItem(atPath: "\(dir)/endpoint")
+        try endpoint.write(toFile: "\(dir)/endpoint", atomically: true, encoding: .utf8)
+        let asked = try PSTrainProcess.run(["status", dir, "--timeout", "0.5"], timeout: 30)
+        let lastLine = try #require(PSTrainProcess.log("\(dir)/server.log").split(separator: "\n").last)
+        #expect(asked.status != 0)
+        #expect(asked.stderr.contains("no answer from \(endpoint.trimmingCharacters(in: .newlines)) within 0.5 s\n"
+                                      + "  the run's server.log ends with: \(lastLine)\n"), "\(asked.stderr)")
     }
 
     @Test func saysWhatItWantsWhenGivenSomethingElse() throws {
