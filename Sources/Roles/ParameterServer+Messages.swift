@@ -12,9 +12,14 @@ import Wire
 extension ParameterServer {
     /// Handles a message, adding the time it takes to `busyNanoseconds`.
     func handleTimed(_ peer: PeerID, _ frames: [any InboundFrame]) throws {
+        try timedAsBusy { try handle(peer, frames) }
+    }
+
+    /// Runs `work` and counts its time as busy (`pstrain status`'s busy time): all the server does but wait.
+    func timedAsBusy<R>(_ work: () throws -> R) rethrows -> R {
         let start = DispatchTime.now().uptimeNanoseconds
         defer { busyNanoseconds += DispatchTime.now().uptimeNanoseconds - start }
-        try handle(peer, frames)
+        return try work()
     }
 
     func handle(_ peer: PeerID, _ frames: [any InboundFrame]) throws {

@@ -284,7 +284,7 @@ public final class ParameterServer {
                 }
                 try checkHeartbeats()
                 try watchOtherShards()
-                try answerSnapshotIfReady()
+                try timedAsBusy(answerSnapshotIfReady)
                 try checkShardZeroCollects(allDoneSince: &allDoneSince)
                 monitoring.loopTurned(version: version, totalSteps: totalUpdates, traffic: transport.traffic, busyNanoseconds: busyNanoseconds,
                                       memberStates: memberStateCounts)
