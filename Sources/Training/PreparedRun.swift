@@ -108,11 +108,21 @@ public struct PreparedRun: Sendable {
         return "\(config.model.kind.rawValue) \(sizes)" + (spec.hiddenSizes.isEmpty ? "" : " \(spec.activation.rawValue)")
     }
 
-    /// Refuses more workers than training rows: the shards of the ones past the last row would be empty.
+    /// Refuses more workers than training rows: the shards of the ones past the last row would be empty. With
+    /// `train.drop_last`, refuses a batch larger than the smallest shard too: its worker (or, with one, the single
+    /// process) would have no whole batch, and train no step at all.
     public func checkShards(workers: Int) throws(ConfigError) {
-        guard workers > train.rows else { return }
-        throw ConfigError(key: "cluster.workers", message: "\(workers) workers for the \(train.rows) training rows of \(train.source): "
-                              + "\(workers - train.rows) of them would have no data", hint: "use at most \(train.rows) workers")
+        if workers > train.rows {
+            throw ConfigError(key: "cluster.workers", message: "\(workers) workers for the \(train.rows) training rows of \(train.source): "
+                                  + "\(workers - train.rows) of them would have no data", hint: "use at most \(train.rows) workers")
+        }
+        // Both shard modes give every worker at least rows / workers rows (rounded down).
+        let smallest = train.rows / workers, batch = config.train.batchSize
+        guard config.train.dropLast, batch > smallest else { return }
+        let rows = workers == 1 ? "the \(train.rows) training rows of \(train.source)"
+            : "the smallest of \(workers) workers' shards: \(smallest) of the \(train.rows) training rows of \(train.source)"
+        throw ConfigError(key: "train.batch_size", message: "\(batch) with train.drop_last: true leaves no whole batch, and so no step, in \(rows)",
+                          hint: "use train.batch_size of at most \(smallest), or train.drop_last: false")
     }
 
     /// Rows of worker `rank`'s shard of the training set, out of `workers`.

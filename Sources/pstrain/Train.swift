@@ -59,6 +59,7 @@ struct Train: ParsableCommand {
                 trainer = LocalTrainer(run: prepared, directory: directory, quiet: quiet, resume: checkpoint, stop: stop)
             } else {
                 let prepared = try PreparedRun(config: try configuration.load())
+                try prepared.checkShards(workers: 1)
                 directory = try RunDirectory(path: output.runDir)
                 trainer = LocalTrainer(run: prepared, directory: directory, quiet: quiet, stop: stop)
             }

@@ -59,6 +59,21 @@ import ZeroMQ
         }
     }
 
+    /// With train.drop_last, a batch larger than the smallest shard is refused before anything starts: its worker
+    /// would have no whole batch (a cluster's workers refused the server's welcome of 0 steps an epoch, were
+    /// restarted, and the job never ended; one process trained 0 steps and reported success).
+    @Test func aBatchNoShardCanFillWithDropLastStartsNothing() throws {
+        for (arguments, smallest) in [(["train"], 4), (["launch", "--workers", "2"], 2), (["sweep", "--workers", "1,3"], 1), (["server", "cluster.workers=2"], 2)] {
+            let directory = PSTrainProcess.runDirectory()
+            let result = try PSTrainProcess.run(arguments + ["data.samples=4", "train.batch_size=5", "train.drop_last=true", "--run-dir", directory],
+                                                timeout: 60)
+            #expect(result.status != 0 && result.stderr.contains("train.batch_size: 5 with train.drop_last: true leaves no whole batch, and so no step, in ")
+                    && result.stderr.contains("hint: use train.batch_size of at most \(smallest), or train.drop_last: false"), "\(arguments): \(result.stderr)")
+            #expect(!(result.stdout + result.stderr).contains("listening on"))
+            #expect(!FileManager.default.fileExists(atPath: directory), "\(arguments) made a run directory")
+        }
+    }
+
     /// A server or worker that cannot read its data exits with status 78 (`ChildExitStatus.unusableInput`), which
     /// neither a launcher nor deploy/'s engines restart: started again, it would only meet the same error.
     @Test func aRoleWithoutItsDataExitsAsOneThatARestartCannotMend() throws {
