@@ -77,9 +77,15 @@ extension Worker {
             let welcome = try awaitReply(from: k, accepting: [.welcome], askingAgain: register)
             let assigned = Int(welcome.header.aux)
             let facts = (try? JSONSerialization.jsonObject(with: Data((welcome.text ?? "{}").utf8))) as? [String: Any] ?? [:]
-            guard let workers = facts["workers"] as? Int, workers == cluster.workers, let steps = facts["steps_per_epoch"] as? Int, steps >= 1,
+            // Neither a mismatch nor a malformed welcome would be mended by restarting this worker: the server would say the same.
+            guard let workers = facts["workers"] as? Int, let steps = facts["steps_per_epoch"] as? Int, steps >= 1,
                   let start = facts["start_step"] as? Int, start >= 0 else {
-                throw WorkerError(message: "the server's welcome does not match this worker's config: \(welcome.text ?? "")")
+                throw WorkerError(message: "server shard \(k)'s welcome lacks the job's facts: \(welcome.text ?? "")",
+                                  hint: "run the same pstrain release everywhere", restartable: false)
+            }
+            guard workers == cluster.workers else {
+                throw WorkerError(message: "server shard \(k) runs the job for \(workers) workers; this worker's config has cluster.workers \(cluster.workers)",
+                                  hint: "start every worker with the server's config", restartable: false)
             }
             // A server from before shards has no shard facts: it is shard 0 of 1.
             let servers = facts["servers"] as? Int ?? 1, shard = facts["shard"] as? Int ?? 0

@@ -1,6 +1,7 @@
 import Config
 import Foundation
 import Roles
+import Synchronization
 import Testing
 import Training
 import Transport
@@ -91,6 +92,38 @@ import Wire
         #expect(kinds.first == .heartbeat && kinds.count <= 100, "no second registration after the refusal: \(kinds.count) messages")
         try refuse(.final, to: peer)
         #expect(ended.wait(timeout: .now() + 10) == .success, "the worker did not stop")
+    }
+
+    /// A welcome for another worker count, or without the job's facts, ends the worker as one a restart cannot
+    /// mend (the server would welcome it the same way), so no launcher or engine restarts it in a loop. Here the
+    /// test is the server.
+    @Test func aWelcomeThatDoesNotFitEndsTheWorkerForGood() throws {
+        for (facts, expected) in [("{\"workers\":3,\"steps_per_epoch\":4,\"start_step\":0}", "server shard 0 runs the job for 3 workers; this worker's config has cluster.workers 1"),
+                                  ("{\"workers\":1,\"steps_per_epoch\":0,\"start_step\":0}", "server shard 0's welcome lacks the job's facts")] {
+            let run = try PreparedRun(config: ScriptedServer.smallConfig(workers: 1))
+            let network = InMemoryNetwork()
+            let client = network.connect()
+            let outcome = Outcome()
+            let ended = DispatchSemaphore(value: 0)
+            Thread {
+                let result = Result { _ = try Worker(run: run, transports: [client], rank: 0, log: { _ in }).work() }
+                outcome.value.withLock { $0 = result }
+                ended.signal()
+            }.start()
+            let (peer, frames) = try #require(try network.receive(timeoutMilliseconds: 10_000), "the worker sent nothing")
+            #expect(try withFrameBytes(frames) { try Message.decode($0, maxPayloadBytes: 1 << 20).header.kind } == .register)
+            let text = Array(facts.utf8)
+            let welcome = Header(kind: .welcome, jobID: run.jobID, sender: -1, elementType: .utf8, aux: 0, count: UInt64(text.count),
+                                 layoutHash: run.spec.layout.hash)
+            try network.send([OutboundFrame(welcome.encoded()), OutboundFrame(text)], to: peer)
+            #expect(ended.wait(timeout: .now() + 10) == .success, "the worker did not stop")
+            let result = outcome.value.withLock { $0 }
+            guard case .failure(let error as WorkerError) = result else {
+                Issue.record("the worker did not fail with a WorkerError: \(String(describing: result))")
+                continue
+            }
+            #expect(error.message.hasPrefix(expected) && !error.restartable, "\(error)")
+        }
     }
 
     /// Sync: worker 0 pushes, then goes silent while it waits for worker 1 and is declared lost. Its push is whole
@@ -322,4 +355,9 @@ import Wire
         #expect(server.logLines.waitFor("worker 1 registered (1/2), payloads over the connection (cannot map the shared memory "
                                         + "/proc/2147483647/fd/3: it is not on this host)", timeout: 5))
     }
+}
+
+/// How a worker's `work()` on another thread ended, once it has.
+private final class Outcome: Sendable {
+    let value = Mutex<Result<Void, any Error>?>(nil)
 }
