@@ -163,9 +163,15 @@ public final class ClusterLauncher {
                     + (status == ChildExitStatus.unusableInput ? " (it cannot use its config or data there, which a restart would not mend)" : "")
                 guard failed.restarts < maxRestarts, !ChildExitStatus.restartCannotMend(status) else {
                     if failed.role.isWorker && continueWithoutFailedWorkers && !ChildExitStatus.restartCannotMend(status) {
+                        children[index].abandoned = true
+                        // The server would wait for ever for workers: only this launcher starts them.
+                        guard children.contains(where: { $0.role.isWorker && !$0.abandoned }) else {
+                            throw LaunchError(message: how + "; it was the last worker left, and the server cannot go on without any "
+                                              + "(cluster.on_worker_failure: continue); stopped the server." + resumeHint
+                                              + " Its log: \(failed.log.path)\n" + Self.tail(of: failed.log))
+                        }
                         log("pstrain launch: \(how); the server goes on without it (cluster.on_worker_failure: continue). "
                             + "Its log: \(failed.log.path)")
-                        children[index].abandoned = true
                         continue
                     }
                     let restarts = failed.restarts > 0 ? " after \(failed.restarts) restarts (cluster.max_restarts)" : ""

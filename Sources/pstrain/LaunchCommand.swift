@@ -38,8 +38,9 @@ struct LocalLaunchCommand: ParsableCommand {
             checkpoint, which it hands on to the other shards; a crashed shard other than 0 is restarted at its \
             endpoint and shard 0 with it, from the latest checkpoint. Each up to cluster.max_restarts times. A \
             worker that fails beyond that is left out when \
-            cluster.on_worker_failure is continue (summary.json lists it under lost_workers). If the server \
-            fails beyond that, a worker does under on_worker_failure: wait, or on Ctrl-C / SIGTERM, every process \
+            cluster.on_worker_failure is continue (summary.json lists it under lost_workers), unless it was the \
+            last one left. If the server fails beyond that, a worker does under on_worker_failure: wait, the last \
+            worker does, or on Ctrl-C / SIGTERM, every process \
             is stopped and the exit status is non-zero; `--resume DIR` then continues the run from its latest \
             checkpoint.
 

@@ -81,6 +81,24 @@ import Testing
         #expect(accuracy >= clean - 0.01, "clean \(clean), with a lost worker \(accuracy)")
     }
 
+    /// With cluster.on_worker_failure: continue the server goes on without a worker that failed for good, but it
+    /// cannot go on without any: the launch ends as its last worker fails, with a checkpoint and the command that
+    /// resumes, instead of the server waiting cluster.replacement_timeout (60 s) for a worker only the launcher
+    /// could start, then failing the job.
+    @Test func theLastWorkerFailingForGoodEndsTheLaunch() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try PSTrainProcess.start(["launch", "--workers", "1", "--run-dir", dir] + mlp + ["cluster.max_restarts=0"],
+                                              stderrPath: "\(dir).stderr")
+        defer { launch.stop() }
+        #expect(Self.waitForStep(40, in: dir) { launch.process.isRunning }, "the run never reached step 40")
+        kill(try Self.workerProcess(rank: 0, of: dir), SIGKILL)
+        let status = launch.wait(timeout: 120)
+        let stderr = (try? String(contentsOfFile: "\(dir).stderr", encoding: .utf8)) ?? ""
+        #expect(status != nil && status != 0, "the launch did not end with a failure: \(stderr)")
+        #expect(stderr.contains("worker 0 failed with status 9; it was the last worker left, and the server cannot go on without any "
+                                + "(cluster.on_worker_failure: continue); stopped the server. pstrain launch --resume \(dir) continues the run"), "\(stderr)")
+    }
+
     @Test func aRestartedWorkerRejoinsWithItsRank() throws {
         let clean = try Self.accuracy(try cleanLaunch())
         let dir = try launchAndKillWorker2(at: 400, ["cluster.max_restarts=1"])
