@@ -45,13 +45,20 @@ import Testing
         return dir
     }
 
+    /// Starts `pstrain launch` of the job with `workers` workers and `overrides`, its standard error in
+    /// `<run>.stderr`, and waits until `step` is logged; returns the run directory and the launch (for the caller to stop).
+    func launch(workers: Int, _ overrides: [String], reaching step: Int) throws -> (String, PSTrainProcess.Running) {
+        let dir = PSTrainProcess.runDirectory()
+        let launch = try PSTrainProcess.start(["launch", "--workers", "\(workers)", "--run-dir", dir] + mlp + overrides, stderrPath: "\(dir).stderr")
+        #expect(Self.waitForStep(step, in: dir) { launch.process.isRunning }, "the run never reached step \(step)")
+        return (dir, launch)
+    }
+
     /// Launches the job, kills worker 2 with SIGKILL once `killAt` steps are logged, and returns the run
     /// directory after the launch has ended with status 0.
     func launchAndKillWorker2(at killAt: Int, _ overrides: [String]) throws -> String {
-        let dir = PSTrainProcess.runDirectory()
-        let launch = try PSTrainProcess.start(["launch", "--workers", "4", "--run-dir", dir] + mlp + overrides, stderrPath: "\(dir).stderr")
+        let (dir, launch) = try launch(workers: 4, overrides, reaching: killAt)
         defer { launch.stop() }
-        #expect(Self.waitForStep(killAt, in: dir) { launch.process.isRunning }, "the run never reached step \(killAt)")
         kill(try Self.workerProcess(rank: 2, of: dir), SIGKILL)
         let status = launch.wait(timeout: 300)
         let stderr = (try? String(contentsOfFile: "\(dir).stderr", encoding: .utf8)) ?? ""
@@ -86,11 +93,8 @@ import Testing
     /// resumes, instead of the server waiting cluster.replacement_timeout (60 s) for a worker only the launcher
     /// could start, then failing the job.
     @Test func theLastWorkerFailingForGoodEndsTheLaunch() throws {
-        let dir = PSTrainProcess.runDirectory()
-        let launch = try PSTrainProcess.start(["launch", "--workers", "1", "--run-dir", dir] + mlp + ["cluster.max_restarts=0"],
-                                              stderrPath: "\(dir).stderr")
+        let (dir, launch) = try launch(workers: 1, ["cluster.max_restarts=0"], reaching: 40)
         defer { launch.stop() }
-        #expect(Self.waitForStep(40, in: dir) { launch.process.isRunning }, "the run never reached step 40")
         kill(try Self.workerProcess(rank: 0, of: dir), SIGKILL)
         let status = launch.wait(timeout: 120)
         let stderr = (try? String(contentsOfFile: "\(dir).stderr", encoding: .utf8)) ?? ""
@@ -117,11 +121,8 @@ import Testing
     /// A worker that stops (SIGSTOP: it neither heartbeats nor exits) is lost, the others finish the job, and the
     /// launch ends then too, stopping the worker it would otherwise wait for forever.
     @Test func aStoppedWorkerIsLostAndTheLaunchEndsWithTheJob() throws {
-        let dir = PSTrainProcess.runDirectory()
-        let launch = try PSTrainProcess.start(["launch", "--workers", "4", "--run-dir", dir] + mlp + ["cluster.max_restarts=0"],
-                                              stderrPath: "\(dir).stderr")
+        let (dir, launch) = try launch(workers: 4, ["cluster.max_restarts=0"], reaching: 1200)
         defer { launch.stop() }
-        #expect(Self.waitForStep(1200, in: dir) { launch.process.isRunning }, "the run never reached step 1200")
         let stopped = try Self.workerProcess(rank: 2, of: dir)
         defer { kill(stopped, SIGKILL) }
         kill(stopped, SIGSTOP)
@@ -137,10 +138,8 @@ import Testing
     /// SIGTERM sent to the server alone, not to the launch: the server checkpoints and stops, and so does the launch,
     /// at once and saying how to continue; `launch --resume` then finishes the job.
     @Test func aServerStoppedAloneEndsTheLaunchWithTheCommandThatContinuesIt() throws {
-        let dir = PSTrainProcess.runDirectory()
-        let launch = try PSTrainProcess.start(["launch", "--workers", "4", "--run-dir", dir] + mlp, stderrPath: "\(dir).stderr")
+        let (dir, launch) = try launch(workers: 4, [], reaching: 400)
         defer { launch.stop() }
-        #expect(Self.waitForStep(400, in: dir) { launch.process.isRunning }, "the run never reached step 400")
         let server = try #require(try PSTrainProcess.processes(mentioning: "server --config \(dir)/launch.yaml").first, "no server running")
         kill(server, SIGTERM)
         let status = launch.wait(timeout: 120)
