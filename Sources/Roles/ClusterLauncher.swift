@@ -164,7 +164,7 @@ public final class ClusterLauncher {
                 guard failed.restarts < maxRestarts, !ChildExitStatus.restartCannotMend(status) else {
                     if failed.role.isWorker && continueWithoutFailedWorkers && !ChildExitStatus.restartCannotMend(status) {
                         children[index].abandoned = true
-                        // The server would wait for ever for workers: only this launcher starts them.
+                        // The server would wait cluster.replacement_timeout for a worker only this launcher starts, then fail the job.
                         guard children.contains(where: { $0.role.isWorker && !$0.abandoned }) else {
                             throw LaunchError(message: how + "; it was the last worker left, and the server cannot go on without any "
                                               + "(cluster.on_worker_failure: continue); stopped the server." + resumeHint
