@@ -35,8 +35,9 @@ public enum CSVReader {
                         var fieldEnd = q
                         while fieldEnd < lineEnd && fieldEnd.pointee != delimiter { fieldEnd += 1 }
                         let text = String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self)
+                        // Only the first sample line can be a header the config did not mention.
                         return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is '\(text)', not a finite number",
-                                         hint: hasHeader ? nil : "if the first line is a header, set data.header: true")
+                                         hint: hasHeader || columns >= 0 ? nil : "if the first line is a header, set data.header: true")
                     }
                     row.append(value)
                     if after == lineEnd { break }
