@@ -20,9 +20,13 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
 public struct RunDirectory: Sendable {
     public let url: URL
 
-    /// Creates `path`, or `runs/<date>-<time>` when nil. An existing run there is never overwritten.
+    /// Creates `path`, or a new `runs/<date>-<time>` when nil (see `makeNew`). An existing run there is never
+    /// overwritten.
     public init(path: String?) throws {
-        let chosen = path ?? "runs/" + Self.timestamp()
+        guard let chosen = path else {
+            url = try Self.makeNew(named: Self.timestamp(), in: URL(fileURLWithPath: "runs"))
+            return
+        }
         url = URL(fileURLWithPath: chosen)
         let config = url.appendingPathComponent("config.yaml").path
         if FileManager.default.fileExists(atPath: config) {
@@ -30,6 +34,22 @@ public struct RunDirectory: Sendable {
                                     hint: "choose another --run-dir, or remove the old run first")
         }
         try Self.create(url, path: chosen)
+    }
+
+    /// Makes the directory `name` in `parent` (made when missing), or `name-2`, `name-3`... when that exists: runs
+    /// named after the second they start at may start within the same one, from a script or side by side. `mkdir`
+    /// fails on an existing directory, so two processes never both take one name.
+    public static func makeNew(named name: String, in parent: URL) throws -> URL {
+        try create(parent, path: parent.path)
+        for attempt in 1 ... 1000 {
+            let candidate = parent.appendingPathComponent(attempt == 1 ? name : "\(name)-\(attempt)")
+            if mkdir(candidate.path, 0o777) == 0 { return candidate }
+            guard errno == EEXIST else {
+                throw RunDirectoryError(path: candidate.path, message: "cannot create the run directory: \(String(cString: strerror(errno)))")
+            }
+        }
+        throw RunDirectoryError(path: parent.appendingPathComponent(name).path, message: "exists, and so do 999 variants of it (-2 to -1000)",
+                                hint: "give the run a directory with --run-dir")
     }
 
     /// A folder that may already hold a run, for a process that writes nothing into it (a server shard other than

@@ -17,6 +17,6 @@ struct ConfigArguments: ParsableArguments {
 
 /// `--run-dir`, shared by the commands that write a run.
 struct RunDirectoryArgument: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Where to write the run (default: runs/<date>-<time>). An existing run is never overwritten.", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("Where to write the run (default: runs/<date>-<time> in UTC, or with -2, -3... when runs start within the same second). An existing run is never overwritten.", valueName: "dir"))
     var runDir: String?
 }

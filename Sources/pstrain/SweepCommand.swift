@@ -37,7 +37,7 @@ struct SweepCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Fail when a run's test loss exceeds the reference's by more than this fraction.", valueName: "fraction"))
     var maxLossIncrease: Double?
 
-    @Option(name: .long, help: ArgumentHelp("Where to write the sweep (default: runs/sweep-<date>-<time>).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("Where to write the sweep (default: runs/sweep-<date>-<time> in UTC, or with -2, -3... when sweeps start within the same second).", valueName: "dir"))
     var runDir: String?
 
     func run() throws {
@@ -54,7 +54,8 @@ struct SweepCommand: ParsableCommand {
             }
             let base = try configuration.load()
             try PreparedRun(config: base).checkShards(workers: counts.map { $0! }.max()!)
-            let directory = URL(fileURLWithPath: runDir ?? "runs/sweep-" + RunDirectory.timestamp())
+            let directory = try runDir.map { URL(fileURLWithPath: $0) }
+                ?? RunDirectory.makeNew(named: "sweep-" + RunDirectory.timestamp(), in: URL(fileURLWithPath: "runs"))
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent("report.md").path) {
                 throw ValidationError("\(directory.path) already holds a sweep (report.md exists); choose another --run-dir")
             }
