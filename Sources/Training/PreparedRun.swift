@@ -111,18 +111,33 @@ public struct PreparedRun: Sendable {
     /// Refuses more workers than training rows: the shards of the ones past the last row would be empty. With
     /// `train.drop_last`, refuses a batch larger than the smallest shard too: its worker (or, with one, the single
     /// process) would have no whole batch, and train no step at all.
-    public func checkShards(workers: Int) throws(ConfigError) {
+    /// `batchSize` is each worker's, `train.batch_size` when nil.
+    public func checkShards(workers: Int, batchSize: Int? = nil) throws(ConfigError) {
         if workers > train.rows {
             throw ConfigError(key: "cluster.workers", message: "\(workers) workers for the \(train.rows) training rows of \(train.source): "
                                   + "\(workers - train.rows) of them would have no data", hint: "use at most \(train.rows) workers")
         }
         // Both shard modes give every worker at least rows / workers rows (rounded down).
-        let smallest = train.rows / workers, batch = config.train.batchSize
+        let smallest = train.rows / workers, batch = batchSize ?? config.train.batchSize
         guard config.train.dropLast, batch > smallest else { return }
         let rows = workers == 1 ? "the \(train.rows) training rows of \(train.source)"
             : "the smallest of \(workers) workers' shards: \(smallest) of the \(train.rows) training rows of \(train.source)"
         throw ConfigError(key: "train.batch_size", message: "\(batch) with train.drop_last: true leaves no whole batch, and so no step, in \(rows)",
                           hint: "use train.batch_size of at most \(smallest), or train.drop_last: false")
+    }
+
+    /// Without `train.drop_last`, a batch larger than the smallest of `workers` shards is allowed but is not what it
+    /// says: that shard's worker (or, with one, the single process) steps with the whole shard, a smaller batch.
+    /// Says so, for the command to show before it starts; nil when every shard holds a whole batch.
+    /// `batchSize` is each worker's, `train.batch_size` when nil.
+    public func batchLargerThanShardNote(workers: Int, batchSize: Int? = nil) -> String? {
+        let smallest = train.rows / workers, batch = batchSize ?? config.train.batchSize
+        guard !config.train.dropLast, batch > smallest else { return nil }
+        if workers == 1 {
+            return "train.batch_size \(batch) is more than the \(train.rows) training rows of \(train.source): every step takes all \(train.rows)"
+        }
+        return "train.batch_size \(batch) is more than the smallest of \(workers) workers' shards (\(smallest) of the \(train.rows) training rows): "
+            + "its worker's every step takes its whole shard, a batch of \(smallest)"
     }
 
     /// Rows of worker `rank`'s shard of the training set, out of `workers`.

@@ -139,6 +139,7 @@ struct ServerCommand: ParsableCommand {
             }
             let prepared = try PreparedRun(config: resolved)
             try prepared.checkShards(workers: resolved.cluster.workers)
+            if let note = prepared.batchLargerThanShardNote(workers: resolved.cluster.workers) { printError("pstrain server: note: " + note) }
             let servers = resolved.cluster.servers
             if resume != nil && shardIndex != 0 {
                 throw ValidationError("only shard 0 resumes a sharded job: start shard \(shardIndex < 0 ? "1..." : "\(shardIndex)") without --resume "

@@ -53,7 +53,14 @@ struct SweepCommand: ParsableCommand {
                 return mode
             }
             let base = try configuration.load()
-            try PreparedRun(config: base).checkShards(workers: counts.map { $0! }.max()!)
+            let prepared = try PreparedRun(config: base)
+            for workers in Set(counts.map { $0! }).sorted() {
+                let batch = Sweep.batchSize(given: base.train.batchSize, workers: workers, splitGlobalBatch: !perWorkerBatch)
+                try prepared.checkShards(workers: workers, batchSize: batch)
+                if let note = prepared.batchLargerThanShardNote(workers: workers, batchSize: batch) {
+                    printError("pstrain sweep: note: with \(workers) worker\(workers == 1 ? "" : "s"), " + note)
+                }
+            }
             let directory = try runDir.map { URL(fileURLWithPath: $0) }
                 ?? RunDirectory.makeNew(named: "sweep-" + RunDirectory.timestamp(), in: URL(fileURLWithPath: "runs"))
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent("report.md").path) {

@@ -60,6 +60,7 @@ struct Train: ParsableCommand {
             } else {
                 let prepared = try PreparedRun(config: try configuration.load())
                 try prepared.checkShards(workers: 1)
+                if !quiet, let note = prepared.batchLargerThanShardNote(workers: 1) { printError("pstrain: note: " + note) }
                 directory = try RunDirectory(path: output.runDir)
                 trainer = LocalTrainer(run: prepared, directory: directory, quiet: quiet, stop: stop)
             }

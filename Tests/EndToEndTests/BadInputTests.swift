@@ -63,14 +63,38 @@ import ZeroMQ
     /// would have no whole batch (a cluster's workers refused the server's welcome of 0 steps an epoch, were
     /// restarted, and the job never ended; one process trained 0 steps and reported success).
     @Test func aBatchNoShardCanFillWithDropLastStartsNothing() throws {
-        for (arguments, smallest) in [(["train"], 4), (["launch", "--workers", "2"], 2), (["sweep", "--workers", "1,3"], 1), (["server", "cluster.workers=2"], 2)] {
+        for (arguments, batch, smallest) in [(["train"], 5, 4), (["launch", "--workers", "2"], 5, 2), (["sweep", "--workers", "1,3"], 5, 4),
+                                             (["sweep", "--workers", "1,3", "--per-worker-batch"], 2, 1), (["server", "cluster.workers=2"], 5, 2)] {
             let directory = PSTrainProcess.runDirectory()
-            let result = try PSTrainProcess.run(arguments + ["data.samples=4", "train.batch_size=5", "train.drop_last=true", "--run-dir", directory],
+            let result = try PSTrainProcess.run(arguments + ["data.samples=4", "train.batch_size=\(batch)", "train.drop_last=true", "--run-dir", directory],
                                                 timeout: 60)
-            #expect(result.status != 0 && result.stderr.contains("train.batch_size: 5 with train.drop_last: true leaves no whole batch, and so no step, in ")
+            #expect(result.status != 0 && result.stderr.contains("train.batch_size: \(batch) with train.drop_last: true leaves no whole batch, and so no step, in ")
                     && result.stderr.contains("hint: use train.batch_size of at most \(smallest), or train.drop_last: false"), "\(arguments): \(result.stderr)")
             #expect(!(result.stdout + result.stderr).contains("listening on"))
             #expect(!FileManager.default.fileExists(atPath: directory), "\(arguments) made a run directory")
+        }
+    }
+
+    /// A sweep splits its global batch among each run's workers: a batch larger than the smallest shard of its most
+    /// workers, but split to fit it, is no reason to refuse the sweep.
+    @Test func aSweepChecksEachRunsShareOfTheGlobalBatch() throws {
+        let directory = PSTrainProcess.runDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try PSTrainProcess.run(["sweep", "--workers", "1,4", "--modes", "sync", "data.samples=8", "train.batch_size=8", "train.drop_last=true",
+                                             "train.epochs=2", "--run-dir", directory], timeout: 120)
+        #expect(result.status == 0 && result.stderr.contains("sync-4w, 2 per worker"), "\(result.stderr)")
+    }
+
+    /// Without `drop_last`, such a batch trains, on the whole shard each step; the command says so before it starts
+    /// (under `launch`, its server does, in the output `launch` shows).
+    @Test func aBatchLargerThanAShardWithoutDropLastIsNoted() throws {
+        for (arguments, note) in [(["train"], "pstrain: note: train.batch_size 5 is more than the 4 training rows of synthetic"),
+                                  (["launch", "--workers", "2"], "pstrain server: note: train.batch_size 5 is more than the smallest of 2 workers' "
+                                   + "shards (2 of the 4 training rows): its worker's every step takes its whole shard, a batch of 2")] {
+            let directory = PSTrainProcess.runDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let result = try PSTrainProcess.run(arguments + ["data.samples=4", "train.batch_size=5", "train.epochs=2", "--run-dir", directory], timeout: 60)
+            #expect(result.status == 0 && result.stderr.contains(note), "\(arguments): \(result.stderr)")
         }
     }
 
