@@ -87,7 +87,7 @@ let package = Package(
             swiftSettings: kernelFlags),
         .executableTarget(
             name: "pstrain",
-            dependencies: ["Training", "Config", "Roles", "Monitoring", "Wire", "Transport", "ZMQTransport", "ZeroMQ", "CProcessControl", "CCPUFeatures", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
+            dependencies: ["Training", "Config", "Data", "Roles", "Monitoring", "Wire", "Transport", "ZMQTransport", "ZeroMQ", "CProcessControl", "CCPUFeatures", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: kernelFlags),
         .executableTarget(
             name: "PSBench",
             dependencies: [

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Config
+import Data
 
 /// The options every command that runs a config shares: the file and `section.key=value` overrides.
 struct ConfigArguments: ParsableArguments {
@@ -12,6 +13,13 @@ struct ConfigArguments: ParsableArguments {
     /// The config file with the overrides, and then `extra`, applied; validated.
     func load(extra: [String] = []) throws -> RunConfig {
         try ConfigLoader.load(path: config, overrides: overrides + extra)
+    }
+
+    /// `error`, with a hint to run from where a data file it could not find is when that is beside the config file
+    /// or above it: configs name their data relative to the directory they are run from, often a project's root.
+    func locatingData(_ error: Error) -> Error {
+        guard let config, let missing = error as? DataError else { return error }
+        return missing.locatingMissingFile(near: config.contains("/") ? String(config[..<config.lastIndex(of: "/")!]) : ".")
     }
 }
 

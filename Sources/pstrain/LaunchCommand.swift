@@ -118,7 +118,7 @@ struct LocalLaunchCommand: ParsableCommand {
             try withExtendedLifetime(trap) { try launcher.run(stop: stop) }
             print(try SummaryText.render(writtenIn: directory.url.path))
         } catch {
-            printError("pstrain launch: error: \(error)")
+            printError("pstrain launch: error: \(configuration.locatingData(error))")
             throw ExitCode.failure
         }
     }

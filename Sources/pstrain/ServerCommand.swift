@@ -245,7 +245,7 @@ struct ServerCommand: ParsableCommand {
             printError("pstrain server: \(lost)" + (LaunchedChild.isLaunched ? "" : again))
             throw ExitCode(ChildExitStatus.shardLostItsState)
         } catch let failure where ChildExitStatus.failsAgainOnRestart(failure) {
-            printError("pstrain server: error: \(failure)")
+            printError("pstrain server: error: \(configuration.locatingData(failure))")
             throw ExitCode(ChildExitStatus.unusableInput)
         } catch let failure as ServerFailure {
             printError("pstrain server: error: \(failure)")

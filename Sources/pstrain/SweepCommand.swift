@@ -85,7 +85,7 @@ struct SweepCommand: ParsableCommand {
         } catch let exit as ExitCode {
             throw exit
         } catch {
-            printError("pstrain sweep: error: \(error)")
+            printError("pstrain sweep: error: \(configuration.locatingData(error))")
             throw ExitCode.failure
         }
     }

@@ -74,7 +74,7 @@ struct Train: ParsableCommand {
             let summary = try withExtendedLifetime(trap) { try trainer.train() }
             print(SummaryText.render(summary, directory: directory.url.path))
         } catch {
-            printError("pstrain: error: \(error)")
+            printError("pstrain: error: \(configuration.locatingData(error))")
             throw ExitCode.failure
         }
     }

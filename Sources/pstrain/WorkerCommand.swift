@@ -92,7 +92,7 @@ struct WorkerCommand: ParsableCommand {
             }
             print("worker \(report.rank): \(report.steps) steps, \(report.samples) samples, sent \(report.traffic.bytesSent) bytes, received \(report.traffic.bytesReceived) bytes")
         } catch let error where ChildExitStatus.failsAgainOnRestart(error) {
-            printError("pstrain worker: error: \(error)")
+            printError("pstrain worker: error: \(configuration.locatingData(error))")
             throw ExitCode(ChildExitStatus.unusableInput)
         } catch let error where (error as? WorkerError)?.restartable == false {
             printError("pstrain worker: error: \(error)")

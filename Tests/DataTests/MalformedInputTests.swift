@@ -46,6 +46,29 @@ import Testing
         #expect(e?.description.hasPrefix("/nonexistent/train.csv: cannot open: No such file or directory") == true)
     }
 
+    /// A config's relative data path that names no file from the current directory, but does from the config's
+    /// directory or one above it, gets a hint to run from there; other errors are left as they are.
+    @Test func aMissingRelativeFileIsLocatedNearTheConfig() throws {
+        let root = try Fixtures.temporaryDirectory()
+        let folder = "data-\(UUID().uuidString)", relative = "\(folder)/train.csv"
+        for directory in ["configs", folder] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(directory)", withIntermediateDirectories: true)
+        }
+        try Fixtures.write(Array("0,1\n".utf8), to: "\(root)/\(relative)")
+        let missing = try #require(error { _ = try CSVReader.read(path: relative) })
+        #expect(missing.missingPath == relative)
+        let here = FileManager.default.currentDirectoryPath
+        #expect(missing.locatingMissingFile(near: "\(root)/configs").hint
+            == "relative paths are taken from the current directory, \(here); \(root)/\(relative) exists: run from \(root), or give that path")
+        #expect(missing.locatingMissingFile(near: "\(root)/configs/../configs/.").hint == missing.locatingMissingFile(near: "\(root)/configs").hint)
+        let nowhere = try #require(error { _ = try CSVReader.read(path: "nowhere-\(UUID().uuidString).csv") })
+        #expect(nowhere.locatingMissingFile(near: "\(root)/configs") == nowhere)
+        let absolute = try #require(error { _ = try CSVReader.read(path: "/nonexistent/train.csv") })
+        #expect(absolute.locatingMissingFile(near: "/") == absolute)
+        let unreadable = try #require(error { _ = try CSVReader.read(path: root) })
+        #expect(unreadable.missingPath == nil)
+    }
+
     @Test func badLibsvmTokens() throws {
         let bad = try file("bad.libsvm", "1 1:0.5 2:1\n0 3=4\n")
         #expect(error { _ = try LIBSVMReader.read(path: bad) }?.description.hasPrefix("\(bad), line 2: token '3=4' is not index:value") == true)

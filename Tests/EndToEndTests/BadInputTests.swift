@@ -98,6 +98,28 @@ import ZeroMQ
         }
     }
 
+    /// Run from elsewhere, a config whose data paths are written from its project's root names no file; the error
+    /// says where the file is and where to run from.
+    @Test func dataNamedFromTheConfigsProjectIsLocated() throws {
+        let project = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-project-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: project) }
+        for folder in ["configs", "data"] {
+            try FileManager.default.createDirectory(at: project.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        try FileManager.default.copyItem(at: PSTrainProcess.packageRoot.appendingPathComponent("Tests/Fixtures/digits/train.csv"),
+                                         to: project.appendingPathComponent("data/train.csv"))
+        let config = project.appendingPathComponent("configs/digits.yaml")
+        try "data:\n  format: csv\n  train: data/train.csv\nmodel:\n  kind: softmax\n".write(to: config, atomically: true, encoding: .utf8)
+        for (command, extra) in [("train", []), ("launch", ["--workers", "2"])] {
+            let directory = PSTrainProcess.runDirectory()
+            let result = try PSTrainProcess.run([command, "--config", config.path, "--run-dir", directory] + extra, timeout: 60)
+            #expect(result.status != 0 && result.stderr.contains("data/train.csv: cannot open: No such file or directory\n  hint: relative paths are taken "
+                + "from the current directory, \(PSTrainProcess.packageRoot.path); \(project.path)/data/train.csv exists: run from \(project.path), "
+                + "or give that path"), "\(command): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: directory), "\(command) made a run directory")
+        }
+    }
+
     /// A server or worker that cannot read its data exits with status 78 (`ChildExitStatus.unusableInput`), which
     /// neither a launcher nor deploy/'s engines restart: started again, it would only meet the same error.
     @Test func aRoleWithoutItsDataExitsAsOneThatARestartCannotMend() throws {
