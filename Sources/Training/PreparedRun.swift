@@ -129,14 +129,15 @@ public struct PreparedRun: Sendable {
     /// Without `train.drop_last`, a batch larger than the smallest of `workers` shards is allowed but is not what it
     /// says: that shard's worker (or, with one, the single process) steps with the whole shard, a smaller batch.
     /// Says so, for the command to show before it starts; nil when every shard holds a whole batch.
-    /// `batchSize` is each worker's, `train.batch_size` when nil.
-    public func batchLargerThanShardNote(workers: Int, batchSize: Int? = nil) -> String? {
+    /// `batchSize` is each worker's, `train.batch_size` when nil; `named` says what it is, "train.batch_size N" when nil.
+    public func batchLargerThanShardNote(workers: Int, batchSize: Int? = nil, named: String? = nil) -> String? {
         let smallest = train.rows / workers, batch = batchSize ?? config.train.batchSize
         guard !config.train.dropLast, batch > smallest else { return nil }
+        let name = named ?? "train.batch_size \(batch)"
         if workers == 1 {
-            return "train.batch_size \(batch) is more than the \(train.rows) training rows of \(train.source): every step takes all \(train.rows)"
+            return "\(name) is more than the \(train.rows) training rows of \(train.source): every step takes all \(train.rows)"
         }
-        return "train.batch_size \(batch) is more than the smallest of \(workers) workers' shards (\(smallest) of the \(train.rows) training rows): "
+        return "\(name) is more than the smallest of \(workers) workers' shards (\(smallest) of the \(train.rows) training rows): "
             + "its worker's every step takes its whole shard, a batch of \(smallest)"
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Config
 import Data
+import Foundation
 
 /// The options every command that runs a config shares: the file and `section.key=value` overrides.
 struct ConfigArguments: ParsableArguments {
@@ -19,7 +20,7 @@ struct ConfigArguments: ParsableArguments {
     /// or above it: configs name their data relative to the directory they are run from, often a project's root.
     func locatingData(_ error: Error) -> Error {
         guard let config, let missing = error as? DataError else { return error }
-        return missing.locatingMissingFile(near: config.contains("/") ? String(config[..<config.lastIndex(of: "/")!]) : ".")
+        return missing.locatingMissingFile(near: URL(fileURLWithPath: config).deletingLastPathComponent().path)
     }
 }
 
