@@ -164,8 +164,12 @@ public struct SSHPlacement: RolePlacement {
         return result
     }
 
+    /// The user's options first (ssh keeps the first value it gets for each), then no prompts, 20 s to connect, and
+    /// a connection ended when its host has not answered for a minute: a host that dies mid-job then counts as its
+    /// role failing at once, not when TCP gives up, hours later.
     private var connectionOptions: [String] {
-        options.flatMap { ["-o", $0] } + ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20"]
+        options.flatMap { ["-o", $0] }
+            + ["-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]
     }
 
     /// `text` as one word for a POSIX shell.

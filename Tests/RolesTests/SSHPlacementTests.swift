@@ -60,6 +60,8 @@ struct SSHPlacementTests {
         #expect(command.executable.path == "/usr/bin/ssh")
         #expect(command.arguments.prefix(2) == ["-o", "Port=2222"]) // the user's options come first: ssh keeps the first value
         #expect(command.arguments.contains("BatchMode=yes"))
+        // A host that stops answering ends its connection within a minute.
+        #expect(command.arguments.contains("ServerAliveInterval=15") && command.arguments.contains("ServerAliveCountMax=4"))
         #expect(command.arguments.suffix(2) == ["w2", "cd '/home/o'\\''neil/job' 2>/dev/null; exec env PSTRAIN_LAUNCHER_PID=$PPID "
                                                     + "'/opt/pstrain dir/pstrain' 'worker' '--config' '/runs/a b/launch.yaml'"])
     }
