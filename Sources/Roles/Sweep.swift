@@ -68,12 +68,6 @@ public final class Sweep {
         return runs
     }
 
-    /// Each worker's batch in a sweep's runs with `workers` workers, for a config's `train.batch_size` of `given`,
-    /// split among the workers when `splitGlobalBatch`.
-    public static func batchSize(given: Int, workers: Int, splitGlobalBatch: Bool) -> Int {
-        splitGlobalBatch ? max(1, given / workers) : given
-    }
-
     /// Runs every combination; returns the runs with their comparison to the reference.
     public func run(stop: StopRequest) throws -> [SweepRun] {
         var runs: [SweepRun] = []
@@ -83,7 +77,7 @@ public final class Sweep {
             config.cluster.workers = workers
             var note: String? = nil
             if splitGlobalBatch {
-                config.train.batchSize = Self.batchSize(given: base.train.batchSize, workers: workers, splitGlobalBatch: true)
+                config.train.batchSize = PreparedRun.workerBatch(splitting: base.train.batchSize, among: workers)
                 if base.train.batchSize % workers != 0 {
                     note = "global batch \(base.train.batchSize) does not split evenly: \(config.train.batchSize) per worker"
                 }

@@ -108,18 +108,26 @@ public struct PreparedRun: Sendable {
         return "\(config.model.kind.rawValue) \(sizes)" + (spec.hiddenSizes.isEmpty ? "" : " \(spec.activation.rawValue)")
     }
 
+    /// Each worker's batch when a global batch of `global` is split among `workers`, as `pstrain sweep` does.
+    public static func workerBatch(splitting global: Int, among workers: Int) -> Int { max(1, global / workers) }
+
     /// Refuses more workers than training rows: the shards of the ones past the last row would be empty. With
     /// `train.drop_last`, refuses a batch larger than the smallest shard too: its worker (or, with one, the single
-    /// process) would have no whole batch, and train no step at all.
-    /// `batchSize` is each worker's, `train.batch_size` when nil.
-    public func checkShards(workers: Int, batchSize: Int? = nil) throws(ConfigError) {
+    /// process) would have no whole batch, and train no step at all. With `splittingGlobalBatch`, `train.batch_size`
+    /// is the global batch, split among the workers, and is spoken of as such.
+    public func checkShards(workers: Int, splittingGlobalBatch split: Bool = false) throws(ConfigError) {
         if workers > train.rows {
             throw ConfigError(key: "cluster.workers", message: "\(workers) workers for the \(train.rows) training rows of \(train.source): "
                                   + "\(workers - train.rows) of them would have no data", hint: "use at most \(train.rows) workers")
         }
-        // Both shard modes give every worker at least rows / workers rows (rounded down).
-        let smallest = train.rows / workers, batch = batchSize ?? config.train.batchSize
+        let (smallest, batch) = shardAndBatch(workers: workers, splittingGlobalBatch: split)
         guard config.train.dropLast, batch > smallest else { return }
+        if split && workers > 1 {
+            throw ConfigError(key: "train.batch_size", message: "\(config.train.batchSize) split among \(workers) workers is \(batch) each: with "
+                              + "train.drop_last: true that leaves no whole batch, and so no step, in the smallest shard, \(smallest) of the "
+                              + "\(train.rows) training rows of \(train.source)",
+                              hint: "use a train.batch_size (the global batch) of at most \(smallest * workers), or train.drop_last: false")
+        }
         let rows = workers == 1 ? "the \(train.rows) training rows of \(train.source)"
             : "the smallest of \(workers) workers' shards: \(smallest) of the \(train.rows) training rows of \(train.source)"
         throw ConfigError(key: "train.batch_size", message: "\(batch) with train.drop_last: true leaves no whole batch, and so no step, in \(rows)",
@@ -129,16 +137,23 @@ public struct PreparedRun: Sendable {
     /// Without `train.drop_last`, a batch larger than the smallest of `workers` shards is allowed but is not what it
     /// says: that shard's worker (or, with one, the single process) steps with the whole shard, a smaller batch.
     /// Says so, for the command to show before it starts; nil when every shard holds a whole batch.
-    /// `batchSize` is each worker's, `train.batch_size` when nil; `named` says what it is, "train.batch_size N" when nil.
-    public func batchLargerThanShardNote(workers: Int, batchSize: Int? = nil, named: String? = nil) -> String? {
-        let smallest = train.rows / workers, batch = batchSize ?? config.train.batchSize
+    /// `splittingGlobalBatch` as for `checkShards`.
+    public func batchLargerThanShardNote(workers: Int, splittingGlobalBatch split: Bool = false) -> String? {
+        let (smallest, batch) = shardAndBatch(workers: workers, splittingGlobalBatch: split)
         guard !config.train.dropLast, batch > smallest else { return nil }
-        let name = named ?? "train.batch_size \(batch)"
+        let name = split && workers > 1 ? "a batch of \(batch) each (train.batch_size \(config.train.batchSize) split among \(workers))"
+            : "train.batch_size \(batch)"
         if workers == 1 {
             return "\(name) is more than the \(train.rows) training rows of \(train.source): every step takes all \(train.rows)"
         }
         return "\(name) is more than the smallest of \(workers) workers' shards (\(smallest) of the \(train.rows) training rows): "
             + "its worker's every step takes its whole shard, a batch of \(smallest)"
+    }
+
+    /// The rows of the smallest of `workers` shards, and each worker's batch.
+    private func shardAndBatch(workers: Int, splittingGlobalBatch split: Bool) -> (smallest: Int, batch: Int) {
+        // Both shard modes give every worker at least rows / workers rows (rounded down).
+        (train.rows / workers, split ? Self.workerBatch(splitting: config.train.batchSize, among: workers) : config.train.batchSize)
     }
 
     /// Rows of worker `rank`'s shard of the training set, out of `workers`.

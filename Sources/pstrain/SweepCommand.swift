@@ -55,21 +55,8 @@ struct SweepCommand: ParsableCommand {
             let base = try configuration.load()
             let prepared = try PreparedRun(config: base)
             for workers in Set(counts.map { $0! }).sorted() {
-                let batch = Sweep.batchSize(given: base.train.batchSize, workers: workers, splitGlobalBatch: !perWorkerBatch)
-                let split = !perWorkerBatch && workers > 1
-                do {
-                    try prepared.checkShards(workers: workers, batchSize: batch)
-                } catch {
-                    // Said in terms of the global batch the user gave, not the share it is split into.
-                    guard error.key == "train.batch_size" && split else { throw error }
-                    let smallest = prepared.train.rows / workers
-                    throw ConfigError(key: "train.batch_size", message: "\(base.train.batchSize) split among \(workers) workers is \(batch) each: with "
-                                      + "train.drop_last: true that leaves no whole batch, and so no step, in the smallest shard, \(smallest) of the "
-                                      + "\(prepared.train.rows) training rows of \(prepared.train.source)",
-                                      hint: "use a train.batch_size (the global batch) of at most \(smallest * workers), or train.drop_last: false")
-                }
-                if let note = prepared.batchLargerThanShardNote(workers: workers, batchSize: batch, named: split
-                    ? "a batch of \(batch) each (train.batch_size \(base.train.batchSize) split among \(workers))" : nil) {
+                try prepared.checkShards(workers: workers, splittingGlobalBatch: !perWorkerBatch)
+                if let note = prepared.batchLargerThanShardNote(workers: workers, splittingGlobalBatch: !perWorkerBatch) {
                     printError("pstrain sweep: note: with \(workers) worker\(workers == 1 ? "" : "s"), " + note)
                 }
             }
