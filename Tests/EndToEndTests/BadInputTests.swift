@@ -57,14 +57,6 @@ import ZeroMQ
             #expect(!(result.stdout + result.stderr).contains("listening on") && !result.stdout.contains("registered"))
             #expect(!FileManager.default.fileExists(atPath: directory), "\(arguments) made a run directory")
         }
-        let directory = PSTrainProcess.runDirectory()
-        // A global batch is refused in its own terms.
-        let sweep = try PSTrainProcess.run(["sweep", "--workers", "2,4", "data.samples=8", "train.batch_size=10", "train.drop_last=true", "--run-dir", directory],
-                                           timeout: 60)
-        #expect(sweep.status != 0 && sweep.stderr.contains("train.batch_size: 10 split among 2 workers is 5 each: with train.drop_last: true that "
-            + "leaves no whole batch, and so no step, in the smallest shard, 4 of the 8 training rows of")
-            && sweep.stderr.contains("hint: use a train.batch_size (the global batch) of at most 8, or train.drop_last: false"), "\(sweep.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: directory))
     }
 
     /// With train.drop_last, a batch larger than the smallest shard is refused before anything starts: its worker
@@ -81,6 +73,14 @@ import ZeroMQ
             #expect(!(result.stdout + result.stderr).contains("listening on"))
             #expect(!FileManager.default.fileExists(atPath: directory), "\(arguments) made a run directory")
         }
+        let directory = PSTrainProcess.runDirectory()
+        // A global batch is refused in its own terms.
+        let sweep = try PSTrainProcess.run(["sweep", "--workers", "2,4", "data.samples=8", "train.batch_size=10", "train.drop_last=true", "--run-dir", directory],
+                                           timeout: 60)
+        #expect(sweep.status != 0 && sweep.stderr.contains("train.batch_size: 10 split among 2 workers is 5 each: with train.drop_last: true that "
+            + "leaves no whole batch, and so no step, in the smallest shard, 4 of the 8 training rows of")
+            && sweep.stderr.contains("hint: use a train.batch_size (the global batch) of at most 8, or train.drop_last: false"), "\(sweep.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory))
     }
 
     /// A sweep splits its global batch among each run's workers: a batch larger than the smallest shard of its most
@@ -96,14 +96,13 @@ import ZeroMQ
     /// Without `drop_last`, such a batch trains, on the whole shard each step; the command says so before it starts
     /// (under `launch`, its server does, in the output `launch` shows).
     @Test func aBatchLargerThanAShardWithoutDropLastIsNoted() throws {
-        for (arguments, note) in [(["train"], "pstrain: note: train.batch_size 5 is more than the 4 training rows of synthetic"),
-                                  (["launch", "--workers", "2"], "pstrain server: note: train.batch_size 5 is more than the smallest of 2 workers' "
-                                   + "shards (2 of the 4 training rows): its worker's every step takes its whole shard, a batch of 2"),
-                                  (["sweep", "--workers", "2", "--modes", "sync"], "pstrain sweep: note: with 2 workers, a batch of 2 each (train.batch_size "
-                                   + "5 split among 2) is more than the smallest of 2 workers' shards (1 of the 3 training rows)")] {
+        for (arguments, samples, note) in [(["train"], 4, "pstrain: note: train.batch_size 5 is more than the 4 training rows of synthetic"),
+                                           (["launch", "--workers", "2"], 4, "pstrain server: note: train.batch_size 5 is more than the smallest of 2 "
+                                            + "workers' shards (2 of the 4 training rows): its worker's every step takes its whole shard, a batch of 2"),
+                                           (["sweep", "--workers", "2", "--modes", "sync"], 3, "pstrain sweep: note: with 2 workers, a batch of 2 each "
+                                            + "(train.batch_size 5 split among 2) is more than the smallest of 2 workers' shards (1 of the 3 training rows)")] {
             let directory = PSTrainProcess.runDirectory()
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let samples = arguments[0] == "sweep" ? 3 : 4
             let result = try PSTrainProcess.run(arguments + ["data.samples=\(samples)", "train.batch_size=5", "train.epochs=2", "--run-dir", directory],
                                                 timeout: 60)
             #expect(result.status == 0 && result.stderr.contains(note), "\(arguments): \(result.stderr)")
