@@ -115,7 +115,8 @@ let package = Package(
             swiftSettings: kernelFlags),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ", "TestSupport"], swiftSettings: kernelFlags),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Yams"], swiftSettings: kernelFlags),
-        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Roles", "Wire", "ZeroMQ", "ZMQTransport", "Yams", "TestSupport"],
+        .testTarget(name: "EndToEndTests", dependencies: ["Training", "Config", "Roles", "Wire", "ZeroMQ", "ZMQTransport", "Yams", "TestSupport",
+                                                          "CProcessControl"],
                     swiftSettings: kernelFlags),
     ]
 )

@@ -323,16 +323,25 @@ public final class ClusterLauncher {
     /// shutdown in milliseconds.
     static let workerGraceAfterServers: TimeInterval = 10
 
-    /// SIGTERM to every running child, then SIGKILL to any still running after a grace period; waits for all.
+    /// Asks every running child to stop by closing its input, which a role takes as SIGTERM (through ssh, the
+    /// connection stays up to bring back its last lines); SIGTERM to any still running after `grace` (an ssh then
+    /// ends its connection, whose end stops the remote role too), SIGKILL to any still running 2 s later; waits for all.
     private func terminateAll(grace: TimeInterval = 5) {
         let running = children.filter { $0.process.isRunning }
         guard !running.isEmpty else { return }
+        running.forEach { $0.process.closeInput() }
+        waitForExits(of: running, seconds: grace)
         running.forEach { $0.process.terminate() }
-        // Each exit signals `exited`.
-        let deadline = DispatchTime.now() + grace
-        while running.contains(where: { $0.process.isRunning }) && exited.wait(timeout: deadline) == .success {}
+        waitForExits(of: running, seconds: 2)
         running.forEach { $0.process.terminate(with: SIGKILL) }
         running.forEach { $0.process.waitUntilExit() }
+    }
+
+    /// Waits until every one of `children` has exited, or `seconds` pass.
+    private func waitForExits(of children: [Child], seconds: TimeInterval) {
+        // Each exit signals `exited`.
+        let deadline = DispatchTime.now() + seconds
+        while children.contains(where: { $0.process.isRunning }) && exited.wait(timeout: deadline) == .success {}
     }
 
     /// The last lines of a log, indented, for an error message.

@@ -38,7 +38,7 @@ extension ParameterServer {
     }
 
     /// How long the shards take, when stopped together, to hand shard 0 the parts of its last checkpoint: within
-    /// the 5 s `pstrain launch` gives its children to exit before it kills them.
+    /// the 5 s `pstrain launch` gives its children to stop before it signals them.
     static func stopGrace(_ cluster: ClusterConfig) -> TimeInterval { min(cluster.serverTimeout, 3) }
 
     /// Shard 0 of several: collects every shard's slice and optimizer state and writes them as one checkpoint, the

@@ -49,9 +49,10 @@ public struct SSHHost: Equatable, Sendable {
 
 /// Every role on another host, started there through the system's `ssh`, which needs key-based login without a
 /// prompt (it runs with BatchMode=yes). Each role runs `program` in the launcher's working directory if that
-/// exists on its host (else in the login directory), and stops when its ssh connection ends: it is told the pid
-/// of its sshd session, and the kernel sends it SIGTERM when that session ends, as it does when the launcher
-/// stops its local ssh, or when the launcher dies and the kernel stops that ssh (see `setpriv`).
+/// exists on its host (else in the login directory). It stops at the end of its input, which ssh forwards from
+/// the pipe the launcher closes to stop it (`ChildProcess.closeInput`), and when its ssh connection ends: it is
+/// told the pid of its sshd session, and the kernel sends it SIGTERM when that session ends, as it does when the
+/// launcher stops its local ssh, or when the launcher dies and the kernel stops that ssh (see `setpriv`).
 public struct SSHPlacement: RolePlacement {
     /// The `ssh` program.
     public let ssh: URL
@@ -173,5 +174,5 @@ public struct SSHPlacement: RolePlacement {
     }
 
     /// `text` as one word for a POSIX shell.
-    static func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    public static func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 }

@@ -25,8 +25,10 @@ struct SSHLaunchCommand: ParsableCommand {
             every host can read the data's files, and names the hosts and files that are missing.
 
             Output from every process is shown with its host and role in front. When a process fails (beyond \
-            cluster.max_restarts, restarted on its host), or on Ctrl-C / SIGTERM, the launcher ends every ssh \
-            connection, and the kernel stops each remote pstrain as its ssh session ends. Servers bind addresses \
+            cluster.max_restarts, restarted on its host), or on Ctrl-C / SIGTERM, the launcher closes each ssh's \
+            input (a pipe it holds: ssh never reads your terminal), and each remote pstrain stops at that end as \
+            on SIGTERM, its last lines still shown; 5 s later it ends the connections still open, and the kernel \
+            stops a remote pstrain whose ssh session ends. Servers bind addresses \
             other hosts can reach, so either --curve or --insecure is required.
 
             --resume DIR continues a stopped or failed run from its latest checkpoint, on the hosts and with the \

@@ -1,4 +1,5 @@
 import Foundation
+import Roles
 import Testing
 
 /// Checkpoints of `pstrain train`: exact resumption, atomic writes under SIGKILL, and clear refusals.
@@ -21,6 +22,23 @@ import Testing
             #expect(server.wait(timeout: 30) == 0, "\(PSTrainProcess.log("\(dir).stderr"))")
             #expect(PSTrainProcess.log("\(dir).stderr").contains("signal 15; checkpoint written at step 0"))
         }
+    }
+
+    /// A server started by a launcher stops as on SIGTERM, with its checkpoint, when its input ends: how
+    /// `pstrain launch` asks its roles to stop, the one sign that reaches a role on another host through ssh while
+    /// its connection stays up to bring back its last lines.
+    @Test func aLaunchedServerStopsAtTheEndOfItsInput() throws {
+        let dir = PSTrainProcess.runDirectory()
+        let input = try PSTrainProcess.pipeClosedOnExec()
+        let server = try PSTrainProcess.start(["server", "--config", "configs/digits-mlp.yaml", "--run-dir", dir, "cluster.workers=1"],
+                                              stderrPath: "\(dir).stderr", environment: ["PSTRAIN_LAUNCHER_PID": "\(getpid())"], input: input.read)
+        try input.read.close() // the server holds its own
+        defer { server.stop() }
+        #expect(server.line(startingWith: "listening on ") != nil)
+        #expect(PSTrainProcess.waitFor(timeout: 60) { FileManager.default.fileExists(atPath: "\(dir)/config.yaml") })
+        try input.write.close()
+        #expect(server.wait(timeout: 30) == ChildExitStatus.stoppedBeforeDone, "\(PSTrainProcess.log("\(dir).stderr"))")
+        #expect(PSTrainProcess.log("\(dir).stderr").contains("signal 15; checkpoint written at step 0"))
     }
 
     /// --resume-if-exists decides between starting and resuming by what is in --run-dir: without one it means

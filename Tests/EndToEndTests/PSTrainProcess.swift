@@ -1,3 +1,4 @@
+import CProcessControl
 import Foundation
 import Testing
 
@@ -97,11 +98,13 @@ struct PSTrainProcess {
         }
     }
 
-    /// Starts `pstrain arguments...` in the background, standard output readable, standard error to `stderrPath`;
-    /// inside network namespace `namespace` when given (`ip netns exec` runs pstrain in its own place, so the
-    /// process is pstrain's).
-    static func start(_ arguments: [String], stderrPath: String, environment: [String: String] = [:], namespace: String? = nil) throws -> Running {
+    /// Starts `pstrain arguments...` in the background, standard output readable, standard error to `stderrPath`,
+    /// standard input `input` if given; inside network namespace `namespace` when given (`ip netns exec` runs
+    /// pstrain in its own place, so the process is pstrain's).
+    static func start(_ arguments: [String], stderrPath: String, environment: [String: String] = [:], namespace: String? = nil,
+                      input: FileHandle? = nil) throws -> Running {
         let process = Process()
+        if let input { process.standardInput = input }
         if let namespace {
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
             process.arguments = ["netns", "exec", namespace, binary.path] + arguments
@@ -130,6 +133,14 @@ struct PSTrainProcess {
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, &previous)
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
+    }
+
+    /// A pipe whose ends close on exec, as the launcher's input pipes: a child another test starts meanwhile
+    /// never holds the writing end open (a Foundation `Pipe` it may inherit).
+    static func pipeClosedOnExec() throws -> (read: FileHandle, write: FileHandle) {
+        var ends: [Int32] = [-1, -1]
+        guard pstrain_pipe_closed_on_exec(&ends) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EMFILE) }
+        return (FileHandle(fileDescriptor: ends[0], closeOnDealloc: true), FileHandle(fileDescriptor: ends[1], closeOnDealloc: true))
     }
 
     /// Polls `condition` every 20 ms until it holds (true) or `timeout` seconds pass (false).

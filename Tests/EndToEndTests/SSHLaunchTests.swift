@@ -51,7 +51,7 @@ final class SSHHosts {
             let started = try PSTrainProcess.run(
                 executable: URL(fileURLWithPath: "/usr/sbin/ip"),
                 ["netns", "exec", hosts.namespace(host), "sh", "-c",
-                 "mount -t tmpfs pstrain-test \(runs) && exec \(Self.sshd) -f \(root)/sshd-\(host).conf -E \(root)/sshd-\(host).log"],
+                 "mount -t tmpfs pstrain-test \(runs) && exec \(Self.sshd) -f \(root)/sshd-\(host).conf -E \(sshdLog(on: host))"],
                 timeout: 30)
             try #require(started.status == 0, "sshd on host \(host): \(started.stderr)")
         }
@@ -65,6 +65,9 @@ final class SSHHosts {
         try? FileManager.default.removeItem(atPath: root)
         for host in 0 ..< hosts.count { try? FileManager.default.removeItem(atPath: "/etc/netns/\(hosts.namespace(host))") }
     }
+
+    /// Where host `host`'s sshd writes its log.
+    func sshdLog(on host: Int) -> String { "\(root)/sshd-\(host).log" }
 
     /// Host `host`'s name on every host.
     static func name(_ host: Int) -> String { "pstrain-host\(host)" }
@@ -120,6 +123,24 @@ final class SSHHosts {
         let ran = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"),
                                          ["netns", "exec", hosts.namespace(0), "ssh"] + options + [hosts.address(host), command], timeout: 30)
         try #require(ran.status == 0, "ssh \(hosts.address(host)) \(command): \(ran.stderr)")
+    }
+
+    /// Each pstrain process on hosts `hosts`, with its state, parent and what each of its threads waits in, for
+    /// a failure message.
+    func describePSTrainProcesses(on hosts: [Int]) -> String {
+        hosts.flatMap { host in
+            ((try? pstrainProcesses(on: host)) ?? []).map { pid in
+                let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+                let fields = status.split(separator: "\n").filter { $0.hasPrefix("State:") || $0.hasPrefix("PPid:") }
+                let command = ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").replacingOccurrences(of: "\u{0}", with: " ")
+                let threads = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).map { task in
+                    let name = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)) ?? "?"
+                    let waits = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/wchan", encoding: .utf8)) ?? "?"
+                    return "\(name.trimmingCharacters(in: .whitespacesAndNewlines)) in \(waits)"
+                }
+                return "host \(host), pid \(pid) (\(fields.joined(separator: ", "))): \(command)\n  threads: \(threads.joined(separator: "; "))"
+            }
+        }.joined(separator: "\n")
     }
 
     /// The pids of pstrain processes in host `host`'s namespace.
@@ -269,6 +290,25 @@ struct SSHLaunchTests {
         #expect(!log.contains("restarting it"), "\(log)")
     }
 
+    /// Started from a terminal, as a person starts it, the launch runs to its end. Each role's ssh reads a pipe the
+    /// launcher holds: an ssh reading the terminal from a process group of its own was stopped by SIGTTIN, and the
+    /// launch hung once it had copied its files. util-linux's `script` gives the launcher a terminal of its own.
+    @Test func aLaunchStartedFromATerminalRunsToItsEnd() throws {
+        let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        defer { ssh.remove() }
+        let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
+        let dir = "\(ssh.runs)/job"
+        let launch = [PSTrainProcess.binary.path, "launch", "ssh", "--hosts", "\(h2):2", "--servers-on", h1, "--insecure", "--run-dir", dir]
+            + ssh.sshOptions + config + ["train.epochs=2"]
+        // script's own input is /dev/null, so that it never takes the keys of whoever runs the tests.
+        let inTerminal = "exec script --quiet --return --command \(SSHPlacement.quote(launch.map(SSHPlacement.quote).joined(separator: " "))) "
+            + "/dev/null < /dev/null"
+        let ran = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"),
+                                         ["netns", "exec", ssh.hosts.namespace(0), "sh", "-c", inTerminal], timeout: 120)
+        #expect(ran.status == 0, "\(ran.stdout)\n\(ran.stderr)")
+        #expect(try PSTrainProcess.summary(in: dir)["status"] as? String == "completed", "\(ran.stdout)")
+    }
+
     /// A launcher killed by SIGKILL can do nothing itself: the kernel stops each of its local ssh processes, whose
     /// sessions' ends stop the remote roles, cleanly (shard 0 writes its stop checkpoint). The job is a long, quiet
     /// one: a role that writes a line to an ssh nobody reads any more dies of it, so chatty roles would stop anyway.
@@ -293,7 +333,7 @@ struct SSHLaunchTests {
         let allGone = PSTrainProcess.waitFor(timeout: 30) {
             ((try? ssh.pstrainProcesses(on: 1)) ?? ["?"]).isEmpty && ((try? ssh.pstrainProcesses(on: 2)) ?? ["?"]).isEmpty
         }
-        #expect(allGone, "still running: \((try? ssh.pstrainProcesses(on: 1)) ?? []) \((try? ssh.pstrainProcesses(on: 2)) ?? [])")
+        #expect(allGone, "still running:\n\(ssh.describePSTrainProcesses(on: [1, 2]))\n\(PSTrainProcess.log(ssh.sshdLog(on: 1)))")
         // Read on the server's host, through its sshd: its run directory is not visible from here.
         let latest = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"),
                                             ["netns", "exec", ssh.hosts.namespace(0), "ssh"] + ssh.sshOptions.filter { $0 != "--ssh-option" }
@@ -320,9 +360,12 @@ struct SSHLaunchTests {
         let allGone = PSTrainProcess.waitFor(timeout: 60) {
             ((try? ssh.pstrainProcesses(on: 1)) ?? ["?"]).isEmpty && ((try? ssh.pstrainProcesses(on: 2)) ?? ["?"]).isEmpty
         }
-        #expect(allGone, "still running: \((try? ssh.pstrainProcesses(on: 1)) ?? []) \((try? ssh.pstrainProcesses(on: 2)) ?? [])")
+        #expect(allGone, "still running:\n\(ssh.describePSTrainProcesses(on: [1, 2]))\n\(PSTrainProcess.log(ssh.sshdLog(on: 1)))")
         let stopped = PSTrainProcess.log(progress)
         #expect(stopped.contains("pstrain launch ssh --resume \(dir) continues the run"), "\(stopped)")
+        // Asked to stop through its input, the server's connection stayed up to bring back its last line.
+        #expect(stopped.contains("[\(h1): server] pstrain server: server stopped before the job was done: signal 15; checkpoint written at step "),
+                "\(stopped)")
 
         // Moving roles keeps the run's shape: as many workers and shards, shard 0 where its checkpoints are.
         for (moves, reason) in [(["--hosts", "\(h3):1"], "--hosts places 1 worker(s); the run has 2"),

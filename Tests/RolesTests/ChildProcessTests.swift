@@ -53,6 +53,30 @@ import Testing
         withExtendedLifetime(held) {}
     }
 
+    /// A child's standard input is a pipe of its own, which ends when `closeInput()` closes it; even while a
+    /// program started meanwhile by other code, which passes on every descriptor it may, runs on.
+    @Test func aChildsInputIsAPipeThatEndsWhenClosed() throws {
+        let output = Pipe(), exited = DispatchSemaphore(value: 0)
+        let reader = try Self.start(["/bin/sh", "-c", "stat -L -c %F /dev/stdin; cat; echo ended"], output: output, exited: exited)
+        defer { reader.terminate(with: SIGKILL) }
+        let kind = output.fileHandleForReading.readData(ofLength: 5)
+        try #require(String(decoding: kind, as: UTF8.self) == "fifo\n", "its input is not this process's own")
+        var bystander: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("60"), nil]
+        defer { argv.forEach { free($0) } }
+        try #require(posix_spawn(&bystander, "/bin/sleep", nil, nil, argv, environ) == 0)
+        defer {
+            kill(bystander, SIGKILL)
+            waitpid(bystander, nil, 0)
+        }
+        #expect(reader.isRunning)
+        reader.closeInput()
+        #expect(exited.wait(timeout: .now() + 30) == .success, "its input never ended")
+        #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "ended\n")
+        #expect(!reader.isRunning && reader.terminationStatus == 0)
+        reader.closeInput() // after its end: nothing to close, nothing fails
+    }
+
     @Test func aProgramThatCannotRunIsAnError() throws {
         #expect(throws: POSIXError.self) {
             try Self.start(["/nonexistent/program"], exited: DispatchSemaphore(value: 0))
