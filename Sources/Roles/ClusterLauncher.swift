@@ -107,7 +107,13 @@ public final class ClusterLauncher {
     /// Runs the job; returns when every child has exited successfully. Throws, after stopping every child, when
     /// one fails more often than it may be restarted, the server never reports its endpoint, or `stop` is requested.
     public func run(stop: StopRequest, endpointTimeout: TimeInterval = 120) throws {
-        defer { terminateAll() }
+        // Every child has ended first, so that its output, the last lines a stopped role writes included, ends
+        // before the logs are read, copied back, or the launcher exits.
+        defer {
+            terminateAll()
+            tee?.finish()
+            workerTees.forEach { $0.finish() }
+        }
         let tee = try LineTee(file: directory.appendingPathComponent("server.log"), echo: log, appending: resume)
         self.tee = tee
         // Shards 1... first: shard 0 connects to them.
@@ -197,9 +203,6 @@ public final class ClusterLauncher {
                 break
             }
         }
-        terminateAll() // workers left after the job ended, so their output ends before it is collected
-        tee.finish()
-        workerTees.forEach { $0.finish() }
     }
 
     /// How the user continues this run after the launcher gave up: " <command> continues the run from its latest
