@@ -165,8 +165,9 @@ public final class ClusterLauncher {
                                       + " Its log: \(failed.log.path)\n" + Self.tail(of: failed.log))
                 }
                 let status = failed.process.terminationStatus
-                let how = "\(name(of: failed.role)) failed with status \(status)"
-                    + (status == ChildExitStatus.unusableInput ? " (it cannot use its config or data there, which a restart would not mend)" : "")
+                let meaning = status == ChildExitStatus.unusableInput ? "it cannot use its config or data there, which a restart would not mend"
+                    : placement.meaning(ofStatus: status, of: failed.role)
+                let how = "\(name(of: failed.role)) failed with status \(status)" + (meaning.map { " (\($0))" } ?? "")
                 guard failed.restarts < maxRestarts, !ChildExitStatus.restartCannotMend(status) else {
                     if failed.role.isWorker && continueWithoutFailedWorkers && !ChildExitStatus.restartCannotMend(status) {
                         children[index].abandoned = true

@@ -36,6 +36,9 @@ public protocol RolePlacement {
     func label(of role: LaunchRole) -> String?
     /// The command that continues a stopped run in `directory`, when this placement can.
     func resumeCommand(directory: String) -> String?
+    /// What exit status `status` of `role`'s process means when it comes from the way the role is started rather
+    /// than from pstrain (ssh's 255), for the message that reports it; nil otherwise.
+    func meaning(ofStatus status: Int32, of role: LaunchRole) -> String?
 }
 
 /// Every role a child process of this one, on this host, serving loopback.
@@ -54,4 +57,6 @@ public struct LocalPlacement: RolePlacement {
     public func label(of role: LaunchRole) -> String? { nil }
 
     public func resumeCommand(directory: String) -> String? { "pstrain launch --resume \(directory)" }
+
+    public func meaning(ofStatus status: Int32, of role: LaunchRole) -> String? { nil }
 }

@@ -132,6 +132,12 @@ public struct SSHPlacement: RolePlacement {
 
     public func resumeCommand(directory: String) -> String? { "pstrain launch ssh --resume \(directory)" }
 
+    /// ssh exits 255 for its own failures and for a remote process that a signal ended; pstrain never does.
+    public func meaning(ofStatus status: Int32, of role: LaunchRole) -> String? {
+        guard status == 255 else { return nil }
+        return "ssh's own status: a signal ended the process on \(host(of: role).destination), or the connection to it failed or was lost"
+    }
+
     /// Which of `paths` `host` has no readable file at, taking relative paths from where its roles start (the
     /// working directory where it exists there, else the login directory).
     public func unreadableFiles(_ paths: [String], on host: String) throws -> [String] {

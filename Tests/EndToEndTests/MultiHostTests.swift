@@ -38,6 +38,14 @@ final class NetworkHosts {
 
     static var script: URL { PSTrainProcess.packageRoot.appendingPathComponent("scripts/netns-hosts") }
 
+    /// Takes host `host` off the network, as a pulled cable would: its switch port goes down, and what is sent
+    /// to it or from it is lost without a word.
+    func disconnect(_ host: Int) throws {
+        let result = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"),
+                                            ["-n", "\(prefix)-sw", "link", "set", "port\(host)", "down"], timeout: 30)
+        try #require(result.status == 0, "cannot disconnect host \(host): \(result.stderr)")
+    }
+
     func namespace(_ host: Int) -> String { "\(prefix)-h\(host)" }
     func address(_ host: Int) -> String { "10.77.0.\(host + 1)" }
 }

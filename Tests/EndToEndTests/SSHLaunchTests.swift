@@ -237,11 +237,35 @@ struct SSHLaunchTests {
         let status = launch.wait(timeout: 300)
         let log = PSTrainProcess.log(progress)
         try #require(status == 0, "\(log)")
-        #expect(log.contains("pstrain launch: \(h2): worker 1 failed with status 255; restarting it (1 of 3)"), "\(log)")
+        #expect(log.contains("pstrain launch: \(h2): worker 1 failed with status 255 (ssh's own status: a signal ended the process on \(h2), "
+                             + "or the connection to it failed or was lost); restarting it (1 of 3)"), "\(log)")
         #expect(log.components(separatedBy: "[\(h2): worker 1] worker 1: registered").count - 1 == 2, "registered again:\n\(log)")
         let summary = try PSTrainProcess.summary(in: dir)
         #expect(summary["steps"] as? Int == 20 * 72, "\(summary)")
         #expect(try #require(summary["test_accuracy"] as? Double) >= 0.95, "\(summary)")
+    }
+
+    /// A host that vanishes mid-job (its link cut, as when a machine loses power or its network) ends its role's
+    /// ssh once ssh's keep-alive goes unanswered, and that counts as the role failing: here the last worker, so
+    /// the launch ends, long before the server would miss the worker's heartbeats (cluster.heartbeat_timeout).
+    @Test func aHostThatVanishesEndsItsRoleThroughSSHsKeepAlive() throws {
+        let ssh = try SSHHosts(count: 3, serving: [1, 2])
+        defer { ssh.remove() }
+        let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
+        // The launcher's keep-alive (15 s, 4 unanswered) made short; the user's options come first and win.
+        let keepAlive = ["--ssh-option", "ServerAliveInterval=1", "--ssh-option", "ServerAliveCountMax=2"]
+        let launch = try ssh.startLaunch(keepAlive + ["--hosts", h2, "--servers-on", h1] + config
+                                         + ["train.epochs=500", "cluster.heartbeat_timeout=600", "cluster.max_restarts=0"])
+        defer { launch.stop() }
+        let progress = ssh.launchLog
+        try #require(PSTrainProcess.waitFor(timeout: 120) { PSTrainProcess.log(progress).contains("worker 0: registered") },
+                     "\(PSTrainProcess.log(progress))")
+        try ssh.hosts.disconnect(2)
+        let status = launch.wait(timeout: 60)
+        let log = PSTrainProcess.log(progress)
+        #expect(status == 1, "\(log)")
+        #expect(log.contains("\(h2): worker 0 failed with status 255 (ssh's own status: a signal ended the process on \(h2), "
+                             + "or the connection to it failed or was lost); it was the last worker left"), "\(log)")
     }
 
     /// A role that cannot start on its host ends the launch, with the host's own words and the log to read.

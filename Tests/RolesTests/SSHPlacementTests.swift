@@ -45,6 +45,14 @@ struct SSHPlacementTests {
         #expect(placement.label(of: .worker(1)) == "u@w1: worker 1")
     }
 
+    /// ssh's 255 is named for what it is, with the role's host; a status pstrain gives needs no words from ssh.
+    @Test func sshsOwnStatusIsExplained() {
+        #expect(placement.meaning(ofStatus: 255, of: .worker(2))
+                == "ssh's own status: a signal ended the process on w2, or the connection to it failed or was lost")
+        #expect(placement.meaning(ofStatus: 1, of: .worker(2)) == nil)
+        #expect(LocalPlacement(executable: URL(fileURLWithPath: "/bin/pstrain")).meaning(ofStatus: 255, of: .server) == nil)
+    }
+
     @Test func anAddressedHostBindsItsAddress() {
         let byAddress = SSHPlacement(ssh: URL(fileURLWithPath: "/usr/bin/ssh"), setpriv: nil, options: [], program: "pstrain", workingDirectory: "/",
                                      servers: [SSHHost(destination: "root@10.1.2.3", count: 1)], workers: [SSHHost(destination: "w", count: 1)],
