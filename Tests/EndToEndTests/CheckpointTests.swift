@@ -32,8 +32,8 @@ import Testing
         let input = try PSTrainProcess.pipeClosedOnExec()
         let server = try PSTrainProcess.start(["server", "--config", "configs/digits-mlp.yaml", "--run-dir", dir, "cluster.workers=1"],
                                               stderrPath: "\(dir).stderr", environment: ["PSTRAIN_LAUNCHER_PID": "\(getpid())"], input: input.read)
-        try input.read.close() // the server holds its own
         defer { server.stop() }
+        try input.read.close() // the server holds its own
         #expect(server.line(startingWith: "listening on ") != nil)
         #expect(PSTrainProcess.waitFor(timeout: 60) { FileManager.default.fileExists(atPath: "\(dir)/config.yaml") })
         try input.write.close()

@@ -125,9 +125,22 @@ final class SSHHosts {
         try #require(ran.status == 0, "ssh \(hosts.address(host)) \(command): \(ran.stderr)")
     }
 
+    /// Expects every pstrain process on hosts `hosts` to end within `seconds`; one left running is described, with
+    /// those hosts' sshd logs.
+    func expectNoPSTrainLeft(on hosts: [Int], within seconds: TimeInterval) {
+        let allGone = PSTrainProcess.waitFor(timeout: seconds) {
+            hosts.allSatisfy { ((try? pstrainProcesses(on: $0)) ?? ["?"]).isEmpty }
+        }
+        #expect(allGone, """
+            still running:
+            \(describePSTrainProcesses(on: hosts))
+            \(hosts.map { "sshd on host \($0):\n\(PSTrainProcess.log(sshdLog(on: $0)))" }.joined(separator: "\n"))
+            """)
+    }
+
     /// Each pstrain process on hosts `hosts`, with its state, parent and what each of its threads waits in, for
     /// a failure message.
-    func describePSTrainProcesses(on hosts: [Int]) -> String {
+    private func describePSTrainProcesses(on hosts: [Int]) -> String {
         hosts.flatMap { host in
             ((try? pstrainProcesses(on: host)) ?? []).map { pid in
                 let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
@@ -354,10 +367,7 @@ struct SSHLaunchTests {
         #expect(try ssh.pstrainProcesses(on: 1).count == 1 && ssh.pstrainProcesses(on: 2).count == 2)
         kill(launch.process.processIdentifier, SIGKILL)
         _ = launch.wait(timeout: 30)
-        let allGone = PSTrainProcess.waitFor(timeout: 30) {
-            ((try? ssh.pstrainProcesses(on: 1)) ?? ["?"]).isEmpty && ((try? ssh.pstrainProcesses(on: 2)) ?? ["?"]).isEmpty
-        }
-        #expect(allGone, "still running:\n\(ssh.describePSTrainProcesses(on: [1, 2]))\n\(PSTrainProcess.log(ssh.sshdLog(on: 1)))")
+        ssh.expectNoPSTrainLeft(on: [1, 2], within: 30)
         // Read on the server's host, through its sshd: its run directory is not visible from here.
         let latest = try PSTrainProcess.run(executable: URL(fileURLWithPath: "/usr/sbin/ip"),
                                             ["netns", "exec", ssh.hosts.namespace(0), "ssh"] + ssh.sshOptions.filter { $0 != "--ssh-option" }
@@ -381,10 +391,7 @@ struct SSHLaunchTests {
         #expect(try ssh.pstrainProcesses(on: 1).count == 1 && ssh.pstrainProcesses(on: 2).count == 2)
         kill(launch.process.processIdentifier, SIGTERM)
         #expect(launch.wait(timeout: 60) == 1, "\(PSTrainProcess.log(progress))")
-        let allGone = PSTrainProcess.waitFor(timeout: 60) {
-            ((try? ssh.pstrainProcesses(on: 1)) ?? ["?"]).isEmpty && ((try? ssh.pstrainProcesses(on: 2)) ?? ["?"]).isEmpty
-        }
-        #expect(allGone, "still running:\n\(ssh.describePSTrainProcesses(on: [1, 2]))\n\(PSTrainProcess.log(ssh.sshdLog(on: 1)))")
+        ssh.expectNoPSTrainLeft(on: [1, 2], within: 60)
         let stopped = PSTrainProcess.log(progress)
         #expect(stopped.contains("pstrain launch ssh --resume \(dir) continues the run"), "\(stopped)")
         // Asked to stop through its input, the server's connection stayed up to bring back its last line.
