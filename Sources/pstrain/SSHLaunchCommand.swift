@@ -22,7 +22,8 @@ struct SSHLaunchCommand: ParsableCommand {
             it wrote from the streamed output (server.log, server-<shard>.log, worker-<rank>.log). Roles start in \
             this working directory where it exists on their host, so relative data paths work on a shared \
             filesystem; synthetic data needs no files at all. Before starting any role, the launcher checks that \
-            every host can read the data's files, and names the hosts and files that are missing.
+            every host can read the data's files, and names the hosts and files that are missing; where this host \
+            can read the data too, it first checks that every worker's shard holds a step, as `pstrain launch` does.
 
             Output from every process is shown with its host and role in front. When a process fails (beyond \
             cluster.max_restarts, restarted on its host), or on Ctrl-C / SIGTERM, the launcher closes each ssh's \
@@ -118,28 +119,27 @@ struct SSHLaunchCommand: ParsableCommand {
             }
             let directory: RunDirectory
             let record: SSHLaunchRecord
+            let resolved: RunConfig
             if let resume {
                 directory = try RunDirectory(sharing: resume)
                 record = try SSHLaunchRecord.read(from: directory.url).moving(workersTo: hosts, serversTo: serversOn)
+                resolved = try ConfigLoader.load(path: directory.url.appendingPathComponent("launch.yaml").path)
             } else {
-                directory = try RunDirectory(path: output.runDir)
                 record = SSHLaunchRecord(hosts: hosts!, serversOn: serversOn, port: port, sshOptions: sshOptions,
                                          remotePstrain: remotePstrain ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
                                          workingDirectory: FileManager.default.currentDirectoryPath, metrics: monitoring.metrics,
                                          workerMetrics: workerMonitoring.workerMetrics, curve: curve)
+                let (workers, servers) = try record.roleCounts()
+                resolved = try configuration.load(extra: ["cluster.workers=\(workers)", "cluster.servers=\(servers)"])
+                try checkShardsHere(resolved)
+                directory = try RunDirectory(path: output.runDir)
+                try ConfigLoader.yaml(resolved).write(to: directory.url.appendingPathComponent("launch.yaml"), atomically: true, encoding: .utf8)
+                try record.write(to: directory.url)
             }
             let workerHosts = try SSHHost.parseList(record.hosts, option: "--hosts")
             let serverHosts = try record.shardHosts()
-            let workers = workerHosts.map(\.count).reduce(0, +), servers = serverHosts.map(\.count).reduce(0, +)
+            let (workers, servers) = try record.roleCounts()
             let launchConfig = directory.url.appendingPathComponent("launch.yaml")
-            let resolved: RunConfig
-            if resume != nil {
-                resolved = try ConfigLoader.load(path: launchConfig.path)
-            } else {
-                resolved = try configuration.load(extra: ["cluster.workers=\(workers)", "cluster.servers=\(servers)"])
-                try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
-                try record.write(to: directory.url)
-            }
             let keys = record.curve ? try LocalLaunchCommand.curveOptions(in: directory.url, servers: servers) : (server: [], worker: [])
             let setpriv = CapturedRun.locate("setpriv")
             if setpriv == nil {
@@ -166,9 +166,17 @@ struct SSHLaunchCommand: ParsableCommand {
             try fetchRun(from: placement, into: directory.url)
             print(try SummaryText.render(writtenIn: directory.url.path))
         } catch {
-            printError("pstrain launch ssh: error: \(error)")
+            printError("pstrain launch ssh: error: \(configuration.locatingData(error))")
             throw ExitCode.failure
         }
+    }
+
+    /// Where this host can read the data as well (synthetic data, or every file at its path from here), checks that
+    /// every worker's shard holds a step, as `pstrain launch` does, before any host is contacted or a run directory
+    /// made; where it cannot, each role checks on its own host when it starts.
+    private func checkShardsHere(_ config: RunConfig) throws {
+        guard config.data.files.allSatisfy({ FileManager.default.isReadableFile(atPath: $0) }) else { return }
+        try PreparedRun(config: config).checkShards(workers: config.cluster.workers)
     }
 
     /// Every role reads the whole data set on its own host: rather than the first role to start on a host without
@@ -273,6 +281,11 @@ struct SSHLaunchRecord: Codable {
     }
 
     /// The shards' hosts: --servers-on, or by default one shard on the first worker host.
+    /// How many workers and server shards the run places.
+    func roleCounts() throws -> (workers: Int, servers: Int) {
+        (try SSHHost.parseList(hosts, option: "--hosts").map(\.count).reduce(0, +), try shardHosts().map(\.count).reduce(0, +))
+    }
+
     func shardHosts() throws -> [SSHHost] {
         try serversOn.map { try SSHHost.parseList($0, option: "--servers-on") }
             ?? [SSHHost(destination: SSHHost.parseList(hosts, option: "--hosts")[0].destination, count: 1)]

@@ -46,10 +46,12 @@ import ZeroMQ
     }
 
     /// More workers than training rows is refused before a process starts or a run directory is made (a typo of
-    /// --workers 1000 would otherwise start a thousand), by launch, sweep and the server alike.
+    /// --workers 1000 would otherwise start a thousand), by launch, sweep and the server alike; by `launch ssh` before
+    /// it contacts a host (the host here does not exist: contacting it would fail otherwise).
     @Test func moreWorkersThanRowsStartsNothing() throws {
         let expected = "cluster.workers: 5 workers for the 4 training rows of synthetic"
-        for arguments in [["launch", "--workers", "5"], ["sweep", "--workers", "1,5"], ["server", "cluster.workers=5"]] {
+        for arguments in [["launch", "--workers", "5"], ["sweep", "--workers", "1,5"], ["server", "cluster.workers=5"],
+                          ["launch", "ssh", "--hosts", "pstrain-no-such-host.invalid:5", "--insecure"]] {
             let directory = PSTrainProcess.runDirectory()
             let result = try PSTrainProcess.run(arguments + ["data.samples=4", "--run-dir", directory], timeout: 60)
             #expect(result.status != 0 && result.stderr.contains(expected) && result.stderr.contains("hint: use at most 4 workers"),
@@ -64,7 +66,8 @@ import ZeroMQ
     /// restarted, and the job never ended; one process trained 0 steps and reported success).
     @Test func aBatchNoShardCanFillWithDropLastStartsNothing() throws {
         for (arguments, batch, smallest) in [(["train"], 5, 4), (["launch", "--workers", "2"], 5, 2), (["sweep", "--workers", "1,3"], 5, 4),
-                                             (["sweep", "--workers", "1,3", "--per-worker-batch"], 2, 1), (["server", "cluster.workers=2"], 5, 2)] {
+                                             (["sweep", "--workers", "1,3", "--per-worker-batch"], 2, 1), (["server", "cluster.workers=2"], 5, 2),
+                                             (["launch", "ssh", "--hosts", "pstrain-no-such-host.invalid:2", "--insecure"], 5, 2)] {
             let directory = PSTrainProcess.runDirectory()
             let result = try PSTrainProcess.run(arguments + ["data.samples=4", "train.batch_size=\(batch)", "train.drop_last=true", "--run-dir", directory],
                                                 timeout: 60)
@@ -81,6 +84,16 @@ import ZeroMQ
             + "leaves no whole batch, and so no step, in the smallest shard, 4 of the 8 training rows of")
             && sweep.stderr.contains("hint: use a train.batch_size (the global batch) of at most 8, or train.drop_last: false"), "\(sweep.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory))
+    }
+
+    /// `launch ssh` checks the shards here only where this host can read the data: data that only the other hosts
+    /// hold is theirs to check, and the launch goes on to them.
+    @Test func sshLaunchLeavesDataOnlyTheHostsHoldToThem() throws {
+        let directory = PSTrainProcess.runDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let result = try PSTrainProcess.run(["launch", "ssh", "--hosts", "pstrain-no-such-host.invalid:3", "--insecure", "data.format=csv",
+                                             "data.train=/nonexistent/on-this-host.csv", "--run-dir", directory], timeout: 60)
+        #expect(result.status != 0 && result.stderr.contains("ssh pstrain-no-such-host.invalid: could not look for the data files"), "\(result.stderr)")
     }
 
     /// A sweep splits its global batch among each run's workers: a batch larger than the smallest shard of its most
