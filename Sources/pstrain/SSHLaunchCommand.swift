@@ -138,7 +138,7 @@ struct SSHLaunchCommand: ParsableCommand {
             }
             let workerHosts = try SSHHost.parseList(record.hosts, option: "--hosts")
             let serverHosts = try record.shardHosts()
-            let (workers, servers) = try record.roleCounts()
+            let workers = workerHosts.map(\.count).reduce(0, +), servers = serverHosts.map(\.count).reduce(0, +)
             let launchConfig = directory.url.appendingPathComponent("launch.yaml")
             let keys = record.curve ? try LocalLaunchCommand.curveOptions(in: directory.url, servers: servers) : (server: [], worker: [])
             let setpriv = CapturedRun.locate("setpriv")
@@ -280,12 +280,12 @@ struct SSHLaunchRecord: Codable {
         return moved
     }
 
-    /// The shards' hosts: --servers-on, or by default one shard on the first worker host.
     /// How many workers and server shards the run places.
     func roleCounts() throws -> (workers: Int, servers: Int) {
         (try SSHHost.parseList(hosts, option: "--hosts").map(\.count).reduce(0, +), try shardHosts().map(\.count).reduce(0, +))
     }
 
+    /// The shards' hosts: --servers-on, or by default one shard on the first worker host.
     func shardHosts() throws -> [SSHHost] {
         try serversOn.map { try SSHHost.parseList($0, option: "--servers-on") }
             ?? [SSHHost(destination: SSHHost.parseList(hosts, option: "--hosts")[0].destination, count: 1)]
