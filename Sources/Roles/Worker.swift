@@ -41,7 +41,8 @@ public struct WorkerReport: Sendable {
 /// Runs on the calling thread, which alone uses the transports. It never applies an update: the servers do. With
 /// several server shards it pushes each shard its slice of the gradient and assembles the weights from theirs.
 public final class Worker {
-    public let run: PreparedRun
+    /// The job's config and model; once this worker has joined, without the data (see `trainToTheEnd`).
+    public private(set) var run: PreparedRun
     /// One transport per server shard, shard 0 first.
     let transports: [ClientTransport]
     let requestedRank: Int
@@ -127,9 +128,12 @@ public final class Worker {
         var place = try join(rank: requestedRank, plan: plan)
         let rank = place.rank
         monitoring.joined(rank: rank, step: place.startStep)
-        let t = run.config.train, data = run.train
+        // This worker reads only its shard from here on: it keeps those rows, in shard order, and lets the whole
+        // training and test sets go (as many copies as workers on one host, else). Its rank never changes.
+        let data = run.takeShard(rank: rank, workers: cluster.workers)
+        let shardRows = Array(0 ..< data.rows)
+        let t = run.config.train
         let network = Network<Float>(spec: run.spec)
-        let shard = run.shardRows(rank: rank, workers: cluster.workers)
         let totalSteps = t.epochs * place.stepsPerEpoch
         // The gradient is computed straight into the frame that carries it (one server) or is cut into per-shard
         // frames; a frame is reused once sent.
@@ -148,7 +152,7 @@ public final class Worker {
                 while step < totalSteps {
                     let epoch = step / place.stepsPerEpoch, index = step % place.stepsPerEpoch
                     if batches?.epoch != epoch {
-                        batches = (epoch, Array(EpochBatches(shardRows: shard, batchSize: t.batchSize, epoch: epoch, seed: t.seed, rank: rank,
+                        batches = (epoch, Array(EpochBatches(shardRows: shardRows, batchSize: t.batchSize, epoch: epoch, seed: t.seed, rank: rank,
                                                              shuffle: t.shuffle, dropLast: t.dropLast)))
                     }
                     var header = Header(kind: .push, jobID: jobID, sender: Int32(rank))

@@ -6,8 +6,8 @@ import Optimizers
 /// A config turned into things that run: data in memory, the model's shape, optimizer settings and schedule.
 public struct PreparedRun: Sendable {
     public let config: RunConfig
-    public let train: Dataset
-    public let test: Dataset?
+    public private(set) var train: Dataset
+    public private(set) var test: Dataset?
     public let spec: NetworkSpec
     /// Classes of a classification task; nil for regression.
     public let classes: Int?
@@ -154,6 +154,17 @@ public struct PreparedRun: Sendable {
     private func shardAndBatch(workers: Int, splittingGlobalBatch split: Bool) -> (smallest: Int, batch: Int) {
         // Both shard modes give every worker at least rows / workers rows (rounded down).
         (train.rows / workers, split ? Self.workerBatch(splitting: config.train.batchSize, among: workers) : config.train.batchSize)
+    }
+
+    /// Worker `rank`'s shard of the training set, out of `workers`, as a data set of its own (its rows in shard
+    /// order), for a worker that reads only its shard from then on. Lets go of the rest: `train` keeps its widths and
+    /// source but no rows, and `test` becomes nil. The test set goes before the shard is copied, so that the copy
+    /// takes no more memory at its peak than the test set did whenever the shard is no larger.
+    public mutating func takeShard(rank: Int, workers: Int) -> Dataset {
+        test = nil
+        let shard = train.selecting(rows: shardRows(rank: rank, workers: workers))
+        train = Dataset(features: [], targets: [], featureCount: train.featureCount, targetWidth: train.targetWidth, source: train.source)
+        return shard
     }
 
     /// Rows of worker `rank`'s shard of the training set, out of `workers`.

@@ -19,6 +19,9 @@ struct WorkerCommand: ParsableCommand {
             Usually started by `pstrain launch`, or by an engine whose environment names the server and the rank \
             (TF_CONFIG, DMLC_*, SLURM_*, JOB_COMPLETION_INDEX; `pstrain env` shows what it found).
 
+            It reads the whole data set, whose scaling statistics and classes fix the model, and once the server \
+            has given it its rank keeps only that shard's rows (data.shard: contiguous or strided).
+
             On the server's host it passes gradients and weights through shared memory, the socket carrying only \
             headers; elsewhere, or with cluster.shared_memory=false, everything goes over the connection. The \
             server's log says which, for each worker.
@@ -53,7 +56,8 @@ struct WorkerCommand: ParsableCommand {
         do {
             let cluster = try ClusterResolution(role: .worker)
             let resolved = try configuration.load(extra: cluster.configOverrides(configuration))
-            let prepared = try PreparedRun(config: resolved)
+            // Handed to the worker, which lets the data go once it holds its shard: no copy may stay behind here.
+            var prepared: PreparedRun? = try PreparedRun(config: resolved)
             let context = try ZMQContext()
             var addresses = try cluster.connectAddresses(flag: connect)
             let keys = try curve.load()
@@ -66,7 +70,7 @@ struct WorkerCommand: ParsableCommand {
             if connect == nil && cluster.spec?.discoversShards == true && resolved.cluster.servers > 1 {
                 // ps-lite's variables name shard 0 only; it knows the others once they have all joined it.
                 transports.append(try open(addresses[0]))
-                addresses += try ShardRendezvous.shardEndpoints(from: transports[0], jobID: prepared.jobID, servers: resolved.cluster.servers,
+                addresses += try ShardRendezvous.shardEndpoints(from: transports[0], jobID: prepared!.jobID, servers: resolved.cluster.servers,
                                                           timeout: resolved.cluster.serverTimeout,
                                                           maxPayloadBytes: resolved.cluster.maxMessageMb << 20)
             }
@@ -81,10 +85,10 @@ struct WorkerCommand: ParsableCommand {
                 print("metrics on http://\(endpoint.address)/metrics")
                 fflush(nil)
             }
-            let clients = sharedPayloadTransports(transports, run: prepared)
+            let clients = sharedPayloadTransports(transports, run: prepared!)
             let trap = SignalTrap { _ in Glibc.exit(143) }
             let report = try withExtendedLifetime(trap) {
-                try Worker(run: prepared, transports: clients, rank: cluster.rank(flag: rank), overrun: { message in
+                try Worker(run: prepared.take()!, transports: clients, rank: cluster.rank(flag: rank), overrun: { message in
                     // The computation's thread is stuck: end the process from here, without the clean-up it could hang in.
                     printError("pstrain worker: error: \(message)")
                     Glibc._exit(ExitCode.failure.rawValue)

@@ -82,6 +82,16 @@ import Testing
         #expect(kept.count == 2 && Array(kept.map(Array.init)) == [[100, 101, 102, 103], [104, 105, 106, 107]])
     }
 
+    @Test func selectingRowsKeepsTheirValuesOrderAndLines() {
+        let data = Dataset(features: [0, 1, 10, 11, 20, 21], targets: [0, 1, 2, 3, 4, 5], featureCount: 2, targetWidth: 2, source: "t.csv",
+                           sourceLines: [2, 3, 5])
+        let picked = data.selecting(rows: [2, 0])
+        #expect(picked.features == [20, 21, 0, 1] && picked.targets == [4, 5, 0, 1])
+        #expect(picked.featureCount == 2 && picked.targetWidth == 2 && picked.rows == 2)
+        #expect(picked.location(ofRow: 0) == "t.csv, line 5" && picked.location(ofRow: 1) == "t.csv, line 2")
+        #expect(data.selecting(rows: []).rows == 0)
+    }
+
     @Test func gatherCopiesRowsInOrder() {
         let data = Dataset(features: [0, 1, 10, 11, 20, 21], targets: [0, 1, 2], featureCount: 2, source: "t")
         var x = [Float](repeating: -1, count: 4), y = [Float](repeating: -1, count: 2)
