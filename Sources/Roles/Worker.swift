@@ -130,7 +130,9 @@ public final class Worker {
         monitoring.joined(rank: rank, step: place.startStep)
         // This worker reads only its shard from here on: it keeps those rows, in shard order, and lets the whole
         // training and test sets go (as many copies as workers on one host, else). Its rank never changes.
+        let totalRows = run.train.rows
         let data = run.takeShard(rank: rank, workers: cluster.workers)
+        log("worker \(rank): its shard: \(data.rows) of the \(totalRows) training rows (\(run.config.data.shard.rawValue))")
         let shardRows = Array(0 ..< data.rows)
         let t = run.config.train
         let network = Network<Float>(spec: run.spec)
