@@ -34,13 +34,8 @@ public struct Dataset: Sendable {
     /// The rows `indices`, in that order, as a data set of their own (a worker's shard). Rows keep the lines they
     /// were read from, so errors still name the file's line.
     public func selecting(rows indices: [Int]) -> Dataset {
-        var x = [Float](), y = [Float]()
-        x.reserveCapacity(indices.count * featureCount)
-        y.reserveCapacity(indices.count * targetWidth)
-        for row in indices {
-            x += features[row * featureCount ..< (row + 1) * featureCount]
-            y += targets[row * targetWidth ..< (row + 1) * targetWidth]
-        }
+        var x = [Float](repeating: 0, count: indices.count * featureCount), y = [Float](repeating: 0, count: indices.count * targetWidth)
+        gather(indices[...], features: &x, targets: &y)
         return Dataset(features: x, targets: y, featureCount: featureCount, targetWidth: targetWidth, source: source,
                        sourceLines: sourceLines.map { lines in indices.map { lines[$0] } })
     }
