@@ -8,7 +8,8 @@ extension ParameterServer {
     /// Writes a checkpoint every `train.checkpoint_every` versions or `train.checkpoint_seconds` seconds. With several
     /// shards, shard 0 writes it for the job: the whole model, its own slice and the others' (see `saveShardedCheckpoint`).
     func checkpointIfDue() throws {
-        guard shard == 0 else { return }
+        // Once asked to stop, the checkpoint written on the way out stands in for it.
+        guard shard == 0, stop.requested == nil else { return }
         let t = run.config.train
         let byStep = t.checkpointEvery > 0 && Int(version) % t.checkpointEvery == 0 && Int(version) != lastCheckpointStep
         let byTime = t.checkpointSeconds > 0 && Date().timeIntervalSince(lastCheckpoint) >= t.checkpointSeconds
@@ -19,9 +20,10 @@ extension ParameterServer {
     /// The checkpoint written when the server is asked to stop; its step, or nil when none could be written.
     ///
     /// With several shards, every shard is usually stopped at once (`pstrain launch` signals them together). The
-    /// others serve on for up to `stopGrace` seconds, until shard 0 has collected their parts. In sync mode a shard
-    /// can still be one step behind shard 0 (a worker's norm total on the way), never ahead: none can take the next
-    /// step before shard 0 answers it, and it no longer does. A shard that never catches up, or is gone, costs this
+    /// others serve on for up to `stopGrace` seconds, until shard 0 has collected their parts. In sync mode they
+    /// can stand one step from shard 0 either way. Behind: a worker's norm total is still on the way to them, and
+    /// shard 0 waits for them to take it. Ahead: they took a norm total still unread in shard 0's queue, and shard 0
+    /// first finishes that step (`finishesTheStepUnderWay`). A shard that never catches up, or is gone, costs this
     /// checkpoint only; the latest periodic one stands.
     func checkpointOnStop() -> Int? {
         do {
@@ -35,6 +37,17 @@ extension ParameterServer {
             log("no checkpoint as the server stops: \(error)")
             return nil
         }
+    }
+
+    /// Shard 0 of several in sync mode, asked to stop while its step waits for the workers' norm total: whether it
+    /// serves on to take it. The workers send the total only once every shard has sent its share, and to shard 0
+    /// first, so another shard may already have taken this step: a checkpoint now would mix two steps, and none
+    /// would be written. Half the stop grace at most, so what `checkpointOnStop` waits for still fits the budget.
+    func finishesTheStepUnderWay() -> Bool {
+        guard shard == 0, plan.shards > 1, cluster.mode == .sync, stepAwaitingNorm != nil else { return false }
+        let since = stoppingSince ?? Date()
+        stoppingSince = since
+        return Date().timeIntervalSince(since) < Self.stopGrace(cluster) / 2
     }
 
     /// How long the shards take, when stopped together, to hand shard 0 the parts of its last checkpoint: within

@@ -55,8 +55,8 @@ public final class ParameterServer {
     /// A shard other than 0: shard 0's connection that took this shard's final slice, and gets its tally last.
     var finalSnapshotTaker: PeerID?
     var finalSnapshotServed: Bool { finalSnapshotTaker != nil }
-    /// A shard other than 0 asked to stop: since when, and whether shard 0 has since collected its part of the
-    /// checkpoint written on the way out.
+    /// Asked to stop: since when. A shard other than 0 also notes whether shard 0 has since collected its part of
+    /// the checkpoint written on the way out.
     var stoppingSince: Date?
     var stopSnapshotServed = false
 
@@ -271,7 +271,7 @@ public final class ParameterServer {
                         if stopSnapshotServed || Date().timeIntervalSince(stoppingSince!) >= Self.stopGrace(cluster) {
                             throw ServerStopped(reason: reason, checkpointStep: nil)
                         }
-                    } else {
+                    } else if !finishesTheStepUnderWay() {
                         throw ServerStopped(reason: reason, checkpointStep: checkpointOnStop())
                     }
                 }

@@ -54,11 +54,11 @@ import Wire
 
     /// Shards 0 (unless `startShardZero` is false) and 1 of `run`, each serving on a thread of its own in `directory`,
     /// shard 0 linked to shard 1 and resumed from `checkpoint` when given (handing shard 1 its slice only if
-    /// `restoring`). `stop` stops both and says whether they did within 10 s; `shardZeroError` is what shard 0's
-    /// serve threw, if it has.
+    /// `restoring`). `stop` stops both and says whether they did within 10 s (`stopRequest` asks them without
+    /// waiting); `shardZeroError` is what shard 0's serve threw, if it has.
     func serveTwoShards(_ run: PreparedRun, resuming checkpoint: TrainingCheckpoint? = nil, restoring: Bool = false,
                         startShardZero: Bool = true) throws -> (networks: [InMemoryNetwork], directory: String, stop: () -> Bool,
-                                                                shardZeroError: () -> Error?) {
+                                                                stopRequest: StopRequest, shardZeroError: () -> Error?) {
         let networks = [InMemoryNetwork(), InMemoryNetwork()]
         let shardZeroError = ServeError()
         let directory = try RunDirectory(path: FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-shards-\(UUID().uuidString)").path)
@@ -82,7 +82,7 @@ import Wire
         return (networks, directory.url.path, {
             stop.request("test over")
             return served.wait(timeout: .now() + 10) == .success
-        }, { shardZeroError.error })
+        }, stop, { shardZeroError.error })
     }
 
     /// Sends `header` (with `values` as its payload) from `client` and returns the answer's header and payload.
@@ -96,6 +96,79 @@ import Wire
             floats.withUnsafeMutableBufferPointer { message.copyFloats(into: $0) }
             return (message.header, floats, message.text)
         }
+    }
+
+    /// A worker (the job's only one) joins shards 0 and 1 of `run` and pushes each its slice of one sync step, a
+    /// gradient of 0.01 everywhere announced by its sum of squares. Both answer with their share of the step's
+    /// norm and wait for the total; returned are the worker's connections and the total it would send.
+    func startOneStep(_ run: PreparedRun, on networks: [InMemoryNetwork]) throws -> (worker: [InMemoryClient], normTotal: Double) {
+        let plan = try ShardPlan(parameterCount: run.spec.layout.count, shards: 2)
+        let worker = networks.map { $0.connect() }
+        var shares = 0.0
+        for k in 0 ..< 2 {
+            var register = Header(kind: .register, jobID: run.jobID, sender: 0, shard: UInt16(k), layoutHash: run.spec.layout.hash)
+            #expect(try ask(worker[k], register)?.header.kind == .welcome)
+            register.kind = .pull
+            #expect(try ask(worker[k], register)?.header.version == 0)
+            try worker[k].send([OutboundFrame(Header(kind: .gradientNorm, jobID: run.jobID, sender: 0, shard: UInt16(k),
+                                                     value: 1e-4 * Double(run.spec.layout.count)).encoded())])
+            let push = Header(kind: .push, jobID: run.jobID, sender: 0, shard: UInt16(k), elementType: .float32, aux: 4,
+                              count: UInt64(plan.range(k).count), value: 1.5)
+            let share = try #require(try ask(worker[k], push, [Float](repeating: 0.01, count: plan.range(k).count)))
+            #expect(share.header.kind == .normShare && share.header.version == 0)
+            shares += share.header.value
+        }
+        return (worker, shares)
+    }
+
+    /// The norm total the worker of `startOneStep` sends `shard`, and the weights that shard answers with.
+    func sendNormTotal(_ total: Double, to shard: Int, from worker: [InMemoryClient], _ run: PreparedRun) throws -> (header: Header, values: [Float], text: String?)? {
+        try ask(worker[shard], Header(kind: .normTotal, jobID: run.jobID, sender: 0, shard: UInt16(shard), value: total))
+    }
+
+    /// Shards 0 and 1 stopped together in sync mode, when shard 1 has taken a step whose norm total shard 0 has not
+    /// read yet (the worker sends it to every shard; here shard 0's comes late): shard 0 finishes that step before it
+    /// collects the checkpoint, so the checkpoint is written, at the step both reached, and holds both slices.
+    @Test func shardZeroStoppedMidStepFinishesItAndCheckpointsIt() throws {
+        var config = config(servers: 2, optimizer: .adam)
+        config.cluster.workers = 1
+        let run = try PreparedRun(config: config)
+        let shards = try serveTwoShards(run)
+        var stopped = false
+        defer { if !stopped { _ = shards.stop() } }
+        let (worker, total) = try startOneStep(run, on: shards.networks)
+        let shardOne = try sendNormTotal(total, to: 1, from: worker, run)
+        #expect(shardOne?.header.kind == .weights && shardOne?.header.version == 1)
+
+        shards.stopRequest.request("test over")
+        // Shard 0 checks for a stop before each message it takes: it has seen this one by the second answer.
+        for _ in 0 ..< 2 {
+            let answered = try ask(shards.networks[0].connect(), Header(kind: .stats, jobID: run.jobID, sender: -1))
+            try #require(answered?.header.kind == .stats, "shard 0 stopped before it finished the step under way")
+        }
+        let shardZero = try sendNormTotal(total, to: 0, from: worker, run)
+        #expect(shardZero?.header.kind == .weights && shardZero?.header.version == 1)
+        stopped = true
+        #expect(shards.stop(), "the servers did not stop")
+        let stop = try #require(shards.shardZeroError() as? ServerStopped, "\(String(describing: shards.shardZeroError()))")
+        #expect(stop.checkpointStep == 1, "\(stop)")
+        let written = try checkpoint(step: 1, of: config, in: shards.directory)
+        #expect(written.parameters == shardZero!.values + shardOne!.values, "the checkpoint is not both shards' step 1")
+    }
+
+    /// The same stop when no norm total comes at all (the worker was stopped too): shard 0 waits for it half the
+    /// stop grace, no longer, and checkpoints the step before it, where both shards stand.
+    @Test func shardZeroStoppedMidStepWaitsForItsTotalOnlyABoundedTime() throws {
+        var config = config(servers: 2, optimizer: .adam)
+        config.cluster.workers = 1
+        config.cluster.serverTimeout = 1
+        let run = try PreparedRun(config: config)
+        let shards = try serveTwoShards(run)
+        _ = try startOneStep(run, on: shards.networks)
+        #expect(shards.stop(), "the servers did not stop")
+        let stop = try #require(shards.shardZeroError() as? ServerStopped, "\(String(describing: shards.shardZeroError()))")
+        #expect(stop.checkpointStep == 0, "\(stop)")
+        _ = try checkpoint(step: 0, of: config, in: shards.directory)
     }
 
     /// A restore that does not fit the shard is refused with the reason and changes nothing; one that fits is
