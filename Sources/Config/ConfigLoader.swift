@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Yams
 
@@ -220,6 +221,7 @@ public enum ConfigLoader {
         case is Bool.Type: "true or false"
         case is String.Type: "text"
         case is [Int].Type: "a list of whole numbers, e.g. [256, 128]"
+        case is CSVColumn.Type: "a column's position (from 0; -1 is the last) or its name in the header line"
         default: "a value of type \(type)"
         }
     }

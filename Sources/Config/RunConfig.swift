@@ -28,9 +28,10 @@ public struct DataConfig: Codable, Equatable, Sendable {
     public var test: String?
     public var trainLabels: String?
     public var testLabels: String?
-    /// CSV: whether the first line is a header, and which column holds the label (-1 is the last).
+    /// CSV: whether the first line is a header, and which column holds the label: a position from 0 (-1 is the
+    /// last) or a name from the header line (which then needs no `header: true`).
     public var header = false
-    public var labelColumn = 0
+    public var labelColumn = CSVColumn.position(0)
     /// LIBSVM: the number of features (else the largest index seen); synthetic: the number of features.
     public var features: Int?
     public var scale = ScalingKind.none

@@ -2,8 +2,13 @@ import Glibc
 
 /// Reads delimited text: one sample a line, one column holding the label, the rest features.
 public enum CSVReader {
-    /// Reads `path`. `labelColumn` counts from 0; a negative value counts from the end (-1 is the last column).
-    public static func read(path: String, hasHeader: Bool = false, labelColumn: Int = 0, delimiter: UInt8 = UInt8(ascii: ",")) throws(DataError) -> Dataset {
+    /// Reads `path`, the label in `labelColumn`. A column given by name is looked up in the first line, which is
+    /// then the header whatever `hasHeader` says.
+    public static func read(path: String, hasHeader: Bool = false, labelColumn: CSVColumn = .position(0),
+                            delimiter: UInt8 = UInt8(ascii: ",")) throws(DataError) -> Dataset {
+        var hasHeader = hasHeader
+        var headerNames: [String]?
+        if case .name = labelColumn { hasHeader = true }
         var bytes = try readFile(path)
         bytes.append(0) // strtof needs a terminator after the last field
         var features: [Float] = [], targets: [Float] = [], lines: [Int] = []
@@ -17,7 +22,10 @@ public enum CSVReader {
                 var lineEnd = p
                 while lineEnd < end && lineEnd.pointee != 10 { lineEnd += 1 }
                 defer { p = lineEnd + 1 }
-                if hasHeader && lineNumber == 1 { continue }
+                if hasHeader && lineNumber == 1 {
+                    if case .name = labelColumn { headerNames = fieldNames(p, lineEnd, delimiter: delimiter) }
+                    continue
+                }
                 if isBlank(p, lineEnd) { continue }
                 row.removeAll(keepingCapacity: true)
                 var q = p
@@ -49,10 +57,19 @@ public enum CSVReader {
                         return DataError(source: path, line: lineNumber, message: "found \(columns) column; expected a label and at least one feature",
                                          hint: delimiter == UInt8(ascii: ",") ? "is the file delimited by something other than commas?" : nil)
                     }
-                    label = labelColumn < 0 ? columns + labelColumn : labelColumn
-                    guard label >= 0 && label < columns else {
-                        return DataError(source: path, line: lineNumber, message: "label column \(labelColumn) does not exist in \(columns) columns",
-                                         hint: "data.label_column counts from 0; -1 is the last column")
+                    switch labelColumn {
+                    case .position(let position):
+                        label = position < 0 ? columns + position : position
+                        guard label >= 0 && label < columns else {
+                            return DataError(source: path, line: lineNumber, message: "label column \(position) does not exist in \(columns) columns",
+                                             hint: "data.label_column counts from 0; -1 is the last column")
+                        }
+                    case .name(let name):
+                        switch labelPosition(named: name, among: headerNames ?? [], columns: columns) {
+                        case .success(let position): label = position
+                        case .failure(let problem):
+                            return DataError(source: path, line: problem.onHeader ? 1 : lineNumber, message: problem.message, hint: problem.hint)
+                        }
                     }
                 } else if row.count != columns {
                     return DataError(source: path, line: lineNumber,
@@ -67,6 +84,46 @@ public enum CSVReader {
         if let parsed { throw parsed }
         guard !targets.isEmpty else { throw DataError(source: path, message: "no samples found", hint: "the file is empty or holds only a header") }
         return Dataset(features: features, targets: targets, featureCount: columns - 1, source: path, sourceLines: lines)
+    }
+
+    /// A header line's fields, trimmed of blanks and of the double quotes around a quoted one. A byte order mark
+    /// (spreadsheets write one before the first name) goes too.
+    static func fieldNames(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, delimiter: UInt8) -> [String] {
+        UnsafeBufferPointer(start: start, count: end - start).split(separator: delimiter, omittingEmptySubsequences: false).map { field in
+            var name = Substring(String(decoding: field, as: UTF8.self)).drop { $0.isWhitespace || $0 == "\u{FEFF}" }
+            while name.last?.isWhitespace == true { name = name.dropLast() }
+            if name.count >= 2, name.first == "\"", name.last == "\"" { name = name.dropFirst().dropLast() }
+            return String(name)
+        }
+    }
+
+    /// Why a label column given by name was not found: the message, a hint, and whether it concerns the header line.
+    struct NamedColumnProblem: Error {
+        var message: String
+        var hint: String?
+        var onHeader = true
+    }
+
+    /// The position of the column `name` in `header`, whose rows have `columns` columns.
+    static func labelPosition(named name: String, among header: [String], columns: Int) -> Result<Int, NamedColumnProblem> {
+        let matches = header.indices.filter { header[$0] == name }
+        guard matches.count == 1 else {
+            if matches.count > 1 {
+                return .failure(NamedColumnProblem(message: "the header names \(matches.count) columns '\(name)' (columns \(matches.map { "\($0)" }.joined(separator: ", ")))",
+                                                   hint: "rename one, or give data.label_column as a position: columns count from 0"))
+            }
+            let listed = header.count <= 12 ? header.joined(separator: ", ") : header.prefix(12).joined(separator: ", ") + ", ... (\(header.count) columns)"
+            let sameButCase = header.first { $0.lowercased() == name.lowercased() }
+            return .failure(NamedColumnProblem(message: "no column is named '\(name)' in the header: \(listed)",
+                                               hint: sameButCase.map { "names are case-sensitive: did you mean '\($0)'?" }
+                                                   ?? "data.label_column takes a name from the first line, or a position counting from 0"))
+        }
+        guard header.count == columns else {
+            return .failure(NamedColumnProblem(message: "the header names \(header.count) columns and this line has \(columns)",
+                                               hint: "the label column is found by its place in the header, so both need the same columns",
+                                               onHeader: false))
+        }
+        return .success(matches[0])
     }
 
     static func isBlank(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> Bool {

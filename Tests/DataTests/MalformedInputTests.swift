@@ -38,7 +38,23 @@ import Testing
 
     @Test func csvLabelColumnOutOfRange() throws {
         let path = try file("cols.csv", "0,1,2\n")
-        #expect(error { _ = try CSVReader.read(path: path, labelColumn: 5) }?.message == "label column 5 does not exist in 3 columns")
+        #expect(error { _ = try CSVReader.read(path: path, labelColumn: .position(5)) }?.message == "label column 5 does not exist in 3 columns")
+    }
+
+    /// A label column named in the header must be there once, and the rows must have the header's columns.
+    @Test func csvLabelColumnNameNotInTheHeader() throws {
+        let path = try file("named.csv", "x1,x2,Label\n1,2,0\n")
+        let missing = try #require(error { _ = try CSVReader.read(path: path, labelColumn: .name("label")) })
+        #expect(missing.source == "\(path), line 1" && missing.message == "no column is named 'label' in the header: x1, x2, Label")
+        #expect(missing.hint == "names are case-sensitive: did you mean 'Label'?")
+        let wide = try file("wide.csv", (0 ..< 20).map { "p\($0)" }.joined(separator: ",") + "\n" + Array(repeating: "1", count: 20).joined(separator: ",") + "\n")
+        #expect(error { _ = try CSVReader.read(path: wide, labelColumn: .name("label")) }?.message
+            == "no column is named 'label' in the header: p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, ... (20 columns)")
+        let twice = try file("twice.csv", "y,x,y\n1,2,0\n")
+        #expect(error { _ = try CSVReader.read(path: twice, labelColumn: .name("y")) }?.message == "the header names 2 columns 'y' (columns 0, 2)")
+        let short = try file("short.csv", "x,y\n1,2,0\n")
+        let mismatch = error { _ = try CSVReader.read(path: short, labelColumn: .name("y")) }
+        #expect(mismatch?.source == "\(short), line 2" && mismatch?.message == "the header names 2 columns and this line has 3")
     }
 
     @Test func missingFile() {

@@ -47,8 +47,23 @@ import Testing
     @Test func csvWithHeaderAndLastLabelColumn() throws {
         let dir = try Fixtures.temporaryDirectory()
         try Fixtures.write(Array("a,b,label\r\n1.5,2,0\r\n\n3,-4e1,1\r\n".utf8), to: "\(dir)/h.csv")
-        let data = try CSVReader.read(path: "\(dir)/h.csv", hasHeader: true, labelColumn: -1)
+        let data = try CSVReader.read(path: "\(dir)/h.csv", hasHeader: true, labelColumn: .position(-1))
         #expect(data.features == [1.5, 2, 3, -40] && data.targets == [0, 1])
         #expect(data.sourceLines == [2, 4])
+    }
+
+    /// A label column named in the header reads as the same column given by position, in each file where it
+    /// stands (quoted or padded names too, and after a byte order mark), and takes the first line as the header
+    /// without `hasHeader`.
+    @Test func csvLabelColumnByName() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        try Fixtures.write(Array("a,b,label\r\n1.5,2,0\r\n3,-4e1,1\r\n".utf8), to: "\(dir)/train.csv")
+        try Fixtures.write(Array("\u{FEFF} \"label\" ,a,b\n1,1.5,2\n".utf8), to: "\(dir)/test.csv")
+        let byName = try CSVReader.read(path: "\(dir)/train.csv", labelColumn: .name("label"))
+        let byPosition = try CSVReader.read(path: "\(dir)/train.csv", hasHeader: true, labelColumn: .position(2))
+        #expect(byName.features == byPosition.features && byName.targets == byPosition.targets && byName.sourceLines == byPosition.sourceLines)
+        #expect(byName.features == [1.5, 2, 3, -40] && byName.targets == [0, 1])
+        let test = try CSVReader.read(path: "\(dir)/test.csv", labelColumn: .name("label"))
+        #expect(test.features == [1.5, 2] && test.targets == [1] && test.sourceLines == [2])
     }
 }

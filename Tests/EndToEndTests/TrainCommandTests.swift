@@ -22,13 +22,27 @@ import Testing
         #expect(accuracy >= 0.98, "MLP test accuracy \(accuracy)")
     }
 
-    /// CSV, LIBSVM and IDX hold the same numbers, so training on each gives the very same result.
+    /// The digits CSV `split` with a header line and its label moved to the last column, named `digit`.
+    func headeredCopy(of split: String) throws -> String {
+        let rows = try String(contentsOfFile: "Tests/Fixtures/digits/\(split).csv", encoding: .utf8).split(separator: "\n").map { line in
+            let fields = line.split(separator: ",")
+            return (fields.dropFirst() + fields.prefix(1)).joined(separator: ",")
+        }
+        let header = (0 ..< 64).map { "pixel\($0)" }.joined(separator: ",") + ",digit"
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-named-\(UUID().uuidString)-\(split).csv").path
+        try ([header] + rows).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// CSV, LIBSVM and IDX hold the same numbers, so training on each gives the very same result; so does a CSV
+    /// whose label column is named in a header line.
     @Test func everyFileFormatTrainsTheSameModel() throws {
         let digits = "Tests/Fixtures/digits"
         let formats: [[String]] = [
             ["data.format=libsvm", "data.train=\(digits)/train.libsvm", "data.test=\(digits)/test.libsvm"],
             ["data.format=idx", "data.train=\(digits)/train-images-idx3-ubyte", "data.train_labels=\(digits)/train-labels-idx1-ubyte",
              "data.test=\(digits)/test-images-idx3-ubyte", "data.test_labels=\(digits)/test-labels-idx1-ubyte"],
+            ["data.label_column=digit", "data.train=\(try headeredCopy(of: "train"))", "data.test=\(try headeredCopy(of: "test"))"],
         ]
         let (_, csv, _) = try train("configs/digits-softmax.yaml", ["train.epochs=3"])
         for overrides in formats {
