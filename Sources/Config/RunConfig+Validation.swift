@@ -1,3 +1,5 @@
+import Data
+
 /// Range checks that decoding cannot express. Each failure names the key and the accepted range.
 extension RunConfig {
     public func validate() throws(ConfigError) {
@@ -67,6 +69,10 @@ extension RunConfig {
         case .csv, .libsvm, .idx, .npy:
             try require(data.train != nil, "data.train", "a \(data.format.rawValue) run needs a training file", hint: "set data.train: path/to/train.\(data.format.rawValue)")
             try require((data.features ?? 1) >= 1, "data.features", "must be at least 1, got \(data.features ?? 0)")
+            try require(data.delimiter.map { CSVDelimiter(configName: $0) != nil } ?? true, "data.delimiter",
+                        "'\(data.delimiter ?? "")' cannot separate columns of numbers",
+                        hint: "give one character that is not a letter, digit, sign, dot or quote (',', ';', '|'), tab, or whitespace "
+                            + "for runs of spaces and tabs")
             if data.format == .idx || data.format == .npy {
                 try require(data.trainLabels != nil, "data.train_labels", "\(data.format.rawValue) keeps labels in a separate file; name it")
                 try require(data.test == nil || data.testLabels != nil, "data.test_labels", "\(data.format.rawValue) keeps labels in a separate file; name it")

@@ -32,6 +32,9 @@ public struct DataConfig: Codable, Equatable, Sendable {
     /// last) or a name from the header line (which then needs no `header: true`).
     public var header = false
     public var labelColumn = CSVColumn.position(0)
+    /// CSV: what separates the columns, as `CSVDelimiter(configName:)` reads it; nil is a comma. Optional so that a
+    /// config without it writes no line, and keeps the job id it had before the key existed.
+    public var delimiter: String?
     /// LIBSVM: the number of features (else the largest index seen); synthetic: the number of features.
     public var features: Int?
     public var scale = ScalingKind.none
@@ -49,6 +52,9 @@ public struct DataConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// What separates a CSV file's columns (validation has proved `delimiter` readable).
+    public var csvDelimiter: CSVDelimiter { delimiter.flatMap(CSVDelimiter.init(configName:)) ?? .comma }
+
     /// The files the data is read from: the training set's, then the test set's, each followed by its labels file
     /// (`idx`, `npy`); none for synthetic data.
     public var files: [String] {
@@ -56,7 +62,7 @@ public struct DataConfig: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case format, train, test, trainLabels = "train_labels", testLabels = "test_labels", header, labelColumn = "label_column"
+        case format, train, test, trainLabels = "train_labels", testLabels = "test_labels", header, labelColumn = "label_column", delimiter
         case features, scale, generator, samples, testSamples = "test_samples", classes, noise, seed, shard
     }
 }

@@ -2,10 +2,14 @@ import Glibc
 
 /// Reads delimited text: one sample a line, one column holding the label, the rest features.
 public enum CSVReader {
-    /// Reads `path`, the label in `labelColumn`. A column given by name is looked up in the first line, which is
-    /// then the header whatever `hasHeader` says.
+    /// Reads `path`, the label in `labelColumn`, columns separated by `delimiter`. A column given by name is looked
+    /// up in the first line, which is then the header whatever `hasHeader` says.
     public static func read(path: String, hasHeader: Bool = false, labelColumn: CSVColumn = .position(0),
-                            delimiter: UInt8 = UInt8(ascii: ",")) throws(DataError) -> Dataset {
+                            delimiter: CSVDelimiter = .comma) throws(DataError) -> Dataset {
+        // Runs of blanks delimit as padding does, between fields: their separator is a byte no line holds.
+        let blanks = delimiter == .blanks, separator = delimiter.byte ?? 0
+        /// A space or tab that does not itself delimit.
+        func isPadding(_ byte: UInt8) -> Bool { (byte == 32 || byte == 9) && byte != separator }
         var hasHeader = hasHeader
         var headerNames: [String]?
         if case .name = labelColumn { hasHeader = true }
@@ -30,32 +34,40 @@ public enum CSVReader {
                 row.removeAll(keepingCapacity: true)
                 var q = p
                 while true {
-                    while q < lineEnd && (q.pointee == 32 || q.pointee == 9) { q += 1 }
-                    if q == lineEnd || q.pointee == delimiter || q.pointee == 13 {
+                    while q < lineEnd && isPadding(q.pointee) { q += 1 }
+                    if q == lineEnd || q.pointee == separator || q.pointee == 13 {
                         return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is empty",
                                          hint: "every column needs a number; fill or drop missing values first")
                     }
                     var next: UnsafeMutablePointer<CChar>? = nil
                     let value = strtof(UnsafeRawPointer(q).assumingMemoryBound(to: CChar.self), &next)
-                    var after = UnsafeRawPointer(next!).assumingMemoryBound(to: UInt8.self)
-                    while after < lineEnd && (after.pointee == 32 || after.pointee == 9 || after.pointee == 13) { after += 1 }
-                    if after == q || (after < lineEnd && after.pointee != delimiter) || !value.isFinite {
+                    let numberEnd = UnsafeRawPointer(next!).assumingMemoryBound(to: UInt8.self)
+                    var after = numberEnd
+                    while after < lineEnd && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
+                    let delimited = after == lineEnd || (blanks ? after > numberEnd : after.pointee == separator)
+                    if numberEnd == q || !delimited || !value.isFinite {
                         var fieldEnd = q
-                        while fieldEnd < lineEnd && fieldEnd.pointee != delimiter { fieldEnd += 1 }
+                        while fieldEnd < lineEnd && fieldEnd.pointee != separator && !(blanks && isPadding(fieldEnd.pointee)) {
+                            fieldEnd += 1
+                        }
                         let text = String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self)
+                        // A field holding another usual delimiter is most likely a whole line of columns separated by it.
+                        let otherDelimiter = [",", ";", "\t", "|"].first { text.contains($0) }
                         // Only the first sample line can be a header the config did not mention.
+                        let header = hasHeader || columns >= 0 ? nil : "if the first line is a header, set data.header: true"
                         return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is '\(text)', not a finite number",
-                                         hint: hasHeader || columns >= 0 ? nil : "if the first line is a header, set data.header: true")
+                                         hint: otherDelimiter.map { "are the columns separated by \($0 == "\t" ? "tabs" : "'\($0)'")? "
+                                             + "set data.delimiter: \($0 == "\t" ? "tab" : "'\($0)'")" } ?? header)
                     }
                     row.append(value)
                     if after == lineEnd { break }
-                    q = after + 1
+                    q = blanks ? after : after + 1
                 }
                 if columns < 0 {
                     columns = row.count
                     guard columns >= 2 else {
                         return DataError(source: path, line: lineNumber, message: "found \(columns) column; expected a label and at least one feature",
-                                         hint: delimiter == UInt8(ascii: ",") ? "is the file delimited by something other than commas?" : nil)
+                                         hint: "are its columns separated by something other than \(delimiter.description)? data.delimiter names it")
                     }
                     switch labelColumn {
                     case .position(let position):
@@ -88,8 +100,11 @@ public enum CSVReader {
 
     /// A header line's fields, trimmed of blanks and of the double quotes around a quoted one. A byte order mark
     /// (spreadsheets write one before the first name) goes too.
-    static func fieldNames(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, delimiter: UInt8) -> [String] {
-        UnsafeBufferPointer(start: start, count: end - start).split(separator: delimiter, omittingEmptySubsequences: false).map { field in
+    static func fieldNames(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, delimiter: CSVDelimiter) -> [String] {
+        let line = UnsafeBufferPointer(start: start, count: end - start)
+        let fields = delimiter.byte.map { line.split(separator: $0, omittingEmptySubsequences: false) }
+            ?? line.split(whereSeparator: { $0 == 32 || $0 == 9 || $0 == 13 })
+        return fields.map { field in
             var name = Substring(String(decoding: field, as: UTF8.self)).drop { $0.isWhitespace || $0 == "\u{FEFF}" }
             while name.last?.isWhitespace == true { name = name.dropLast() }
             if name.count >= 2, name.first == "\"", name.last == "\"" { name = name.dropFirst().dropLast() }

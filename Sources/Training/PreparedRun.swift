@@ -62,7 +62,7 @@ public struct PreparedRun: Sendable {
             let (train, test) = generator.generate(trainSamples: d.samples, testSamples: d.testSamples)
             return (train, d.testSamples > 0 ? test : nil)
         case .csv:
-            let read = { (path: String) throws in try CSVReader.read(path: path, hasHeader: d.header, labelColumn: d.labelColumn) }
+            let read = { (path: String) throws in try CSVReader.read(path: path, hasHeader: d.header, labelColumn: d.labelColumn, delimiter: d.csvDelimiter) }
             return (try read(d.train!), try d.test.map(read))
         case .libsvm:
             // Without data.features, both splits take the wider one's width: a split may omit the last feature.

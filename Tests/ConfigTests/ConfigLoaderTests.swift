@@ -75,6 +75,22 @@ import Testing
                 "\(list)")
     }
 
+    /// `data.delimiter` takes one character, tab or whitespace, and refuses what could be part of a number; left out,
+    /// it is a comma and writes no line, so the job id of a config without it is what it was before the key existed.
+    @Test func aDelimiterIsACharacterTabOrWhitespace() throws {
+        let csv = ["data.format=csv", "data.train=t.csv"]
+        #expect(try ConfigLoader.load(path: nil, overrides: csv + ["data.delimiter=tab"]).data.csvDelimiter == .character(9))
+        #expect(try ConfigLoader.load(path: try write("data:\n  format: csv\n  train: t.csv\n  delimiter: \"\\t\"\n")).data.csvDelimiter == .character(9))
+        #expect(try ConfigLoader.load(path: nil, overrides: csv + ["data.delimiter=';'"]).data.csvDelimiter == .character(UInt8(ascii: ";")))
+        #expect(try ConfigLoader.load(path: nil, overrides: csv + ["data.delimiter=whitespace"]).data.csvDelimiter == .blanks)
+        #expect(try ConfigLoader.load(path: nil, overrides: csv).data.csvDelimiter == .comma)
+        for bad in ["ab", "'.'", "e", "'-'", "'\"'"] {
+            let refused = error { _ = try ConfigLoader.load(path: nil, overrides: csv + ["data.delimiter=\(bad)"]) }
+            #expect(refused?.key == "data.delimiter" && refused?.message.hasSuffix("cannot separate columns of numbers") == true, "\(bad)")
+        }
+        #expect(!ConfigLoader.yaml(RunConfig()).contains("delimiter"))
+    }
+
     @Test func unknownKeysNameTheLineAndSuggest() throws {
         let path = try write("optimizer:\n  kind: adam\n  lrate: 0.1\n")
         let e = try #require(error { _ = try ConfigLoader.load(path: path) })

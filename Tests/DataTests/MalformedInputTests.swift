@@ -36,6 +36,23 @@ import Testing
         #expect(error { _ = try CSVReader.read(path: header) }?.hint == "if the first line is a header, set data.header: true")
     }
 
+    /// An empty field between two delimiters is named whatever the delimiter, and a line of columns separated by
+    /// another usual delimiter than the one given points to `data.delimiter`.
+    @Test func csvWithAnotherDelimiter() throws {
+        let tabs = try file("tabs.tsv", "0\t1\t2\n1\t\t3\n")
+        #expect(error { _ = try CSVReader.read(path: tabs, delimiter: .character(9)) }?.message == "column 2 is empty")
+        let tabsAsCommas = try #require(error { _ = try CSVReader.read(path: tabs) })
+        #expect(tabsAsCommas.source == "\(tabs), line 1" && tabsAsCommas.hint == "are the columns separated by tabs? set data.delimiter: tab")
+        let semicolons = try file("semicolons.csv", "0;1;2\n")
+        #expect(error { _ = try CSVReader.read(path: semicolons) }?.hint == "are the columns separated by ';'? set data.delimiter: ';'")
+        let blanks = try file("blanks.txt", "0 1 2\n1 2x 3\n")
+        #expect(error { _ = try CSVReader.read(path: blanks, delimiter: .blanks) }?.message == "column 2 is '2x', not a finite number")
+        let pipes = try file("pipes.csv", "0|1|2\n")
+        #expect(error { _ = try CSVReader.read(path: pipes, delimiter: .character(UInt8(ascii: "|"))) } == nil)
+        #expect(error { _ = try CSVReader.read(path: try file("single.csv", "0\n1\n")) }?.hint
+            == "are its columns separated by something other than ','? data.delimiter names it")
+    }
+
     @Test func csvLabelColumnOutOfRange() throws {
         let path = try file("cols.csv", "0,1,2\n")
         #expect(error { _ = try CSVReader.read(path: path, labelColumn: .position(5)) }?.message == "label column 5 does not exist in 3 columns")

@@ -52,6 +52,25 @@ import Testing
         #expect(data.sourceLines == [2, 4])
     }
 
+    /// Columns separated by a tab, a semicolon or runs of blanks read as the same numbers as with commas, blanks
+    /// around a field and a line's carriage return aside; a name is looked up in a header split the same way.
+    @Test func csvDelimiters() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        let files: [(String, CSVDelimiter)] = [
+            ("label,a,b\n0, 1.5 ,2\n1,3,-4e1\n", .comma),
+            ("label\ta\tb\n0\t 1.5 \t2\r\n1\t3\t-4e1\n", .character(9)),
+            ("label;a;b\n0;1.5;2\n1 ; 3;-4e1\n", .character(UInt8(ascii: ";"))),
+            ("  label   a b\n 0  1.5\t2  \r\n\n1 3 -4e1\n", .blanks),
+        ]
+        for (index, (text, delimiter)) in files.enumerated() {
+            try Fixtures.write(Array(text.utf8), to: "\(dir)/\(index).csv")
+            for column in [CSVColumn.position(0), .name("label")] {
+                let data = try CSVReader.read(path: "\(dir)/\(index).csv", hasHeader: true, labelColumn: column, delimiter: delimiter)
+                #expect(data.features == [1.5, 2, 3, -40] && data.targets == [0, 1], "\(delimiter.description), \(column)")
+            }
+        }
+    }
+
     /// A label column named in the header reads as the same column given by position, in each file where it
     /// stands (quoted or padded names too, and after a byte order mark), and takes the first line as the header
     /// without `hasHeader`.

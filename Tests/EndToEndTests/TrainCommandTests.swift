@@ -22,20 +22,21 @@ import Testing
         #expect(accuracy >= 0.98, "MLP test accuracy \(accuracy)")
     }
 
-    /// The digits CSV `split` with a header line and its label moved to the last column, named `digit`.
-    func headeredCopy(of split: String) throws -> String {
+    /// The digits CSV `split` with a header line and its label moved to the last column, named `digit`, columns
+    /// separated by `separator`.
+    func headeredCopy(of split: String, separator: String = ",") throws -> String {
         let rows = try String(contentsOfFile: "Tests/Fixtures/digits/\(split).csv", encoding: .utf8).split(separator: "\n").map { line in
             let fields = line.split(separator: ",")
-            return (fields.dropFirst() + fields.prefix(1)).joined(separator: ",")
+            return (fields.dropFirst() + fields.prefix(1)).joined(separator: separator)
         }
-        let header = (0 ..< 64).map { "pixel\($0)" }.joined(separator: ",") + ",digit"
+        let header = ((0 ..< 64).map { "pixel\($0)" } + ["digit"]).joined(separator: separator)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-named-\(UUID().uuidString)-\(split).csv").path
         try ([header] + rows).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
     /// CSV, LIBSVM and IDX hold the same numbers, so training on each gives the very same result; so does a CSV
-    /// whose label column is named in a header line.
+    /// whose label column is named in a header line, and one whose columns are separated by tabs.
     @Test func everyFileFormatTrainsTheSameModel() throws {
         let digits = "Tests/Fixtures/digits"
         let formats: [[String]] = [
@@ -43,6 +44,8 @@ import Testing
             ["data.format=idx", "data.train=\(digits)/train-images-idx3-ubyte", "data.train_labels=\(digits)/train-labels-idx1-ubyte",
              "data.test=\(digits)/test-images-idx3-ubyte", "data.test_labels=\(digits)/test-labels-idx1-ubyte"],
             ["data.label_column=digit", "data.train=\(try headeredCopy(of: "train"))", "data.test=\(try headeredCopy(of: "test"))"],
+            ["data.label_column=-1", "data.header=true", "data.delimiter=tab", "data.train=\(try headeredCopy(of: "train", separator: "\t"))",
+             "data.test=\(try headeredCopy(of: "test", separator: "\t"))"],
         ]
         let (_, csv, _) = try train("configs/digits-softmax.yaml", ["train.epochs=3"])
         for overrides in formats {
