@@ -1,6 +1,9 @@
 import Glibc
 
 /// Reads delimited text: one sample a line, one column holding the label, the rest features.
+///
+/// The label is a number (a class index, or a regression target), or the name of a class: a file whose first
+/// label is not a number names every class, and each name becomes its index in the sorted list of names.
 public enum CSVReader {
     /// Reads `path`, the label in `labelColumn`, columns separated by `delimiter`. A column given by name is looked
     /// up in the first line, which is then the header whatever `hasHeader` says.
@@ -17,6 +20,7 @@ public enum CSVReader {
         bytes.append(0) // strtof needs a terminator after the last field
         var features: [Float] = [], targets: [Float] = [], lines: [Int] = []
         var columns = -1, label = 0
+        var classes = ClassNames()
         let parsed: DataError? = bytes.withUnsafeBufferPointer { buffer -> DataError? in
             let base = buffer.baseAddress!, end = base + buffer.count - 1
             var p = base, lineNumber = 0
@@ -31,6 +35,21 @@ public enum CSVReader {
                     continue
                 }
                 if isBlank(p, lineEnd) { continue }
+                if columns < 0 {
+                    // The first sample line fixes the columns, and so where the label is.
+                    columns = fieldNames(p, lineEnd, delimiter: delimiter).count
+                    guard columns >= 2 else {
+                        let line = String(decoding: UnsafeBufferPointer(start: p, count: lineEnd - p), as: UTF8.self)
+                        return DataError(source: path, line: lineNumber, message: "found \(columns) column; expected a label and at least one feature",
+                                         hint: otherDelimiterHint(in: line)
+                                             ?? "are its columns separated by something other than \(delimiter.description)? data.delimiter names it")
+                    }
+                    switch labelPosition(labelColumn, among: headerNames ?? [], columns: columns) {
+                    case .success(let position): label = position
+                    case .failure(let problem):
+                        return DataError(source: path, line: problem.onHeader ? 1 : lineNumber, message: problem.message, hint: problem.hint)
+                    }
+                }
                 row.removeAll(keepingCapacity: true)
                 var q = p
                 while true {
@@ -40,50 +59,40 @@ public enum CSVReader {
                                          hint: "every column needs a number; fill or drop missing values first")
                     }
                     var next: UnsafeMutablePointer<CChar>? = nil
-                    let value = strtof(UnsafeRawPointer(q).assumingMemoryBound(to: CChar.self), &next)
+                    var value = strtof(UnsafeRawPointer(q).assumingMemoryBound(to: CChar.self), &next)
                     let numberEnd = UnsafeRawPointer(next!).assumingMemoryBound(to: UInt8.self)
                     var after = numberEnd
                     while after < lineEnd && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
                     let delimited = after == lineEnd || (blanks ? after > numberEnd : after.pointee == separator)
-                    if numberEnd == q || !delimited || !value.isFinite {
+                    let isNumber = numberEnd != q && delimited && value.isFinite
+                    if !isNumber || row.count == label && classes.named {
                         var fieldEnd = q
                         while fieldEnd < lineEnd && fieldEnd.pointee != separator && !(blanks && isPadding(fieldEnd.pointee)) {
                             fieldEnd += 1
                         }
-                        let text = String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self)
-                        // A field holding another usual delimiter is most likely a whole line of columns separated by it.
-                        let otherDelimiter = [",", ";", "\t", "|"].first { text.contains($0) }
-                        // Only the first sample line can be a header the config did not mention.
-                        let header = hasHeader || columns >= 0 ? nil : "if the first line is a header, set data.header: true"
-                        return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is '\(text)', not a finite number",
-                                         hint: otherDelimiter.map { "are the columns separated by \($0 == "\t" ? "tabs" : "'\($0)'")? "
-                                             + "set data.delimiter: \($0 == "\t" ? "tab" : "'\($0)'")" } ?? header)
+                        after = fieldEnd
+                        while after < lineEnd && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
+                        var text = String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self)
+                        while text.last?.isWhitespace == true { text.removeLast() }
+                        if row.count == label {
+                            switch classes.index(of: text, isNumber: isNumber, line: lineNumber) {
+                            case .success(let index): value = Float(index)
+                            case .failure(let problem): return DataError(source: path, line: lineNumber, message: problem.message, hint: problem.hint)
+                            }
+                        } else {
+                            // Only the first sample line can be a header the config did not mention.
+                            let header = hasHeader || !lines.isEmpty ? nil : "if the first line is a header, set data.header: true"
+                            return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is '\(text)', not a finite number",
+                                             hint: otherDelimiterHint(in: text) ?? header)
+                        }
+                    } else if row.count == label {
+                        classes.sawNumber(line: lineNumber)
                     }
                     row.append(value)
                     if after == lineEnd { break }
                     q = blanks ? after : after + 1
                 }
-                if columns < 0 {
-                    columns = row.count
-                    guard columns >= 2 else {
-                        return DataError(source: path, line: lineNumber, message: "found \(columns) column; expected a label and at least one feature",
-                                         hint: "are its columns separated by something other than \(delimiter.description)? data.delimiter names it")
-                    }
-                    switch labelColumn {
-                    case .position(let position):
-                        label = position < 0 ? columns + position : position
-                        guard label >= 0 && label < columns else {
-                            return DataError(source: path, line: lineNumber, message: "label column \(position) does not exist in \(columns) columns",
-                                             hint: "data.label_column counts from 0; -1 is the last column")
-                        }
-                    case .name(let name):
-                        switch labelPosition(named: name, among: headerNames ?? [], columns: columns) {
-                        case .success(let position): label = position
-                        case .failure(let problem):
-                            return DataError(source: path, line: problem.onHeader ? 1 : lineNumber, message: problem.message, hint: problem.hint)
-                        }
-                    }
-                } else if row.count != columns {
+                guard row.count == columns else {
                     return DataError(source: path, line: lineNumber,
                                      message: "\(row.count) columns, expected \(columns) (label + \(columns - 1) features) as on the first line")
                 }
@@ -95,7 +104,51 @@ public enum CSVReader {
         }
         if let parsed { throw parsed }
         guard !targets.isEmpty else { throw DataError(source: path, message: "no samples found", hint: "the file is empty or holds only a header") }
-        return Dataset(features: features, targets: targets, featureCount: columns - 1, source: path, sourceLines: lines)
+        var data = Dataset(features: features, targets: targets, featureCount: columns - 1, source: path, sourceLines: lines)
+        if classes.named { data.nameClasses(inOrderOfAppearance: classes.inOrderOfAppearance) }
+        return data
+    }
+
+    /// The label column's class names as a file is read: whether the file names its classes (decided by its first
+    /// label), and each distinct name's index in order of first appearance.
+    struct ClassNames {
+        private var indices: [String: Int] = [:]
+        private(set) var inOrderOfAppearance: [String] = []
+        /// Whether the first label read was a name, and on which line.
+        private var first: (named: Bool, line: Int)?
+        var named: Bool { first?.named == true }
+
+        /// Notes a label that is a number.
+        mutating func sawNumber(line: Int) {
+            if first == nil { first = (false, line) }
+        }
+
+        /// The index of the label `text` read on `line`; a number (`isNumber`) in a file that names its classes, or
+        /// a name in one that numbers them, is refused.
+        mutating func index(of text: String, isNumber: Bool, line: Int) -> Result<Int, LabelProblem> {
+            if first == nil { first = (!isNumber, line) }
+            let mixed = "a label column holds numbers or class names, not both"
+            guard named else {
+                return .failure(LabelProblem(message: "the label is '\(text)', a name, while line \(first!.line)'s is a number", hint: mixed))
+            }
+            guard !isNumber else {
+                return .failure(LabelProblem(message: "the label is \(text), a number, while line \(first!.line)'s is a class name", hint: mixed))
+            }
+            var name = Substring(text)
+            if name.count >= 2, name.first == "\"", name.last == "\"" { name = name.dropFirst().dropLast() }
+            if let index = indices[String(name)] { return .success(index) }
+            indices[String(name)] = inOrderOfAppearance.count
+            inOrderOfAppearance.append(String(name))
+            return .success(inOrderOfAppearance.count - 1)
+        }
+    }
+
+    /// For text that holds another usual delimiter than the one given (most likely a line of columns separated by
+    /// it): which to set.
+    static func otherDelimiterHint(in text: String) -> String? {
+        [",", ";", "\t", "|"].first { text.contains($0) }.map {
+            "are the columns separated by \($0 == "\t" ? "tabs" : "'\($0)'")? set data.delimiter: \($0 == "\t" ? "tab" : "'\($0)'")"
+        }
     }
 
     /// A header line's fields, trimmed of blanks and of the double quotes around a quoted one. A byte order mark
@@ -112,29 +165,40 @@ public enum CSVReader {
         }
     }
 
-    /// Why a label column given by name was not found: the message, a hint, and whether it concerns the header line.
-    struct NamedColumnProblem: Error {
+    /// What is wrong with the label column: the message, a hint, and whether it concerns the header line.
+    struct LabelProblem: Error {
         var message: String
         var hint: String?
         var onHeader = true
     }
 
-    /// The position of the column `name` in `header`, whose rows have `columns` columns.
-    static func labelPosition(named name: String, among header: [String], columns: Int) -> Result<Int, NamedColumnProblem> {
+    /// The position of `column` in lines of `columns` columns, whose names (with a name given) are `header`.
+    static func labelPosition(_ column: CSVColumn, among header: [String], columns: Int) -> Result<Int, LabelProblem> {
+        let name: String
+        switch column {
+        case .position(let position):
+            let label = position < 0 ? columns + position : position
+            guard label >= 0 && label < columns else {
+                return .failure(LabelProblem(message: "label column \(position) does not exist in \(columns) columns",
+                                                   hint: "data.label_column counts from 0; -1 is the last column", onHeader: false))
+            }
+            return .success(label)
+        case .name(let named): name = named
+        }
         let matches = header.indices.filter { header[$0] == name }
         guard matches.count == 1 else {
             if matches.count > 1 {
-                return .failure(NamedColumnProblem(message: "the header names \(matches.count) columns '\(name)' (columns \(matches.map { "\($0)" }.joined(separator: ", ")))",
+                return .failure(LabelProblem(message: "the header names \(matches.count) columns '\(name)' (columns \(matches.map { "\($0)" }.joined(separator: ", ")))",
                                                    hint: "rename one, or give data.label_column as a position: columns count from 0"))
             }
             let listed = header.count <= 12 ? header.joined(separator: ", ") : header.prefix(12).joined(separator: ", ") + ", ... (\(header.count) columns)"
             let sameButCase = header.first { $0.lowercased() == name.lowercased() }
-            return .failure(NamedColumnProblem(message: "no column is named '\(name)' in the header: \(listed)",
+            return .failure(LabelProblem(message: "no column is named '\(name)' in the header: \(listed)",
                                                hint: sameButCase.map { "names are case-sensitive: did you mean '\($0)'?" }
                                                    ?? "data.label_column takes a name from the first line, or a position counting from 0"))
         }
         guard header.count == columns else {
-            return .failure(NamedColumnProblem(message: "the header names \(header.count) columns and this line has \(columns)",
+            return .failure(LabelProblem(message: "the header names \(header.count) columns and this line has \(columns)",
                                                hint: "the label column is found by its place in the header, so both need the same columns",
                                                onHeader: false))
         }

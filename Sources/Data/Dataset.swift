@@ -10,6 +10,8 @@ public struct Dataset: Sendable {
     public var source: String
     /// The line of `source` each row was read from, for text formats; lets later checks name the line.
     public var sourceLines: [Int]?
+    /// The class each label index stands for, sorted, when the file named its classes; nil when its labels are numbers.
+    public private(set) var classNames: [String]?
 
     public var rows: Int { targets.count / targetWidth }
 
@@ -36,8 +38,27 @@ public struct Dataset: Sendable {
     public func selecting(rows indices: [Int]) -> Dataset {
         var x = [Float](repeating: 0, count: indices.count * featureCount), y = [Float](repeating: 0, count: indices.count * targetWidth)
         gather(indices[...], features: &x, targets: &y)
-        return Dataset(features: x, targets: y, featureCount: featureCount, targetWidth: targetWidth, source: source,
-                       sourceLines: sourceLines.map { lines in indices.map { lines[$0] } })
+        var selected = Dataset(features: x, targets: y, featureCount: featureCount, targetWidth: targetWidth, source: source,
+                               sourceLines: sourceLines.map { lines in indices.map { lines[$0] } })
+        selected.classNames = classNames
+        return selected
+    }
+
+    /// Names the classes of labels read as indices of `names`, in order of first appearance: they become indices of
+    /// the sorted names.
+    mutating func nameClasses(inOrderOfAppearance names: [String]) {
+        classNames = names
+        useClassNames(names.sorted())
+    }
+
+    /// Takes `names`, sorted and holding every one of `classNames`, as the classes: each label becomes the index of
+    /// its name there. Another file of the same job may name classes this one lacks.
+    public mutating func useClassNames(_ names: [String]) {
+        guard let current = classNames else { preconditionFailure("useClassNames on a data set whose labels are numbers") }
+        let position = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, Float($0)) })
+        let relabeled = current.map { position[$0]! }
+        for i in targets.indices { targets[i] = relabeled[Int(targets[i])] }
+        classNames = names
     }
 
     /// Copies the rows `indices` into contiguous buffers, ready for a batch's matrix products.

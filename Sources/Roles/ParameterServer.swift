@@ -334,6 +334,7 @@ public final class ParameterServer {
         summary.resumedFromStep = resumedFrom?.step
         summary.stepsRedone = stepsRedone
         summary.eventFile = metrics?.events.url.lastPathComponent
+        summary.classNames = run.classNames
         if plan.shards > 1 { summary.servers = plan.shards }
         try directory.writeSummary(summary)
         monitoring.publish(version: version, totalSteps: totalUpdates, traffic: transport.traffic, busyNanoseconds: busyNanoseconds,

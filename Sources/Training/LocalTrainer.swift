@@ -167,6 +167,7 @@ public final class LocalTrainer {
             wallSeconds: Date().timeIntervalSince(wallStart), trainSeconds: trainSeconds,
             samplesPerSecond: Double(samples) / max(trainSeconds, 1e-9), finalLearningRate: schedule.rate(atStep: max(step - 1, 0)))
         summary.eventFile = metrics.events.url.lastPathComponent
+        summary.classNames = run.classNames
         try directory.writeSummary(summary)
         return summary
     }

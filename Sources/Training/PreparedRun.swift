@@ -11,11 +11,14 @@ public struct PreparedRun: Sendable {
     public let spec: NetworkSpec
     /// Classes of a classification task; nil for regression.
     public let classes: Int?
+    /// What each class index stands for, when the labels were class names (CSV): sorted. Nil for number labels.
+    public let classNames: [String]?
 
     /// Loads and checks the data named by `config` and derives the model from it.
     public init(config: RunConfig) throws {
         self.config = config
         var (train, test) = try Self.load(config.data)
+        let classNames = try Self.unifyClassNames(&train, &test)
         // Before scaling, which takes the training set's width for the test set's.
         if let test, test.featureCount != train.featureCount {
             throw DataError(source: test.source, message: "\(test.featureCount) features, but the training set has \(train.featureCount)",
@@ -41,6 +44,18 @@ public struct PreparedRun: Sendable {
             classes = m.classes ?? (config.data.format == .synthetic ? config.data.classes : max(inferred, 2))
         case .regression: classes = nil
         }
+        if let names = classNames {
+            let listed = names.count <= 6 ? names.joined(separator: ", ") : names.prefix(6).joined(separator: ", ") + ", ..."
+            guard let classes else {
+                throw DataError(source: train.source, message: "the labels name classes (\(listed)); a \(m.kind.rawValue) model predicts numbers",
+                                hint: "use model.kind: softmax or logistic, or an MLP's model.head: multiclass or binary")
+            }
+            guard names.count <= classes else {
+                throw DataError(source: train.source, message: "the labels name \(names.count) classes (\(listed)) for a model of \(classes)",
+                                hint: head == .binary ? "a binary model takes two classes; use model.kind: softmax for more"
+                                    : "raise model.classes, or leave it out to count the names")
+            }
+        }
         if let classes {
             try train.validateClassLabels(classes: classes)
             try test?.validateClassLabels(classes: classes)
@@ -52,6 +67,29 @@ public struct PreparedRun: Sendable {
         self.train = train
         self.test = test
         self.classes = classes
+        self.classNames = classNames
+    }
+
+    /// With labels that name classes: the names of the training and test files together, sorted, each file's
+    /// labels made indices of them. Nil when the labels are numbers; an error when one file names and one numbers.
+    static func unifyClassNames(_ train: inout Dataset, _ test: inout Dataset?) throws(DataError) -> [String]? {
+        let files = [train] + (test.map { [$0] } ?? [])
+        guard let named = files.first(where: { $0.classNames != nil }) else { return nil }
+        if let numbered = files.first(where: { $0.classNames == nil }) {
+            throw DataError(source: numbered.source, message: "its labels are numbers, while \(named.source) names its classes",
+                            hint: "the training and test files need labels of one kind")
+        }
+        let names = Set(files.flatMap { $0.classNames! }).sorted()
+        train.useClassNames(names)
+        test?.useClassNames(names)
+        return names
+    }
+
+    /// "setosa=0, versicolor=1, virginica=2": the class names and the index each stands for (the first 10).
+    public var classNamesDescription: String? {
+        classNames.map { names in
+            names.prefix(10).enumerated().map { "\($1)=\($0)" }.joined(separator: ", ") + (names.count > 10 ? ", ... (\(names.count) classes)" : "")
+        }
     }
 
     static func load(_ d: DataConfig) throws -> (Dataset, Dataset?) {

@@ -175,6 +175,8 @@ public struct TrainingSummary: Codable, Sendable, Equatable {
     public var stepsRedone: Int?
     /// The run's TensorBoard event file, in the run directory (`tensorboard --logdir` on the run shows it).
     public var eventFile: String?
+    /// With labels that name classes: the name of each class index the model predicts.
+    public var classNames: [String]?
 
     public init(status: String, model: String, parameters: Int, trainLoss: Double, trainAccuracy: Double?, testLoss: Double?,
                 testAccuracy: Double?, testMse: Double?, testMae: Double?, steps: Int, epochs: Int, samples: Int,

@@ -69,6 +69,7 @@ struct Train: ParsableCommand {
                 let test = prepared.test.map { ", \($0.rows) test" } ?? ""
                 printError("pstrain: \(trainer.describeModel()) (\(prepared.spec.layout.count) parameters), "
                            + "\(prepared.train.rows) training samples\(test), run directory \(directory.url.path)")
+                if let names = prepared.classNamesDescription { printError("pstrain: classes named by the labels: \(names)") }
             }
             let trap = SignalTrap { signal in stop.request("signal \(signal)") }
             let summary = try withExtendedLifetime(trap) { try trainer.train() }

@@ -23,11 +23,11 @@ import Testing
     }
 
     /// The digits CSV `split` with a header line and its label moved to the last column, named `digit`, columns
-    /// separated by `separator`.
-    func headeredCopy(of split: String, separator: String = ",") throws -> String {
+    /// separated by `separator`; with `classPrefix`, each label is the class's name, the prefix and the digit.
+    func headeredCopy(of split: String, separator: String = ",", classPrefix: String? = nil) throws -> String {
         let rows = try String(contentsOfFile: "Tests/Fixtures/digits/\(split).csv", encoding: .utf8).split(separator: "\n").map { line in
-            let fields = line.split(separator: ",")
-            return (fields.dropFirst() + fields.prefix(1)).joined(separator: separator)
+            let fields = line.split(separator: ",").map(String.init)
+            return (fields.dropFirst() + [(classPrefix ?? "") + fields[0]]).joined(separator: separator)
         }
         let header = ((0 ..< 64).map { "pixel\($0)" } + ["digit"]).joined(separator: separator)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-named-\(UUID().uuidString)-\(split).csv").path
@@ -53,6 +53,21 @@ import Testing
             #expect(other["test_loss"] as? Double == csv["test_loss"] as? Double, "\(overrides[0])")
             #expect(other["train_loss"] as? Double == csv["train_loss"] as? Double, "\(overrides[0])")
         }
+    }
+
+    /// Labels that name the digits' classes ("digit 0" to "digit 9", which sort as the digits do) train the very
+    /// model their indices do; the run says which name is which class, and its summary lists them.
+    @Test func classNameLabelsTrainAsTheirIndicesDo() throws {
+        let (_, indices, _) = try train("configs/digits-softmax.yaml", ["train.epochs=3"])
+        let named = ["train.epochs=3", "data.label_column=digit", "data.train=\(try headeredCopy(of: "train", classPrefix: "digit "))",
+                     "data.test=\(try headeredCopy(of: "test", classPrefix: "digit "))"]
+        let dir = PSTrainProcess.runDirectory()
+        let result = try PSTrainProcess.run(["train", "--config", "configs/digits-softmax.yaml", "--run-dir", dir] + named)
+        #expect(result.status == 0, "pstrain failed: \(result.stderr)")
+        #expect(result.stderr.contains("pstrain: classes named by the labels: digit 0=0, digit 1=1, digit 2=2,"), "\(result.stderr)")
+        let summary = try PSTrainProcess.summary(in: dir)
+        #expect(summary["class_names"] as? [String] == (0 ..< 10).map { "digit \($0)" })
+        #expect(summary["test_loss"] as? Double == indices["test_loss"] as? Double && summary["train_loss"] as? Double == indices["train_loss"] as? Double)
     }
 
     @Test func sameSeedRepeatsBitForBitAndAnotherSeedDiffers() throws {
