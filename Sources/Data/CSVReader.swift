@@ -134,11 +134,10 @@ public enum CSVReader {
             guard !isNumber else {
                 return .failure(LabelProblem(message: "the label is \(text), a number, while line \(first!.line)'s is a class name", hint: mixed))
             }
-            var name = Substring(text)
-            if name.count >= 2, name.first == "\"", name.last == "\"" { name = name.dropFirst().dropLast() }
-            if let index = indices[String(name)] { return .success(index) }
-            indices[String(name)] = inOrderOfAppearance.count
-            inOrderOfAppearance.append(String(name))
+            let name = String(unquoted(Substring(text)))
+            if let index = indices[name] { return .success(index) }
+            indices[name] = inOrderOfAppearance.count
+            inOrderOfAppearance.append(name)
             return .success(inOrderOfAppearance.count - 1)
         }
     }
@@ -160,9 +159,13 @@ public enum CSVReader {
         return fields.map { field in
             var name = Substring(String(decoding: field, as: UTF8.self)).drop { $0.isWhitespace || $0 == "\u{FEFF}" }
             while name.last?.isWhitespace == true { name = name.dropLast() }
-            if name.count >= 2, name.first == "\"", name.last == "\"" { name = name.dropFirst().dropLast() }
-            return String(name)
+            return String(unquoted(name))
         }
+    }
+
+    /// `text` without the double quotes around it, if it has them.
+    static func unquoted(_ text: Substring) -> Substring {
+        text.count >= 2 && text.first == "\"" && text.last == "\"" ? text.dropFirst().dropLast() : text
     }
 
     /// What is wrong with the label column: the message, a hint, and whether it concerns the header line.
@@ -180,7 +183,7 @@ public enum CSVReader {
             let label = position < 0 ? columns + position : position
             guard label >= 0 && label < columns else {
                 return .failure(LabelProblem(message: "label column \(position) does not exist in \(columns) columns",
-                                                   hint: "data.label_column counts from 0; -1 is the last column", onHeader: false))
+                                             hint: "data.label_column counts from 0; -1 is the last column", onHeader: false))
             }
             return .success(label)
         case .name(let named): name = named
@@ -189,18 +192,18 @@ public enum CSVReader {
         guard matches.count == 1 else {
             if matches.count > 1 {
                 return .failure(LabelProblem(message: "the header names \(matches.count) columns '\(name)' (columns \(matches.map { "\($0)" }.joined(separator: ", ")))",
-                                                   hint: "rename one, or give data.label_column as a position: columns count from 0"))
+                                             hint: "rename one, or give data.label_column as a position: columns count from 0"))
             }
             let listed = header.count <= 12 ? header.joined(separator: ", ") : header.prefix(12).joined(separator: ", ") + ", ... (\(header.count) columns)"
             let sameButCase = header.first { $0.lowercased() == name.lowercased() }
             return .failure(LabelProblem(message: "no column is named '\(name)' in the header: \(listed)",
-                                               hint: sameButCase.map { "names are case-sensitive: did you mean '\($0)'?" }
-                                                   ?? "data.label_column takes a name from the first line, or a position counting from 0"))
+                                         hint: sameButCase.map { "names are case-sensitive: did you mean '\($0)'?" }
+                                             ?? "data.label_column takes a name from the first line, or a position counting from 0"))
         }
         guard header.count == columns else {
             return .failure(LabelProblem(message: "the header names \(header.count) columns and this line has \(columns)",
-                                               hint: "the label column is found by its place in the header, so both need the same columns",
-                                               onHeader: false))
+                                         hint: "the label column is found by its place in the header, so both need the same columns",
+                                         onHeader: false))
         }
         return .success(matches[0])
     }

@@ -73,13 +73,13 @@ public struct PreparedRun: Sendable {
     /// With labels that name classes: the names of the training and test files together, sorted, each file's
     /// labels made indices of them. Nil when the labels are numbers; an error when one file names and one numbers.
     static func unifyClassNames(_ train: inout Dataset, _ test: inout Dataset?) throws(DataError) -> [String]? {
-        let files = [train] + (test.map { [$0] } ?? [])
-        guard let named = files.first(where: { $0.classNames != nil }) else { return nil }
-        if let numbered = files.first(where: { $0.classNames == nil }) {
-            throw DataError(source: numbered.source, message: "its labels are numbers, while \(named.source) names its classes",
+        guard train.classNames != nil || test?.classNames != nil else { return nil }
+        if let testSource = test?.source, (train.classNames == nil) != (test?.classNames == nil) {
+            let (numbered, named) = train.classNames == nil ? (train.source, testSource) : (testSource, train.source)
+            throw DataError(source: numbered, message: "its labels are numbers, while \(named) names its classes",
                             hint: "the training and test files need labels of one kind")
         }
-        let names = Set(files.flatMap { $0.classNames! }).sorted()
+        let names = Set((train.classNames ?? []) + (test?.classNames ?? [])).sorted()
         train.useClassNames(names)
         test?.useClassNames(names)
         return names

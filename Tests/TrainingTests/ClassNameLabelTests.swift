@@ -60,9 +60,12 @@ import Training
         #expect(run.classNames == ["b", "c", "d"] && run.classes == 3 && run.spec.outputSize == 3)
         #expect(run.train.targets == [0, 2, 0] && run.test?.targets == [1, 2])
         #expect(run.classNamesDescription == "b=0, c=1, d=2")
-        let numbered = try file("numbered.csv", "0,4\n")
-        let mixed = error { _ = try PreparedRun(config: config(train: try file("named.csv", "b,1\n"), test: numbered)) }
-        #expect(mixed?.source == numbered && mixed?.message.hasPrefix("its labels are numbers, while ") == true, "\(String(describing: mixed))")
+        let numbered = try file("numbered.csv", "0,4\n"), named = try file("named.csv", "b,1\n")
+        for (train, test) in [(named, numbered), (numbered, named)] {
+            let mixed = error { _ = try PreparedRun(config: config(train: train, test: test)) }
+            #expect(mixed?.source == numbered && mixed?.message == "its labels are numbers, while \(named) names its classes",
+                    "\(String(describing: mixed))")
+        }
     }
 
     /// A model that predicts numbers, or fewer classes than the names, cannot take them.
