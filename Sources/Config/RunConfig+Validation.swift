@@ -59,6 +59,12 @@ extension RunConfig {
         try require(c.reconnectMax >= 0.1, "cluster.reconnect_max", "must be at least 0.1 (the first pause), got \(c.reconnectMax)")
         try require(c.maxMessageMb >= 1, "cluster.max_message_mb", "must be at least 1, got \(c.maxMessageMb)")
 
+        if let fraction = data.testFraction {
+            try require(fraction > 0 && fraction < 1, "data.test_fraction", "must be in (0, 1), got \(fraction)", hint: "0.2 holds out a fifth of the rows")
+            try require(data.format != .synthetic, "data.test_fraction", "synthetic data makes a test set of its own",
+                        hint: "data.test_samples sets its size")
+            try require(data.test == nil, "data.test_fraction", "the test set is data.test's file already", hint: "give one or the other")
+        }
         switch data.format {
         case .synthetic:
             try require(data.samples >= 1, "data.samples", "must be at least 1, got \(data.samples)")

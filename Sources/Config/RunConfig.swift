@@ -35,6 +35,9 @@ public struct DataConfig: Codable, Equatable, Sendable {
     /// CSV: what separates the columns, as `CSVDelimiter(configName:)` reads it; nil is a comma. Optional so that a
     /// config without it writes no line, and keeps the job id it had before the key existed.
     public var delimiter: String?
+    /// Without a test file: the fraction of the training file's rows held out as the test set, picked at random
+    /// by `seed`. Optional for the same reason as `delimiter`.
+    public var testFraction: Double?
     /// LIBSVM: the number of features (else the largest index seen); synthetic: the number of features.
     public var features: Int?
     public var scale = ScalingKind.none
@@ -63,6 +66,7 @@ public struct DataConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case format, train, test, trainLabels = "train_labels", testLabels = "test_labels", header, labelColumn = "label_column", delimiter
+        case testFraction = "test_fraction"
         case features, scale, generator, samples, testSamples = "test_samples", classes, noise, seed, shard
     }
 }

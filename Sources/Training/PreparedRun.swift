@@ -18,6 +18,15 @@ public struct PreparedRun: Sendable {
     public init(config: RunConfig) throws {
         self.config = config
         var (train, test) = try Self.load(config.data)
+        if let fraction = config.data.testFraction {
+            guard train.rows >= 2 else {
+                throw DataError(source: train.source, message: "one row cannot be split into a training and a test set",
+                                hint: "leave data.test_fraction out")
+            }
+            let split = train.holdingOut(fraction: fraction, seed: config.data.seed)
+            train = split.kept
+            test = split.heldOut
+        }
         let classNames = try Self.unifyClassNames(&train, &test)
         // Before scaling, which takes the training set's width for the test set's.
         if let test, test.featureCount != train.featureCount {

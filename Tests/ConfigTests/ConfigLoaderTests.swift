@@ -91,6 +91,20 @@ import Testing
         #expect(!ConfigLoader.yaml(RunConfig()).contains("delimiter"))
     }
 
+    /// `data.test_fraction` holds out part of a training file: a fraction in (0, 1), for a file format and without
+    /// a test file; left out, it writes no line.
+    @Test func aTestFractionHoldsOutPartOfATrainingFile() throws {
+        let csv = ["data.format=csv", "data.train=t.csv"]
+        #expect(try ConfigLoader.load(path: nil, overrides: csv + ["data.test_fraction=0.2"]).data.testFraction == 0.2)
+        for (overrides, message) in [(csv + ["data.test_fraction=1"], "must be in (0, 1), got 1.0"),
+                                     (csv + ["data.test_fraction=0.2", "data.test=u.csv"], "the test set is data.test's file already"),
+                                     (["data.test_fraction=0.2"], "synthetic data makes a test set of its own")] {
+            let refused = error { _ = try ConfigLoader.load(path: nil, overrides: overrides) }
+            #expect(refused?.key == "data.test_fraction" && refused?.message == message, "\(String(describing: refused))")
+        }
+        #expect(!ConfigLoader.yaml(RunConfig()).contains("test_fraction"))
+    }
+
     @Test func unknownKeysNameTheLineAndSuggest() throws {
         let path = try write("optimizer:\n  kind: adam\n  lrate: 0.1\n")
         let e = try #require(error { _ = try ConfigLoader.load(path: path) })

@@ -92,6 +92,26 @@ import Testing
         #expect(data.selecting(rows: []).rows == 0)
     }
 
+    /// The held-out rows are a seeded random fraction (at least one row, and one left), in file order, and the
+    /// same on every machine: pinned, as a resumed job's test set must not move.
+    @Test func heldOutRowsAreASeededFractionInFileOrder() {
+        let held = Dataset.heldOutRows(fraction: 0.25, of: 100, seed: 3)
+        #expect(held.count == 25 && held == held.sorted() && Set(held).count == 25 && held.allSatisfy { (0 ..< 100).contains($0) })
+        #expect(held == Dataset.heldOutRows(fraction: 0.25, of: 100, seed: 3) && held != Dataset.heldOutRows(fraction: 0.25, of: 100, seed: 4))
+        #expect(Dataset.heldOutRows(fraction: 0.1, of: 100, seed: 0) == [20, 21, 33, 39, 50, 51, 59, 83, 84, 86])
+        #expect(Dataset.heldOutRows(fraction: 0.01, of: 10, seed: 0).count == 1 && Dataset.heldOutRows(fraction: 0.99, of: 10, seed: 0).count == 9)
+    }
+
+    @Test func holdingOutSplitsTheRowsWithTheirValuesAndLines() {
+        let data = Dataset(features: (0 ..< 20).map(Float.init), targets: (0 ..< 10).map(Float.init), featureCount: 2, source: "t.csv",
+                           sourceLines: Array(11 ... 20))
+        let (kept, heldOut) = data.holdingOut(fraction: 0.3, seed: 7)
+        let held = Dataset.heldOutRows(fraction: 0.3, of: 10, seed: 7)
+        #expect(heldOut.targets == held.map(Float.init) && heldOut.features == held.flatMap { [Float(2 * $0), Float(2 * $0 + 1)] })
+        #expect(kept.targets == (0 ..< 10).filter { !held.contains($0) }.map(Float.init))
+        #expect(heldOut.sourceLines == held.map { $0 + 11 } && kept.rows + heldOut.rows == 10)
+    }
+
     @Test func gatherCopiesRowsInOrder() {
         let data = Dataset(features: [0, 1, 10, 11, 20, 21], targets: [0, 1, 2], featureCount: 2, source: "t")
         var x = [Float](repeating: -1, count: 4), y = [Float](repeating: -1, count: 2)

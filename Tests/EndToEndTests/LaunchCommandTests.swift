@@ -46,6 +46,19 @@ import Testing
         }
     }
 
+    /// A held-out test set (`data.test_fraction`) in a job of several processes: the workers shard what is left of
+    /// the training file, and the server evaluates on what was held out. (That every process picks the same rows
+    /// is `PreparationTests.heldOutRowsAreASeededFractionInFileOrder`'s to show.)
+    @Test func aHeldOutTestSetWorksAcrossProcesses() throws {
+        let (summary, dir) = try launch("configs/digits-softmax.yaml", ["train.batch_size=8", "data.test=null", "data.test_fraction=0.2"])
+        let accuracy = try #require(summary["test_accuracy"] as? Double)
+        #expect(accuracy >= 0.93, "softmax regression, 4 sync workers, a fifth of the training file held out: \(accuracy)")
+        for rank in 0 ..< 4 {
+            let rows = (rank + 1) * 1150 / 4 - rank * 1150 / 4
+            #expect(PSTrainProcess.log("\(dir)/worker-\(rank).log").contains("worker \(rank): its shard: \(rows) of the 1150 training rows"))
+        }
+    }
+
     /// Compressed pushes and weight changes reach the MLP's fp32 bar (98 %, as `mlpOnDigitsMeetsTheSingleProcessBar`)
     /// with a fraction of the bytes each way; top-k also with two server shards, each with encoders of its own.
     @Test(arguments: [("fp16", 1, 0.55), ("topk", 1, 0.05), ("topk", 2, 0.05)])
