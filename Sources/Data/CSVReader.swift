@@ -58,13 +58,17 @@ public enum CSVReader {
                         return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is empty",
                                          hint: "every column needs a number; fill or drop missing values first")
                     }
+                    // A number may stand in double quotes, as some programs write every field.
+                    let quoted = q.pointee == 34, numberStart = quoted ? q + 1 : q
                     var next: UnsafeMutablePointer<CChar>? = nil
-                    var value = strtof(UnsafeRawPointer(q).assumingMemoryBound(to: CChar.self), &next)
-                    let numberEnd = UnsafeRawPointer(next!).assumingMemoryBound(to: UInt8.self)
+                    var value = strtof(UnsafeRawPointer(numberStart).assumingMemoryBound(to: CChar.self), &next)
+                    let digitsEnd = UnsafeRawPointer(next!).assumingMemoryBound(to: UInt8.self)
+                    let closed = !quoted || (digitsEnd < lineEnd && digitsEnd.pointee == 34)
+                    let numberEnd = quoted && closed ? digitsEnd + 1 : digitsEnd
                     var after = numberEnd
                     while after < lineEnd && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
                     let delimited = after == lineEnd || (blanks ? after > numberEnd : after.pointee == separator)
-                    let isNumber = numberEnd != q && delimited && value.isFinite
+                    let isNumber = digitsEnd != numberStart && closed && delimited && value.isFinite
                     if !isNumber || row.count == label && classes.named {
                         var fieldEnd = q
                         while fieldEnd < lineEnd && fieldEnd.pointee != separator && !(blanks && isPadding(fieldEnd.pointee)) {
@@ -135,6 +139,7 @@ public enum CSVReader {
                 return .failure(LabelProblem(message: "the label is \(text), a number, while line \(first!.line)'s is a class name", hint: mixed))
             }
             let name = String(unquoted(Substring(text)))
+            guard !name.isEmpty else { return .failure(LabelProblem(message: "the label is empty", hint: "every row needs its class")) }
             if let index = indices[name] { return .success(index) }
             indices[name] = inOrderOfAppearance.count
             inOrderOfAppearance.append(name)

@@ -71,6 +71,21 @@ import Testing
         }
     }
 
+    /// Numbers in double quotes, as some programs write every field, read as the numbers; an unclosed quote or
+    /// text in quotes is no number.
+    @Test func csvQuotedNumbers() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        try Fixtures.write(Array("\"0\",\"1.5\", \"2\" \r\n1,3,\"-4e1\"\n".utf8), to: "\(dir)/quoted.csv")
+        let data = try CSVReader.read(path: "\(dir)/quoted.csv")
+        #expect(data.features == [1.5, 2, 3, -40] && data.targets == [0, 1] && data.classNames == nil)
+        try Fixtures.write(Array("0 \"1.5\" 2\n".utf8), to: "\(dir)/quoted.txt")
+        #expect(try CSVReader.read(path: "\(dir)/quoted.txt", delimiter: .blanks).features == [1.5, 2])
+        for bad in ["0,\"1.5,2\n", "0,\"1.5 ,2\n", "0,\"x\",2\n", "0,\"1.5\"x,2\n"] {
+            try Fixtures.write(Array(bad.utf8), to: "\(dir)/bad.csv")
+            #expect(throws: DataError.self, "\(bad)") { _ = try CSVReader.read(path: "\(dir)/bad.csv") }
+        }
+    }
+
     /// A label column named in the header reads as the same column given by position, in each file where it
     /// stands (quoted or padded names too, and after a byte order mark), and takes the first line as the header
     /// without `hasHeader`.

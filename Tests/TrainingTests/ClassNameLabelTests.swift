@@ -41,6 +41,8 @@ import Training
         let numberThenName = try file("b.csv", "\n0,1\nb,3\n")
         let second = try #require(error { _ = try CSVReader.read(path: numberThenName) })
         #expect(second.source == "\(numberThenName), line 3" && second.message == "the label is 'b', a name, while line 2's is a number")
+        let empty = try file("d.csv", "a,1\n\"\",2\n")
+        #expect(error { _ = try CSVReader.read(path: empty) }?.message == "the label is empty")
         let textFeature = try file("c.csv", "a,1\nb,x\n")
         #expect(error { _ = try CSVReader.read(path: textFeature) }?.message == "column 2 is 'x', not a finite number")
     }
