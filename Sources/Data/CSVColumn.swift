@@ -2,7 +2,7 @@
 /// the last column), or by its name in the file's header line.
 ///
 /// In YAML a whole number is a position and anything else a name: `label_column: -1`, `label_column: species`.
-public enum CSVColumn: Codable, Equatable, Sendable, CustomStringConvertible {
+public enum CSVColumn: Codable, Equatable, Sendable {
     case position(Int)
     case name(String)
 
@@ -23,13 +23,6 @@ public enum CSVColumn: Codable, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .position(let position): try container.encode(position)
         case .name(let name): try container.encode(name)
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .position(let position): "\(position)"
-        case .name(let name): "'\(name)'"
         }
     }
 }
