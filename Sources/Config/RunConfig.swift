@@ -64,6 +64,11 @@ public struct DataConfig: Codable, Equatable, Sendable {
         format == .synthetic ? [] : [train, trainLabels, test, testLabels].compactMap { $0 }
     }
 
+    /// The files a worker reads: the training set's, without the test set's.
+    public var trainingFiles: [String] {
+        format == .synthetic ? [] : [train, trainLabels].compactMap { $0 }
+    }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case format, train, test, trainLabels = "train_labels", testLabels = "test_labels", header, labelColumn = "label_column", delimiter
         case testFraction = "test_fraction"

@@ -6,9 +6,10 @@ import Glibc
 /// label is not a number names every class, and each name becomes its index in the sorted list of names.
 public enum CSVReader {
     /// Reads `path`, the label in `labelColumn`, columns separated by `delimiter`. A column given by name is looked
-    /// up in the first line, which is then the header whatever `hasHeader` says.
+    /// up in the first line, which is then the header whatever `hasHeader` says. With `only`, keeps just those
+    /// samples, leaving the others' numbers unread (and unchecked).
     public static func read(path: String, hasHeader: Bool = false, labelColumn: CSVColumn = .position(0),
-                            delimiter: CSVDelimiter = .comma) throws(DataError) -> Dataset {
+                            delimiter: CSVDelimiter = .comma, only selection: RowSelection? = nil) throws(DataError) -> Dataset {
         // Runs of blanks delimit as padding does, between fields: their separator is a byte no line holds.
         let blanks = delimiter == .blanks, separator = delimiter.byte ?? 0
         /// A space or tab that does not itself delimit.
@@ -21,6 +22,7 @@ public enum CSVReader {
         var features: [Float] = [], targets: [Float] = [], lines: [Int] = []
         var columns = -1, label = 0
         var classes = ClassNames()
+        var samples = RowSelection.Cursor(selection)
         let parsed: DataError? = bytes.withUnsafeBufferPointer { buffer -> DataError? in
             let base = buffer.baseAddress!, end = base + buffer.count - 1
             var p = base, lineNumber = 0
@@ -49,7 +51,14 @@ public enum CSVReader {
                     case .failure(let problem):
                         return DataError(source: path, line: problem.onHeader ? 1 : lineNumber, message: problem.message, hint: problem.hint)
                     }
+                    if let selection {
+                        // The rows to keep are known: no growing, and no copies held at once while growing.
+                        features.reserveCapacity(selection.rows.count * (columns - 1))
+                        targets.reserveCapacity(selection.rows.count)
+                        lines.reserveCapacity(selection.rows.count)
+                    }
                 }
+                guard samples.advance() else { continue }
                 row.removeAll(keepingCapacity: true)
                 var q = p
                 while true {
@@ -85,7 +94,7 @@ public enum CSVReader {
                             }
                         } else {
                             // Only the first sample line can be a header the config did not mention.
-                            let header = hasHeader || !lines.isEmpty ? nil : "if the first line is a header, set data.header: true"
+                            let header = hasHeader || samples.seen > 1 ? nil : "if the first line is a header, set data.header: true"
                             return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is '\(text)', not a finite number",
                                              hint: otherDelimiterHint(in: text) ?? header)
                         }
@@ -107,6 +116,7 @@ public enum CSVReader {
             return nil
         }
         if let parsed { throw parsed }
+        try selection?.checkFileRows(samples.seen, path: path)
         guard !targets.isEmpty else { throw DataError(source: path, message: "no samples found", hint: "the file is empty or holds only a header") }
         var data = Dataset(features: features, targets: targets, featureCount: columns - 1, source: path, sourceLines: lines)
         if classes.named { data.nameClasses(inOrderOfAppearance: classes.inOrderOfAppearance) }

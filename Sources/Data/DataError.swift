@@ -41,13 +41,13 @@ public struct DataError: Error, CustomStringConvertible, Equatable {
 
 /// Reads a whole file, turning a missing or unreadable file into a `DataError` that names it.
 func readFile(_ path: String) throws(DataError) -> [UInt8] {
-    guard let file = fopen(path, "rb") else {
-        let failure = errno
-        throw DataError(source: path, message: "cannot open: \(String(cString: strerror(failure)))",
-                        hint: "check the path; relative paths are taken from the current directory", missingPath: failure == ENOENT ? path : nil)
-    }
+    let file = try open(path)
     defer { fclose(file) }
     var bytes: [UInt8] = []
+    // Room for the whole file and one more byte (a reader's terminator), so that a large file is not copied, and
+    // held twice, each time the array outgrows its storage.
+    var status = stat()
+    if fstat(fileno(file), &status) == 0 && status.st_size > 0 { bytes.reserveCapacity(Int(status.st_size) + 1) }
     var chunk = [UInt8](repeating: 0, count: 1 << 20)
     while true {
         let n = fread(&chunk, 1, chunk.count, file)
@@ -57,6 +57,21 @@ func readFile(_ path: String) throws(DataError) -> [UInt8] {
             return bytes
         }
     }
+}
+
+/// Refuses a data file that cannot be opened for reading, as reading it would.
+public func checkReadable(_ path: String) throws(DataError) {
+    fclose(try open(path))
+}
+
+/// `path` opened for reading, or why not.
+private func open(_ path: String) throws(DataError) -> UnsafeMutablePointer<FILE> {
+    guard let file = fopen(path, "rb") else {
+        let failure = errno
+        throw DataError(source: path, message: "cannot open: \(String(cString: strerror(failure)))",
+                        hint: "check the path; relative paths are taken from the current directory", missingPath: failure == ENOENT ? path : nil)
+    }
+    return file
 }
 
 /// The current directory's absolute path; nil if it cannot be told (it was removed, say).

@@ -12,6 +12,13 @@ public struct FeatureScaler: Sendable, Equatable {
     public let shift: [Float]
     public let divisor: [Float]
 
+    /// A scaler fitted elsewhere: a worker takes its server's, fitted on the whole training set.
+    public init(shift: [Float], divisor: [Float]) {
+        precondition(shift.count == divisor.count, "a shift and a divisor per feature")
+        self.shift = shift
+        self.divisor = divisor
+    }
+
     /// Fits the statistics of `kind` on `data`. A constant feature keeps divisor 1, so it maps to 0.
     public init(kind: ScalingKind, fittedOn data: Dataset) {
         let d = data.featureCount, n = data.rows

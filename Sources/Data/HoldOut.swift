@@ -15,9 +15,14 @@ extension Dataset {
     /// This data set split in two: the rows `heldOutRows` picks for `fraction` and `seed`, and the rest, each
     /// keeping its rows' file order and lines.
     public func holdingOut(fraction: Double, seed: UInt64) -> (kept: Dataset, heldOut: Dataset) {
-        let held = Self.heldOutRows(fraction: fraction, of: rows, seed: seed)
+        (selecting(rows: Self.keptRows(fraction: fraction, of: rows, seed: seed)),
+         selecting(rows: Self.heldOutRows(fraction: fraction, of: rows, seed: seed)))
+    }
+
+    /// The rows left when `heldOutRows` are held out, in file order.
+    public static func keptRows(fraction: Double, of rows: Int, seed: UInt64) -> [Int] {
         var isHeld = [Bool](repeating: false, count: rows)
-        for row in held { isHeld[row] = true }
-        return (selecting(rows: (0 ..< rows).filter { !isHeld[$0] }), selecting(rows: held))
+        for row in heldOutRows(fraction: fraction, of: rows, seed: seed) { isHeld[row] = true }
+        return (0 ..< rows).filter { !isHeld[$0] }
     }
 }

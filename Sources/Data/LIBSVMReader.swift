@@ -2,17 +2,19 @@
 /// into a dense matrix.
 public enum LIBSVMReader {
     /// Reads `path`. `featureCount` fixes the width (a test file may omit the highest feature everywhere);
-    /// without it the width is the largest index found.
-    public static func read(path: String, featureCount: Int? = nil) throws(DataError) -> Dataset {
+    /// without it the width is the largest index found. With `only`, keeps just those samples, leaving the others'
+    /// numbers unread (and unchecked).
+    public static func read(path: String, featureCount: Int? = nil, only selection: RowSelection? = nil) throws(DataError) -> Dataset {
         let bytes = try readFile(path)
         let text = String(decoding: bytes, as: UTF8.self)
         var rows: [(label: Float, entries: [(Int, Float)], line: Int)] = []
         var widest = 0
+        var samples = RowSelection.Cursor(selection)
         for (i, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNumber = i + 1
             let content = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let tokens = content.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            guard let first = tokens.first else { continue }
+            guard let first = tokens.first, samples.advance() else { continue }
             guard let label = Float(first), label.isFinite else {
                 throw DataError(source: path, line: lineNumber, message: "label '\(first)' is not a number",
                                 hint: "each line starts with a numeric label; multi-label lines are not supported")
@@ -43,6 +45,7 @@ public enum LIBSVMReader {
             widest = max(widest, previous)
             rows.append((label, entries, lineNumber))
         }
+        try selection?.checkFileRows(samples.seen, path: path)
         guard !rows.isEmpty else { throw DataError(source: path, message: "no samples found") }
         let width = featureCount ?? widest
         guard width > 0 else { throw DataError(source: path, message: "no features found", hint: "set data.features") }

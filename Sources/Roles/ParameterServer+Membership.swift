@@ -7,12 +7,15 @@ import Wire
 /// Who is in the job: registration, workers lost to silence, their return or replacement, and the
 /// `on_worker_failure` policy.
 extension ParameterServer {
+    /// Why a worker whose job id is `workerJobID`, not this job's, is refused.
+    func anotherConfig(workerJobID: UInt64) -> String {
+        "this worker was started with another config than the server (job id \(workerJobID), server's \(jobID)); "
+            + "start every process from the same config file and overrides"
+    }
+
     func register(_ peer: PeerID, _ message: Message) throws {
         let h = message.header
-        guard h.jobID == jobID else {
-            return try refuse(peer, "this worker was started with another config than the server (job id \(h.jobID), server's \(jobID)); "
-                              + "start every process from the same config file and overrides")
-        }
+        guard h.jobID == jobID else { return try refuse(peer, anotherConfig(workerJobID: h.jobID)) }
         guard cluster.compression == .none || CompressionSupport(rawValue: h.aux).contains(cluster.compression == .fp16 ? .float16 : .sparse) else {
             return try refuse(peer, "this job sends \(cluster.compression.rawValue) payloads (cluster.compression) and this worker cannot "
                               + "read or write them: run the same pstrain release everywhere")

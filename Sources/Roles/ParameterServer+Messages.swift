@@ -71,6 +71,7 @@ extension ParameterServer {
             return reject(peer, reason: "wrong_shard", "a message for shard \(h.shard) reached shard \(shard)")
         }
         if h.kind == .register { return try register(peer, message) }
+        if h.kind == .dataFacts { return try answerDataFacts(peer, h) }
         guard h.jobID == jobID else { return reject(peer, reason: "job_id", "job id \(h.jobID) is not this job's") }
         if h.kind == .snapshot || h.kind == .restore {
             // Only shard 0 reads and sets another shard's state: a worker's key must not let it replace parameters.
@@ -99,9 +100,16 @@ extension ParameterServer {
             receiveGradientNorm(rank: rank, h)
         case .normTotal:
             try receiveNormTotal(rank: rank, h)
-        case .register, .stats, .welcome, .refuse, .weights, .weightsPart, .shutdown, .normShare, .snapshot, .shardJoin, .restore:
+        case .register, .stats, .welcome, .refuse, .weights, .weightsPart, .shutdown, .normShare, .snapshot, .shardJoin, .restore, .dataFacts:
             reject(peer, reason: "unexpected_kind", "a worker does not send \(h.kind)")
         }
+    }
+
+    /// Tells a worker about to register what the whole data set is, for it to read only its shard's rows; refuses
+    /// another job's worker, as registering would.
+    func answerDataFacts(_ peer: PeerID, _ h: Header) throws {
+        guard h.jobID == jobID else { return try refuse(peer, anotherConfig(workerJobID: h.jobID)) }
+        try transport.send(textFrames(Header(kind: .dataFacts, jobID: jobID, sender: -1, shard: UInt16(shard)), run.facts.json), to: peer)
     }
 
     func refuse(_ peer: PeerID, _ reason: String, _ refusal: Refusal = .final, quietly: Bool = false) throws {

@@ -58,8 +58,8 @@ public enum ShardRendezvous {
         let silence = RendezvousError(message: "server shard 0 did not answer at the root address for \(Int(timeout)) s",
                                       hint: "is the first server (the one at DMLC_PS_ROOT_URI:DMLC_PS_ROOT_PORT) running and reachable? "
                                           + "(cluster.server_timeout sets this limit)")
-        return try ask(root, textFrames(Header(kind: .shardJoin, jobID: jobID, sender: -1), endpoint), timeout: timeout, silence: silence,
-                       maxPayloadBytes: maxPayloadBytes) { answer in
+        return try askShardZero(root, textFrames(Header(kind: .shardJoin, jobID: jobID, sender: -1), endpoint), timeout: timeout,
+                                silence: silence, maxPayloadBytes: maxPayloadBytes) { answer in
             switch answer.header.kind {
             case .shardJoin where answer.header.shard >= 1: return Int(answer.header.shard)
             case .refuse: throw RendezvousError(message: "server shard 0 refused this shard: \(answer.text ?? "")", hint: nil)
@@ -75,8 +75,8 @@ public enum ShardRendezvous {
         let silence = RendezvousError(message: "server shard 0 did not tell the other shards' endpoints within \(Int(timeout)) s",
                                       hint: "are all DMLC_NUM_SERVER servers running? Shard 0 answers once every shard has joined it "
                                           + "(cluster.server_timeout sets this limit)")
-        return try ask(root, frames(Header(kind: .stats, jobID: jobID, sender: -1)), timeout: timeout, silence: silence,
-                       maxPayloadBytes: maxPayloadBytes) { answer in
+        return try askShardZero(root, frames(Header(kind: .stats, jobID: jobID, sender: -1)), timeout: timeout, silence: silence,
+                                maxPayloadBytes: maxPayloadBytes) { answer in
             guard answer.header.kind == .stats,
                   let state = (try? JSONSerialization.jsonObject(with: Data((answer.text ?? "").utf8))) as? [String: Any] else { return nil }
             let endpoints = state["shard_endpoints"] as? [String] ?? []
@@ -85,27 +85,6 @@ public enum ShardRendezvous {
                                       hint: "start every server and worker with the same DMLC_NUM_SERVER and config")
             }
             return endpoints
-        }
-    }
-
-    /// Sends `request` to shard 0, again every 5 s (a request that reached a shard 0 which then restarted is lost
-    /// with it), until `answer` makes something of a reply; throws `silence` after `timeout` seconds.
-    private static func ask<T>(_ root: ClientTransport, _ request: [OutboundFrame], timeout: TimeInterval, silence: RendezvousError,
-                               maxPayloadBytes: Int, answer: (Message) throws -> T?) throws -> T {
-        let deadline = Date().addingTimeInterval(timeout)
-        var lastAsked = Date.distantPast
-        while true {
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0 else { throw silence }
-            if Date().timeIntervalSince(lastAsked) >= 5 {
-                try root.send(request)
-                lastAsked = Date()
-            }
-            guard let received = try root.receive(timeoutMilliseconds: Int(min(left, 1) * 1000)) else { continue }
-            // Read inside: the payload is valid only while the frames' bytes are lent.
-            if let result = try withFrameBytes(received, { views in try answer(Message.decode(views, maxPayloadBytes: maxPayloadBytes)) }) {
-                return result
-            }
         }
     }
 }

@@ -16,6 +16,14 @@ public struct WorkerError: Error, CustomStringConvertible {
     public var restartable = true
     public var description: String { message + (hint.map { "\n  hint: \($0)" } ?? "") }
 
+    /// No answer from `server` (as the message names it) at `address` for `seconds` while waiting for `what`.
+    static func serverSilent(_ server: String, at address: String, seconds: Double, waitingFor what: String) -> WorkerError {
+        WorkerError(message: "no answer from the \(server) at \(address) for \(Int(seconds)) s while waiting for \(what)",
+                    hint: "is the server running and reachable? (cluster.server_timeout sets this limit) "
+                        + "A server started with --curve-secret hears only workers with --curve-server, "
+                        + "--curve-secret and a public key in its --curve-clients")
+    }
+
     /// The server sent `shutdown` before this worker was done.
     static let jobEndedEarly = WorkerError(message: "the server ended the job before this worker was done", hint: "the server's log says why",
                                            restartable: false)
@@ -125,18 +133,28 @@ public final class Worker {
         }
         sliceRanges = plan.ranges
         BLAS.setThreadCount(run.config.train.blasThreads)
+        // This worker holds only its shard, in shard order: it reads those rows alone from the training file or, with
+        // data it holds whole, lets the rest go (as many copies as workers on one host, else). One that knows its
+        // rank reads before it joins, so that the job's clock, which starts once every worker has joined, does not
+        // count the reading; a requested rank is granted or refused, never changed.
+        var readAhead = requestedRank >= 0 && run.readsShardAlone ? try run.takeShard(rank: requestedRank, workers: cluster.workers) : nil
         var place = try join(rank: requestedRank, plan: plan)
         let rank = place.rank
         monitoring.joined(rank: rank, step: place.startStep)
-        // This worker reads only its shard from here on: it keeps those rows, in shard order, and lets the whole
-        // training and test sets go (as many copies as workers on one host, else). Its rank never changes.
-        let totalRows = run.train.rows
-        let data = run.takeShard(rank: rank, workers: cluster.workers)
-        log("worker \(rank): its shard: \(data.rows) of the \(totalRows) training rows (\(run.config.data.shard.rawValue))")
+        if rank != requestedRank { readAhead = nil }
+        // Its rank never changes from here. Reading a large file may take long, so heartbeats go on meanwhile.
+        let data = try readAhead ?? BeatingComputation(interval: cluster.heartbeatInterval).run({ [self] in
+            Result { () throws(DataError) in try run.takeShard(rank: rank, workers: cluster.workers) }
+        }, beat: sendHeartbeats).get()
+        log("worker \(rank): its shard: \(data.rows) of the \(run.facts.trainRows) training rows (\(run.config.data.shard.rawValue))"
+            + (run.readsShardAlone ? ", the only rows it read of \(data.source)" : ""))
         let shardRows = Array(0 ..< data.rows)
         let t = run.config.train
         let network = Network<Float>(spec: run.spec)
         let totalSteps = t.epochs * place.stepsPerEpoch
+        // Apart from the shard's reading: a computation it timed as short would run the first, maybe long, step
+        // without heartbeats.
+        let computation = BeatingComputation(interval: cluster.heartbeatInterval)
         // The gradient is computed straight into the frame that carries it (one server) or is cut into per-shard
         // frames; a frame is reused once sent.
         var gradientFrame = OutboundFrame(count: 4 * layoutCount)
@@ -144,7 +162,6 @@ public final class Worker {
         var batchX = [Float](repeating: 0, count: t.batchSize * data.featureCount)
         var batchY = [Float](repeating: 0, count: t.batchSize * data.targetWidth)
         var batches: (epoch: Int, ranges: [ArraySlice<Int>])?
-        let computation = BeatingComputation(interval: cluster.heartbeatInterval)
         let watchdog = overrun.flatMap { cluster.stepTimeout > 0 ? StepWatchdog(limit: cluster.stepTimeout, overrun: $0) : nil }
         var stepsTaken = 0, samples = 0
         var computeNanosecondsInAll: UInt64 = 0, exchangeNanosecondsInAll: UInt64 = 0
@@ -415,13 +432,8 @@ public final class Worker {
             guard let received = try transports[shard].receive(timeoutMilliseconds: Int(cluster.heartbeatInterval * 1000)) else {
                 waited += cluster.heartbeatInterval
                 guard waited < cluster.serverTimeout else {
-                    let what = kinds.map { "\($0)" }.sorted().joined(separator: " or ")
-                    throw WorkerError(message: "no answer from the server\(shards > 1 ? " shard \(shard)" : "") at \(transports[shard].serverAddress) "
-                                      + "for \(Int(cluster.serverTimeout)) s "
-                                      + "while waiting for \(what)",
-                                      hint: "is the server running and reachable? (cluster.server_timeout sets this limit) "
-                                          + "A server started with --curve-secret hears only workers with --curve-server, "
-                                          + "--curve-secret and a public key in its --curve-clients")
+                    throw WorkerError.serverSilent(shards > 1 ? "server shard \(shard)" : "server", at: transports[shard].serverAddress,
+                                                   seconds: cluster.serverTimeout, waitingFor: kinds.map { "\($0)" }.sorted().joined(separator: " or "))
                 }
                 try sendHeartbeats()
                 continue

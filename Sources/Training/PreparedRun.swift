@@ -14,10 +14,17 @@ public struct PreparedRun: Sendable {
     /// What each class index stands for, when the labels were class names (CSV): sorted. Nil for number labels.
     public let classNames: [String]?
 
+    /// The whole data set's facts: what a server tells its workers, or, in a worker's run, what its server told.
+    public let facts: DataFacts
+    /// A worker's run (`init(config:facts:)`): `train` holds no rows, and `takeShard` reads the shard's rows from the
+    /// training file.
+    public let readsShardAlone: Bool
+
     /// Loads and checks the data named by `config` and derives the model from it.
     public init(config: RunConfig) throws {
         self.config = config
         var (train, test) = try Self.load(config.data)
+        let fileRows = train.rows
         if let fraction = config.data.testFraction {
             guard train.rows >= 2 else {
                 throw DataError(source: train.source, message: "one row cannot be split into a training and a test set",
@@ -33,18 +40,14 @@ public struct PreparedRun: Sendable {
             throw DataError(source: test.source, message: "\(test.featureCount) features, but the training set has \(train.featureCount)",
                             hint: config.data.format == .libsvm ? "set data.features to the full width" : "train and test must come from the same data set")
         }
+        var scaler: FeatureScaler?
         if config.data.scale != .none {
-            let scaler = FeatureScaler(kind: config.data.scale, fittedOn: train)
-            scaler.apply(to: &train)
-            if test != nil { scaler.apply(to: &test!) }
+            scaler = FeatureScaler(kind: config.data.scale, fittedOn: train)
+            scaler!.apply(to: &train)
+            if test != nil { scaler!.apply(to: &test!) }
         }
         let m = config.model
-        let head: OutputHead = switch m.kind {
-        case .linear: .regression
-        case .logistic: .binary
-        case .softmax: .multiclass
-        case .mlp: m.head ?? .multiclass
-        }
+        let head = Self.head(of: m)
         var classes: Int? = nil
         switch head {
         case .binary: classes = 2
@@ -69,14 +72,63 @@ public struct PreparedRun: Sendable {
             try train.validateClassLabels(classes: classes)
             try test?.validateClassLabels(classes: classes)
         }
-        let outputs = classes.map { $0 == 2 && head == .binary ? 1 : $0 } ?? train.targetWidth
-        self.spec = NetworkSpec(
-            inputSize: train.featureCount, hiddenSizes: m.kind == .mlp ? m.hidden : [], outputSize: outputs,
-            activation: m.activation, dropout: m.kind == .mlp ? m.dropout : 0, head: head)
+        self.spec = Self.spec(config, head: head, featureCount: train.featureCount, targetWidth: train.targetWidth, classes: classes)
         self.train = train
         self.test = test
         self.classes = classes
         self.classNames = classNames
+        self.facts = DataFacts(fileRows: fileRows, trainRows: train.rows, featureCount: train.featureCount, targetWidth: train.targetWidth,
+                               classes: classes, classNames: classNames, scaler: scaler)
+        readsShardAlone = false
+    }
+
+    /// A worker's run, from the facts its server told of the data set: the model its server holds, and no rows
+    /// until `takeShard` reads the shard's rows alone from the training file. Refuses facts this config could not
+    /// have given (the server runs another release).
+    public init(config: RunConfig, facts: DataFacts) throws(DataFactsError) {
+        precondition(config.data.format != .synthetic && config.data.train != nil, "synthetic data is generated whole, not read by shard")
+        let d = config.data, head = Self.head(of: config.model)
+        let heldOut = d.testFraction.map { Dataset.heldOutRows(fraction: $0, of: max(facts.fileRows, 2), seed: d.seed).count } ?? 0
+        guard facts.trainRows == facts.fileRows - heldOut else {
+            throw DataFactsError("\(facts.trainRows) training rows of \(facts.fileRows), where this config trains on \(facts.fileRows - heldOut)")
+        }
+        guard (facts.scaler != nil) == (d.scale != .none) else {
+            throw DataFactsError(facts.scaler == nil ? "no scaling, where this config scales (data.scale: \(d.scale.rawValue))" : "a scaling, where this config has none")
+        }
+        let classes: Int? = switch head {
+        case .regression: nil
+        case .binary: 2
+        case .multiclass: config.model.classes ?? facts.classes
+        }
+        guard facts.classes == classes, classes == nil || facts.targetWidth == 1 else {
+            throw DataFactsError("\(facts.classes.map(String.init) ?? "no") classes, where this config's model has \(classes.map(String.init) ?? "none")")
+        }
+        self.config = config
+        train = Dataset(features: [], targets: [], featureCount: facts.featureCount, targetWidth: facts.targetWidth, source: d.train!)
+        test = nil
+        spec = Self.spec(config, head: head, featureCount: facts.featureCount, targetWidth: facts.targetWidth, classes: classes)
+        self.classes = classes
+        classNames = facts.classNames
+        self.facts = facts
+        readsShardAlone = true
+    }
+
+    /// What a model of `m`'s kind predicts.
+    static func head(of m: ModelConfig) -> OutputHead {
+        switch m.kind {
+        case .linear: .regression
+        case .logistic: .binary
+        case .softmax: .multiclass
+        case .mlp: m.head ?? .multiclass
+        }
+    }
+
+    /// The network of `config`'s model for rows of `featureCount` features and `targetWidth` targets.
+    static func spec(_ config: RunConfig, head: OutputHead, featureCount: Int, targetWidth: Int, classes: Int?) -> NetworkSpec {
+        let m = config.model
+        let outputs = classes.map { $0 == 2 && head == .binary ? 1 : $0 } ?? targetWidth
+        return NetworkSpec(inputSize: featureCount, hiddenSizes: m.kind == .mlp ? m.hidden : [], outputSize: outputs,
+                           activation: m.activation, dropout: m.kind == .mlp ? m.dropout : 0, head: head)
     }
 
     /// With labels that name classes: the names of the training and test files together, sorted, each file's
@@ -122,11 +174,14 @@ public struct PreparedRun: Sendable {
             }
             return (train, test)
         case .idx, .npy:
-            let read = { (path: String) throws in d.format == .idx ? try IDXReader.read(path: path) : try NPYReader.read(path: path) }
-            let train = try Dataset(features: read(d.train!), labels: read(d.trainLabels!), featuresPath: d.train!, labelsPath: d.trainLabels!)
-            let test = try d.test.map { try Dataset(features: read($0), labels: read(d.testLabels!), featuresPath: $0, labelsPath: d.testLabels!) }
-            return (train, test)
+            return (try readArrays(d, features: d.train!, labels: d.trainLabels!), try d.test.map { try readArrays(d, features: $0, labels: d.testLabels!) })
         }
+    }
+
+    /// The samples of an IDX or NPY features file and its labels file.
+    static func readArrays(_ d: DataConfig, features: String, labels: String) throws(DataError) -> Dataset {
+        let read = { (path: String) throws(DataError) in d.format == .idx ? try IDXReader.read(path: path) : try NPYReader.read(path: path) }
+        return try Dataset(features: read(features), labels: read(labels), featuresPath: features, labelsPath: labels)
     }
 
     /// Optimizer hyperparameters from the config.
@@ -204,11 +259,14 @@ public struct PreparedRun: Sendable {
     }
 
     /// Worker `rank`'s shard of the training set, out of `workers`, as a data set of its own (its rows in shard
-    /// order), for a worker that reads only its shard from then on. Lets go of the rest: `train` keeps its widths and
-    /// source but no rows, and `test` becomes nil. The test set goes before the shard is copied, so that the copy
-    /// takes no more memory at its peak than the test set did whenever the shard is no larger.
-    public mutating func takeShard(rank: Int, workers: Int) -> Dataset {
+    /// order), for a worker that reads only its shard from then on. A worker's run (`readsShardAlone`) reads those
+    /// rows, and no others, from the training file, and scales and labels them as `facts` say. Otherwise it lets go
+    /// of the rest: `train` keeps its widths and source but no rows, and `test` becomes nil. The test set goes before
+    /// the shard is copied, so that the copy takes no more memory at its peak than the test set did whenever the
+    /// shard is no larger.
+    public mutating func takeShard(rank: Int, workers: Int) throws(DataError) -> Dataset {
         test = nil
+        guard !readsShardAlone else { return try readShard(rows: shardRows(rank: rank, workers: workers)) }
         let shard = train.selecting(rows: shardRows(rank: rank, workers: workers))
         train = Dataset(features: [], targets: [], featureCount: train.featureCount, targetWidth: train.targetWidth, source: train.source)
         return shard
@@ -216,7 +274,53 @@ public struct PreparedRun: Sendable {
 
     /// Rows of worker `rank`'s shard of the training set, out of `workers`.
     public func shardRows(rank: Int, workers: Int) -> [Int] {
-        Shard(rank: rank, count: workers, mode: config.data.shard).indices(total: train.rows)
+        Shard(rank: rank, count: workers, mode: config.data.shard).indices(total: facts.trainRows)
+    }
+
+    /// The training rows `rows` (ascending), read from the training file alone and made what the whole set's
+    /// rows are made: labelled by `facts`' class names, checked, and scaled.
+    private func readShard(rows: [Int]) throws(DataError) -> Dataset {
+        let d = config.data, path = d.train!
+        var fileRows = rows
+        if let fraction = d.testFraction {
+            let kept = Dataset.keptRows(fraction: fraction, of: facts.fileRows, seed: d.seed)
+            fileRows = rows.map { kept[$0] }
+        }
+        let selection = RowSelection(rows: fileRows, fileRows: facts.fileRows)
+        var shard: Dataset
+        switch d.format {
+        case .csv:
+            shard = try CSVReader.read(path: path, hasHeader: d.header, labelColumn: d.labelColumn, delimiter: d.csvDelimiter, only: selection)
+        case .libsvm:
+            shard = try LIBSVMReader.read(path: path, featureCount: facts.featureCount, only: selection)
+        case .idx, .npy:
+            // Binary files read fast; they are read whole and the shard's rows kept.
+            let whole = try Self.readArrays(d, features: path, labels: d.trainLabels!)
+            try selection.checkFileRows(whole.rows, path: path)
+            shard = whole.selecting(rows: fileRows)
+        case .synthetic:
+            preconditionFailure("synthetic data is generated whole")
+        }
+        guard shard.featureCount == facts.featureCount else {
+            throw DataError(source: path, message: "\(shard.featureCount) features a row, where the server's copy has \(facts.featureCount)",
+                            hint: "every host of a job needs the very same data files")
+        }
+        switch (shard.classNames, facts.classNames) {
+        case (nil, nil): break
+        case let (read?, all?):
+            if let stranger = read.first(where: { !all.contains($0) }) {
+                throw DataError(source: path, message: "class '\(stranger)' is not among the server's copy's classes",
+                                hint: "every host of a job needs the very same data files")
+            }
+            shard.useClassNames(all)
+        case (nil, _?), (_?, nil):
+            throw DataError(source: path, message: shard.classNames == nil ? "its labels are numbers, where the server's copy names classes"
+                                : "its labels name classes, where the server's copy has numbers",
+                            hint: "every host of a job needs the very same data files")
+        }
+        if let classes { try shard.validateClassLabels(classes: classes) }
+        facts.scaler?.apply(to: &shard)
+        return shard
     }
 
     /// The job's identifier (see `RunConfig.jobID`).

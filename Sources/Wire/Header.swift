@@ -19,7 +19,9 @@ public struct Header: Sendable, Equatable {
     public static let size = 64
     /// "PSTR" in byte order.
     public static let magic: [UInt8] = Array("PSTR".utf8)
-    public static let protocolVersion: UInt16 = 1
+    /// 2 since workers ask for the data set's facts (`dataFacts`) before they register, which no server of
+    /// version 1 can answer.
+    public static let protocolVersion: UInt16 = 2
 
     public var kind: MessageKind
     public var jobID: UInt64

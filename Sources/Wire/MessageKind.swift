@@ -65,11 +65,14 @@ public enum MessageKind: UInt16, Sendable, CaseIterable {
     /// `aux`: the number of moment vectors; payload: the shard's slice of the parameters, then of each moment.
     /// Reply: `restore` without payload, at the version taken, or `refuse` saying why not.
     case restore = 18
+    /// Worker → server, before it registers: what the whole data set is (`DataFacts`), for a worker that reads only
+    /// its shard's rows. Reply: the same kind, the facts as JSON, or `refuse` to another job's worker.
+    case dataFacts = 19
 
     /// The payload a message of this kind carries.
     public var allowedPayloads: Set<ElementType> {
         switch self {
-        case .register, .stats: [.none, .utf8]
+        case .register, .stats, .dataFacts: [.none, .utf8]
         case .pull, .heartbeat, .barrier, .shutdown, .gradientNorm, .normShare, .normTotal, .snapshot: [.none]
         case .welcome, .refuse, .shardJoin: [.utf8]
         case .weights: [.float32, .float16, .sparseFloat32]

@@ -22,7 +22,8 @@ struct SSHLaunchCommand: ParsableCommand {
             it wrote from the streamed output (server.log, server-<shard>.log, worker-<rank>.log). Roles start in \
             this working directory where it exists on their host, so relative data paths work on a shared \
             filesystem; synthetic data needs no files at all. Before starting any role, the launcher checks that \
-            every host can read the data's files, and names the hosts and files that are missing; where this host \
+            every host can read the data's files its roles read (a server's host the training and test files, a \
+            worker's the training files), and names the hosts and files that are missing; where this host \
             can read the data too, it first checks that every worker's shard holds a step, as `pstrain launch` does.
 
             Output from every process is shown with its host and role in front. When a process fails (beyond \
@@ -179,19 +180,20 @@ struct SSHLaunchCommand: ParsableCommand {
         try PreparedRun(config: config).checkShards(workers: config.cluster.workers)
     }
 
-    /// Every role reads the whole data set on its own host: rather than the first role to start on a host without
-    /// one of its files failing the launch, this looks for them on every host before any role starts, and names
-    /// each host that lacks some, with the files.
+    /// Every role reads its data on its own host (a server the whole data set, a worker the training files):
+    /// rather than the first role to start on a host without one of its files failing the launch, this looks for
+    /// them on every host before any role starts, and names each host that lacks some, with the files.
     private func checkData(_ data: DataConfig, on placement: SSHPlacement) throws {
         let lacking = try placement.hosts.compactMap { host in
-            let missing = try placement.unreadableFiles(data.files, on: host)
+            let serves = placement.shardHosts.contains { $0.destination == host }
+            let missing = try placement.unreadableFiles(serves ? data.files : data.trainingFiles, on: host)
             return missing.isEmpty ? nil : "\(host): " + missing.joined(separator: ", ")
         }
         guard !lacking.isEmpty else { return }
         throw ValidationError("no role started: the data's files are not readable on every host (relative paths are taken from "
                               + "\(placement.workingDirectory) there, or from the login directory where that does not exist):\n  "
                               + lacking.joined(separator: "\n  ")
-                              + "\n  hint: every host reads the whole data set at the same path: copy it there, or keep it on storage every host mounts")
+                              + "\n  hint: every host reads its data at the same path: copy it there, or keep it on storage every host mounts")
     }
 
     /// Copies into the run directory on each host what its roles read: the config, and each role's keys only.

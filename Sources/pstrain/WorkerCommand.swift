@@ -1,6 +1,7 @@
 import Glibc
 import ArgumentParser
 import Config
+import Data
 import Foundation
 import Monitoring
 import Roles
@@ -19,8 +20,10 @@ struct WorkerCommand: ParsableCommand {
             Usually started by `pstrain launch`, or by an engine whose environment names the server and the rank \
             (TF_CONFIG, DMLC_*, SLURM_*, JOB_COMPLETION_INDEX; `pstrain env` shows what it found).
 
-            It reads the whole data set, whose scaling statistics and classes fix the model, and once the server \
-            has given it its rank keeps only that shard's rows (data.shard: contiguous or strided).
+            It asks the server what the whole data set is (its rows, widths, classes and scaling statistics, which \
+            fix the model), and once the server has given it its rank reads only that shard's rows of the training \
+            file (data.shard: contiguous or strided); the server reads the whole file and checks every row. \
+            Synthetic data it generates whole and keeps its shard.
 
             On the server's host it passes gradients and weights through shared memory, the socket carrying only \
             headers; elsewhere, or with cluster.shared_memory=false, everything goes over the connection. The \
@@ -56,8 +59,8 @@ struct WorkerCommand: ParsableCommand {
         do {
             let cluster = try ClusterResolution(role: .worker)
             let resolved = try configuration.load(extra: cluster.configOverrides(configuration))
-            // Handed to the worker, which lets the data go once it holds its shard: no copy may stay behind here.
-            var prepared: PreparedRun? = try PreparedRun(config: resolved)
+            // A file the worker cannot open fails it now, not once it has joined the job.
+            try resolved.data.trainingFiles.forEach(checkReadable)
             let context = try ZMQContext()
             var addresses = try cluster.connectAddresses(flag: connect)
             let keys = try curve.load()
@@ -70,7 +73,7 @@ struct WorkerCommand: ParsableCommand {
             if connect == nil && cluster.spec?.discoversShards == true && resolved.cluster.servers > 1 {
                 // ps-lite's variables name shard 0 only; it knows the others once they have all joined it.
                 transports.append(try open(addresses[0]))
-                addresses += try ShardRendezvous.shardEndpoints(from: transports[0], jobID: prepared!.jobID, servers: resolved.cluster.servers,
+                addresses += try ShardRendezvous.shardEndpoints(from: transports[0], jobID: resolved.jobID, servers: resolved.cluster.servers,
                                                           timeout: resolved.cluster.serverTimeout,
                                                           maxPayloadBytes: resolved.cluster.maxMessageMb << 20)
             }
@@ -79,6 +82,13 @@ struct WorkerCommand: ParsableCommand {
                                       + "list every shard's endpoint, shard 0 first, separated by commas")
             }
             transports += try addresses.dropFirst(transports.count).map(open)
+            // Handed to the worker, which holds only its shard once it has its rank: no copy may stay behind here.
+            // Data it generates it generates whole; files it reads by shard, knowing from its server what the whole
+            // set is.
+            var prepared: PreparedRun? = resolved.data.format == .synthetic ? try PreparedRun(config: resolved)
+                : try PreparedRun(config: resolved, facts: DataFactsRequest.ask(transports[0], jobID: resolved.jobID,
+                                                                              timeout: resolved.cluster.serverTimeout,
+                                                                              maxPayloadBytes: resolved.cluster.maxMessageMb << 20))
             let endpoint = try monitoring.start(MonitoringEndpoint.init(workerAt:))
             defer { endpoint?.close() }
             if let endpoint {
@@ -98,7 +108,7 @@ struct WorkerCommand: ParsableCommand {
         } catch let error where ChildExitStatus.failsAgainOnRestart(error) {
             printError("pstrain worker: error: \(configuration.locatingData(error))")
             throw ExitCode(ChildExitStatus.unusableInput)
-        } catch let error where (error as? WorkerError)?.restartable == false {
+        } catch let error where (error as? WorkerError)?.restartable == false || error is DataFactsError {
             printError("pstrain worker: error: \(error)")
             throw ExitCode(ChildExitStatus.jobFailed)
         } catch {

@@ -32,13 +32,14 @@ import Testing
         let (summary, dir) = try launch("configs/digits-mlp.yaml", ["train.batch_size=8"])
         let accuracy = try #require(summary["test_accuracy"] as? Double)
         #expect(accuracy >= 0.98, "MLP with 4 sync workers: test accuracy \(accuracy)")
-        // Each worker's log names its shard (digits: 1,437 training rows in contiguous blocks) and ends with where
-        // its steps' time went.
+        // Each worker's log names its shard (digits: 1,437 training rows in contiguous blocks), which it read alone
+        // from the file, and ends with where its steps' time went.
         let steps = try #require(summary["steps"] as? Int)
         for rank in 0 ..< 4 {
             let log = PSTrainProcess.log("\(dir)/worker-\(rank).log")
             let rows = (rank + 1) * 1437 / 4 - rank * 1437 / 4
-            #expect(log.contains("worker \(rank): its shard: \(rows) of the 1437 training rows (contiguous)\n"), "\(log)")
+            #expect(log.contains("worker \(rank): its shard: \(rows) of the 1437 training rows (contiguous), the only rows it read of "
+                                 + "Tests/Fixtures/digits/train.csv\n"), "\(log)")
             let line = try #require(log.split(separator: "\n").first { $0.hasPrefix("worker \(rank): done after \(steps) steps, ") }, "\(log)")
             let times = line.split(separator: " ").compactMap { Double($0) }.suffix(2)
             #expect(line.contains("; a step computed ") && line.hasSuffix(" ms on average") && times.count == 2 && times.allSatisfy { $0 > 0 },

@@ -106,14 +106,15 @@ final class SSHHosts {
     }
 
     /// The digits test set in the package, which every host sees.
-    static let testSet = PSTrainProcess.packageRoot.appendingPathComponent("Tests/Fixtures/digits/test.csv").path
+    /// The digits' file `name` (`train.csv`, `test.csv`) in the package every host sees.
+    static func digits(_ name: String) -> String { PSTrainProcess.packageRoot.appendingPathComponent("Tests/Fixtures/digits/\(name)").path }
 
-    /// Copies the test set to `runs/data/test.csv` on the launcher's host (host 0) alone, and returns that path.
-    func testSetOnTheLauncherHost() throws -> String {
-        let test = "\(runs)/data/test.csv"
+    /// Copies the digits' file `name` to `runs/data/` on the launcher's host (host 0) alone, and returns that path.
+    func digitsOnTheLauncherHost(_ name: String) throws -> String {
+        let copy = "\(runs)/data/\(name)"
         try FileManager.default.createDirectory(atPath: "\(runs)/data", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.testSet, toPath: test)
-        return test
+        try FileManager.default.copyItem(atPath: Self.digits(name), toPath: copy)
+        return copy
     }
 
     /// Runs `command` in a shell on host `host`, through ssh from host 0, as the launcher reaches it: what it
@@ -297,33 +298,35 @@ struct SSHLaunchTests {
         #expect(log.contains("the \(h1): server did not report its endpoint; it exited with status 127; see \(dir)/server.log"), "\(log)")
     }
 
-    /// A host that cannot read the data's files stops the launch before any role starts, and the message names
-    /// each such host with the files it lacks. The training file (relative, in the package every host sees) is
-    /// found everywhere; the test file, under `runs`, only on the launcher's host.
+    /// A host that cannot read the files its roles read stops the launch before any role starts, and the message
+    /// names each such host with the files it lacks: a server's host needs the training and test files, a worker's
+    /// only the training file. Both files lie under `runs`, on the launcher's host alone.
     @Test func hostsWithoutTheDataStopTheLaunchBeforeAnyRoleStarts() throws {
         let ssh = try SSHHosts(count: 3, serving: [1, 2])
         defer { ssh.remove() }
         let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
-        let test = try ssh.testSetOnTheLauncherHost()
-        let log = try ssh.failedLaunch(["--hosts", "\(h1),\(h2)", "--servers-on", h2] + config + ["data.test=\(test)"])
+        let (train, test) = (try ssh.digitsOnTheLauncherHost("train.csv"), try ssh.digitsOnTheLauncherHost("test.csv"))
+        let log = try ssh.failedLaunch(["--hosts", h1, "--servers-on", h2] + config + ["data.train=\(train)", "data.test=\(test)"])
         #expect(log.contains("the data's files are not readable on every host"), "\(log)")
-        #expect(log.contains("\n  \(h2): \(test)\n  \(h1): \(test)\n"), "each host (the servers' first), with the one file it lacks:\n\(log)")
+        #expect(log.contains("\n  \(h2): \(train), \(test)\n  \(h1): \(train)\n"),
+                "each host (the servers' first), with the files it lacks:\n\(log)")
         #expect(!log.contains("copied launch.yaml") && !log.contains("[\(h1): ") && !log.contains("[\(h2): "), "no role started:\n\(log)")
     }
 
     /// A file every host has but one holds in another form passes that check; a worker that reads it there exits
     /// with `ChildExitStatus.unusableInput`, and the launch ends at once with its reason rather than restarting it
-    /// `cluster.max_restarts` times into the same error. Each host's test file is written through ssh, on its own disk.
+    /// `cluster.max_restarts` times into the same error. Each host's training file is written through ssh, on its
+    /// own disk: the worker's holds the first 100 rows of the server's.
     @Test func aWorkerThatCannotUseItsHostsDataEndsTheLaunchWithoutRestarts() throws {
         let ssh = try SSHHosts(count: 3, serving: [1, 2])
         defer { ssh.remove() }
         let (h1, h2) = (ssh.hosts.address(1), ssh.hosts.address(2))
-        let test = try ssh.testSetOnTheLauncherHost()
-        try ssh.shell(on: 1, "mkdir -p \(ssh.runs)/data && printf '0,1,2\\n' > \(test)")
-        try ssh.shell(on: 2, "mkdir -p \(ssh.runs)/data && cp \(SSHHosts.testSet) \(test)")
-        let log = try ssh.failedLaunch(["--hosts", h1, "--servers-on", h2] + config + ["data.test=\(test)", "cluster.max_restarts=3"])
+        let train = try ssh.digitsOnTheLauncherHost("train.csv")
+        try ssh.shell(on: 1, "mkdir -p \(ssh.runs)/data && head -n 100 \(SSHHosts.digits("train.csv")) > \(train)")
+        try ssh.shell(on: 2, "mkdir -p \(ssh.runs)/data && cp \(SSHHosts.digits("train.csv")) \(train)")
+        let log = try ssh.failedLaunch(["--hosts", h1, "--servers-on", h2] + config + ["data.train=\(train)", "cluster.max_restarts=3"])
         #expect(log.contains("\(h1): worker 0 failed with status \(ChildExitStatus.unusableInput) (it cannot use its config or data there"), "\(log)")
-        #expect(log.contains("\(test): 2 features, but the training set has 64"), "the worker's reason, from its log:\n\(log)")
+        #expect(log.contains("\(train): holds 100 samples, where the server's copy of it holds 1437"), "the worker's reason, from its log:\n\(log)")
         #expect(!log.contains("restarting it"), "\(log)")
     }
 

@@ -20,6 +20,23 @@ import Wire
         #expect(server.logLines.waitFor("worker 0 is back", timeout: 10))
     }
 
+    /// A worker about to register asks what the whole data set is, to read only its shard: the server tells it the
+    /// facts of its own run, and refuses another job's worker as registering would.
+    @Test func aWorkerAboutToRegisterIsToldTheDataFacts() throws {
+        let server = try ScriptedServer()
+        let (kind, text) = try server.ask(Header(kind: .dataFacts, jobID: server.run.jobID, sender: -1))
+        #expect(kind == .dataFacts && text == server.run.facts.json)
+        #expect(try DataFactsRequest.ask(server.network.connect(), jobID: server.run.jobID, timeout: 10, maxPayloadBytes: 1 << 20) == server.run.facts)
+        let (refused, reason) = try server.ask(Header(kind: .dataFacts, jobID: server.run.jobID ^ 1, sender: -1))
+        #expect(refused == .refuse && reason?.hasPrefix("this worker was started with another config than the server") == true, "\(reason ?? "")")
+        do {
+            _ = try DataFactsRequest.ask(server.network.connect(), jobID: server.run.jobID ^ 1, timeout: 10, maxPayloadBytes: 1 << 20)
+            Issue.record("another job's worker was told the facts")
+        } catch let error as WorkerError {
+            #expect(!error.restartable && error.message.hasPrefix("the server refused this worker: this worker was started with another config"))
+        }
+    }
+
     /// A server restarted into a job waits `replacement_timeout` for each worker to register again. Under `continue`
     /// one that does not is lost and the sync steps go on without it; it may still come back.
     @Test func aWorkerNotBackAfterARestartIsLostUnderContinue() throws {
@@ -272,12 +289,12 @@ import Wire
     @Test func anotherProtocolVersionIsToldSo() throws {
         let server = try ScriptedServer()
         var bytes = server.register(rank: 0).encoded()
-        bytes[4] = 2
+        bytes[4] = 1
         let client = server.network.connect()
         try client.send([OutboundFrame(bytes)])
         let frames = try #require(try client.receive(timeoutMilliseconds: 5000))
         let text = try withFrameBytes(frames) { try Message.decode($0, maxPayloadBytes: 1 << 20).text }
-        #expect(text == "protocol: protocol version 2; this pstrain speaks 1: run the same pstrain release everywhere")
+        #expect(text == "protocol: protocol version 1; this pstrain speaks 2: run the same pstrain release everywhere")
     }
 
     @Test func messagesBeforeRegisteringAreAnsweredWithRegisterAgain() throws {

@@ -46,7 +46,7 @@ import Wire
 
     @Test func headerFieldsSitAtTheirDocumentedOffsets() {
         let bytes = header(.push, .float32, count: 5).encoded()
-        #expect(bytes[4] == 1 && bytes[5] == 0, "protocol version 1, little-endian")
+        #expect(bytes[4] == 2 && bytes[5] == 0, "protocol version 2, little-endian")
         #expect(bytes[6] == 6, "kind push")
         #expect(bytes[16] == 3 && bytes[22] == 1 && bytes[24] == 41 && bytes[32] == 32 && bytes[40] == 5 && bytes[48] == 0xCD)
         #expect(Array(bytes[56 ..< 64]) == withUnsafeBytes(of: (0.25).bitPattern.littleEndian, Array.init))
@@ -63,7 +63,7 @@ import Wire
         #expect(rejected([Array(good.prefix(63))]) == .headerSize(63))
         #expect(rejected([good + [0]]) == .headerSize(65))
         #expect(rejected([with(0, UInt8(ascii: "X"))]) == .badMagic(Array("XSTR".utf8)))
-        #expect(rejected([with(4, 2)]) == .protocolVersion(2))
+        #expect(rejected([with(4, 1)]) == .protocolVersion(1))
         #expect(rejected([with(6, 99)]) == .unknownKind(99))
         #expect(rejected([with(6, 0)]) == .unknownKind(0))
         #expect(rejected([with(22, 7)]) == .unknownElementType(7))
@@ -92,6 +92,6 @@ import Wire
                                    .unexpectedPayload, .lengthMismatch(expectedBytes: 1, actualBytes: 2), .oversize(bytes: 2, limit: 1),
                                    .sparseEntries("index 3 after 4")]
         #expect(Set(errors.map(\.reason)).count == errors.count)
-        #expect(WireError.protocolVersion(9).description.contains("this pstrain speaks 1"))
+        #expect(WireError.protocolVersion(9).description.contains("this pstrain speaks 2"))
     }
 }
