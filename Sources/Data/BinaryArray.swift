@@ -42,6 +42,14 @@ public struct LoadedArray: Sendable, Equatable {
     public var values: [Float]
     /// Elements per first-axis item: pixels per image, features per row.
     public var itemSize: Int { shape.dropFirst().reduce(1, *) }
+
+    /// The first-axis items `items`, in that order.
+    func selectingItems(_ items: [Int]) -> LoadedArray {
+        let size = itemSize
+        var selected = shape
+        selected[0] = items.count
+        return LoadedArray(shape: selected, values: items.flatMap { values[$0 * size ..< ($0 + 1) * size] })
+    }
 }
 
 extension Dataset {

@@ -41,7 +41,7 @@ public struct DataError: Error, CustomStringConvertible, Equatable {
 
 /// Reads a whole file, turning a missing or unreadable file into a `DataError` that names it.
 func readFile(_ path: String) throws(DataError) -> [UInt8] {
-    let file = try open(path)
+    let file = try openForReading(path)
     defer { fclose(file) }
     var bytes: [UInt8] = []
     // Room for the whole file and one more byte (a reader's terminator), so that a large file is not copied, and
@@ -61,11 +61,11 @@ func readFile(_ path: String) throws(DataError) -> [UInt8] {
 
 /// Refuses a data file that cannot be opened for reading, as reading it would.
 public func checkReadable(_ path: String) throws(DataError) {
-    fclose(try open(path))
+    fclose(try openForReading(path))
 }
 
 /// `path` opened for reading, or why not.
-private func open(_ path: String) throws(DataError) -> UnsafeMutablePointer<FILE> {
+func openForReading(_ path: String) throws(DataError) -> UnsafeMutablePointer<FILE> {
     guard let file = fopen(path, "rb") else {
         let failure = errno
         throw DataError(source: path, message: "cannot open: \(String(cString: strerror(failure)))",

@@ -178,9 +178,11 @@ public struct PreparedRun: Sendable {
         }
     }
 
-    /// The samples of an IDX or NPY features file and its labels file.
-    static func readArrays(_ d: DataConfig, features: String, labels: String) throws(DataError) -> Dataset {
-        let read = { (path: String) throws(DataError) in d.format == .idx ? try IDXReader.read(path: path) : try NPYReader.read(path: path) }
+    /// The samples of an IDX or NPY features file and its labels file; with `only`, just those.
+    static func readArrays(_ d: DataConfig, features: String, labels: String, only selection: RowSelection? = nil) throws(DataError) -> Dataset {
+        let read = { (path: String) throws(DataError) in
+            d.format == .idx ? try IDXReader.read(path: path, only: selection) : try NPYReader.read(path: path, only: selection)
+        }
         return try Dataset(features: read(features), labels: read(labels), featuresPath: features, labelsPath: labels)
     }
 
@@ -294,10 +296,7 @@ public struct PreparedRun: Sendable {
         case .libsvm:
             shard = try LIBSVMReader.read(path: path, featureCount: facts.featureCount, only: selection)
         case .idx, .npy:
-            // Binary files read fast; they are read whole and the shard's rows kept.
-            let whole = try Self.readArrays(d, features: path, labels: d.trainLabels!)
-            try selection.checkFileRows(whole.rows, path: path)
-            shard = whole.selecting(rows: fileRows)
+            shard = try Self.readArrays(d, features: path, labels: d.trainLabels!, only: selection)
         case .synthetic:
             preconditionFailure("synthetic data is generated whole")
         }

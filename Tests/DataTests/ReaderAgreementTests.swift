@@ -32,6 +32,35 @@ import Testing
         #expect(data.targets == csv.targets)
     }
 
+    /// A worker reads only its shard's rows: every reader, given rows of a file, gives just those rows of the whole
+    /// file's, and refuses a file of another length than the selection was made in.
+    @Test func eachReaderReadsOnlyTheRowsSelected() throws {
+        let rows = [0, 1, 2, 57, 58, 200, 359]
+        let selection = RowSelection(rows: rows, fileRows: 360)
+        let csv = try CSVReader.read(path: Fixtures.digits("test.csv"))
+        let expected = csv.selecting(rows: rows)
+        let readers: [(String, (RowSelection) throws -> [Float])] = [
+            ("csv", { try CSVReader.read(path: Fixtures.digits("test.csv"), only: $0).features }),
+            ("libsvm", { try LIBSVMReader.read(path: Fixtures.digits("test.libsvm"), featureCount: 64, only: $0).features }),
+            ("idx", { try IDXReader.read(path: Fixtures.digits("test-images-idx3-ubyte"), only: $0).values }),
+            ("npy", { try NPYReader.read(path: Fixtures.digits("npy/test-features-u1.npy"), only: $0).values }),
+            ("npy fortran", { try NPYReader.read(path: Fixtures.digits("npy/test-features-f4-fortran.npy"), only: $0).values }),
+        ]
+        for (name, read) in readers {
+            #expect(try read(selection) == expected.features, "\(name)")
+            do {
+                _ = try read(RowSelection(rows: [1], fileRows: 361))
+                Issue.record("\(name): a file of 360 rows was taken for one of 361")
+            } catch let error as DataError {
+                #expect(error.message == "holds 360 samples, where the server's copy of it holds 361", "\(name)")
+            }
+        }
+        let labels = try IDXReader.read(path: Fixtures.digits("test-labels-idx1-ubyte"), only: selection)
+        #expect(labels.shape == [rows.count] && labels.values == expected.targets)
+        #expect(try IDXReader.read(path: Fixtures.digits("test-images-idx3-ubyte"), only: selection).shape == [rows.count, 8, 8])
+        #expect(try CSVReader.read(path: Fixtures.digits("test.csv"), only: selection).sourceLines == rows.map { $0 + 1 })
+    }
+
     @Test func npyImagesFlattenPerSample() throws {
         let images = try NPYReader.read(path: Fixtures.digits("npy/test-images-u1.npy"))
         #expect(images.shape == [360, 8, 8] && images.itemSize == 64)

@@ -82,8 +82,12 @@ import Training
         var mlp = config(.libsvm, "train.libsvm", scale: .none)
         mlp.model.kind = .mlp
         mlp.model.hidden = [8]
+        // The NPY fixtures hold the digits' test split, here trained on.
+        var npy = config(.npy, "npy/test-features-f4-bigendian.npy", labels: "npy/test-labels-i8.npy")
+        npy.data.testFraction = 0.25
         return [("csv", config(.csv, "train.csv")), ("named csv, held-out test", named), ("libsvm", mlp),
-                ("idx", config(.idx, "train-images-idx3-ubyte", labels: "train-labels-idx1-ubyte", scale: .minmax))]
+                ("idx", config(.idx, "train-images-idx3-ubyte", labels: "train-labels-idx1-ubyte", scale: .minmax)), ("npy", npy),
+                ("npy in Fortran order", config(.npy, "npy/test-features-f4-fortran.npy", labels: "npy/test-labels-i8.npy"))]
     }
 
     @Test(arguments: [ShardMode.contiguous, .strided])
