@@ -17,105 +17,107 @@ public enum CSVReader {
         var hasHeader = hasHeader
         var headerNames: [String]?
         if case .name = labelColumn { hasHeader = true }
-        var bytes = try readFile(path)
-        bytes.append(0) // strtof needs a terminator after the last field
         var features: [Float] = [], targets: [Float] = [], lines: [Int] = []
         var columns = -1, label = 0
         var classes = ClassNames()
         var samples = RowSelection.Cursor(selection)
-        let parsed: DataError? = bytes.withUnsafeBufferPointer { buffer -> DataError? in
-            let base = buffer.baseAddress!, end = base + buffer.count - 1
-            var p = base, lineNumber = 0
-            var row: [Float] = []
-            while p < end {
-                lineNumber += 1
-                var lineEnd = p
-                while lineEnd < end && lineEnd.pointee != 10 { lineEnd += 1 }
-                defer { p = lineEnd + 1 }
-                if hasHeader && lineNumber == 1 {
-                    if case .name = labelColumn { headerNames = fieldNames(p, lineEnd, delimiter: delimiter) }
-                    continue
-                }
-                if isBlank(p, lineEnd) { continue }
-                if columns < 0 {
-                    // The first sample line fixes the columns, and so where the label is.
-                    columns = fieldNames(p, lineEnd, delimiter: delimiter).count
-                    guard columns >= 2 else {
-                        let line = String(decoding: UnsafeBufferPointer(start: p, count: lineEnd - p), as: UTF8.self)
-                        return DataError(source: path, line: lineNumber, message: "found \(columns) column; expected a label and at least one feature",
-                                         hint: otherDelimiterHint(in: line)
-                                             ?? "are its columns separated by something other than \(delimiter.description)? data.delimiter names it")
+        var linesBefore = 0
+        let blocks = try LineBlocks(path)
+        // Each block holds whole lines and a 0 byte after them; its lines go on from the blocks before it.
+        while let block = try blocks.next() {
+            let parsed = block.withUnsafeBufferPointer { buffer -> DataError? in
+                let base = buffer.baseAddress!, end = base + buffer.count - 1
+                // Local while a block is read, which the optimiser keeps in registers: not so captured ones.
+                var p = base, lineNumber = linesBefore
+                defer { linesBefore = lineNumber }
+                var row: [Float] = []
+                while p < end {
+                    lineNumber += 1
+                    var lineEnd = p
+                    while lineEnd < end && lineEnd.pointee != 10 { lineEnd += 1 }
+                    defer { p = lineEnd + 1 }
+                    if hasHeader && lineNumber == 1 {
+                        if case .name = labelColumn { headerNames = fieldNames(p, lineEnd, delimiter: delimiter) }
+                        continue
                     }
-                    switch labelPosition(labelColumn, among: headerNames ?? [], columns: columns) {
-                    case .success(let position): label = position
-                    case .failure(let problem):
-                        return DataError(source: path, line: problem.onHeader ? 1 : lineNumber, message: problem.message, hint: problem.hint)
-                    }
-                    if let selection {
-                        // The rows to keep are known: no growing, and no copies held at once while growing.
-                        features.reserveCapacity(selection.rows.count * (columns - 1))
-                        targets.reserveCapacity(selection.rows.count)
-                        lines.reserveCapacity(selection.rows.count)
-                    }
-                }
-                guard samples.advance() else { continue }
-                row.removeAll(keepingCapacity: true)
-                var q = p
-                while true {
-                    while q < lineEnd && isPadding(q.pointee) { q += 1 }
-                    if q == lineEnd || q.pointee == separator || q.pointee == 13 {
-                        return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is empty",
-                                         hint: "every column needs a number; fill or drop missing values first")
-                    }
-                    // A number may stand in double quotes, as some programs write every field.
-                    let quoted = q.pointee == 34, numberStart = quoted ? q + 1 : q
-                    var next: UnsafeMutablePointer<CChar>? = nil
-                    var value = strtof(UnsafeRawPointer(numberStart).assumingMemoryBound(to: CChar.self), &next)
-                    let digitsEnd = UnsafeRawPointer(next!).assumingMemoryBound(to: UInt8.self)
-                    let closed = !quoted || (digitsEnd < lineEnd && digitsEnd.pointee == 34)
-                    let numberEnd = quoted && closed ? digitsEnd + 1 : digitsEnd
-                    var after = numberEnd
-                    while after < lineEnd && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
-                    let delimited = after == lineEnd || (blanks ? after > numberEnd : after.pointee == separator)
-                    let isNumber = digitsEnd != numberStart && closed && delimited && value.isFinite
-                    if !isNumber || row.count == label && classes.named {
-                        var fieldEnd = q
-                        while fieldEnd < lineEnd && fieldEnd.pointee != separator && !(blanks && isPadding(fieldEnd.pointee)) {
-                            fieldEnd += 1
+                    if isBlank(p, lineEnd) { continue }
+                    if columns < 0 {
+                        // The first sample line fixes the columns, and so where the label is.
+                        columns = fieldNames(p, lineEnd, delimiter: delimiter).count
+                        guard columns >= 2 else {
+                            let line = String(decoding: UnsafeBufferPointer(start: p, count: lineEnd - p), as: UTF8.self)
+                            return DataError(source: path, line: lineNumber, message: "found \(columns) column; expected a label and at least one feature",
+                                             hint: otherDelimiterHint(in: line)
+                                                 ?? "are its columns separated by something other than \(delimiter.description)? data.delimiter names it")
                         }
-                        after = fieldEnd
+                        switch labelPosition(labelColumn, among: headerNames ?? [], columns: columns) {
+                        case .success(let position): label = position
+                        case .failure(let problem):
+                            return DataError(source: path, line: problem.onHeader ? 1 : lineNumber, message: problem.message, hint: problem.hint)
+                        }
+                        if let selection {
+                            // The rows to keep are known: no growing, and no copies held at once while growing.
+                            features.reserveCapacity(selection.rows.count * (columns - 1))
+                            targets.reserveCapacity(selection.rows.count)
+                            lines.reserveCapacity(selection.rows.count)
+                        }
+                    }
+                    guard samples.advance() else { continue }
+                    row.removeAll(keepingCapacity: true)
+                    var q = p
+                    while true {
+                        while q < lineEnd && isPadding(q.pointee) { q += 1 }
+                        if q == lineEnd || q.pointee == separator || q.pointee == 13 {
+                            return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is empty",
+                                             hint: "every column needs a number; fill or drop missing values first")
+                        }
+                        // A number may stand in double quotes, as some programs write every field.
+                        let quoted = q.pointee == 34, numberStart = quoted ? q + 1 : q
+                        var next: UnsafeMutablePointer<CChar>? = nil
+                        var value = strtof(UnsafeRawPointer(numberStart).assumingMemoryBound(to: CChar.self), &next)
+                        let digitsEnd = UnsafeRawPointer(next!).assumingMemoryBound(to: UInt8.self)
+                        let closed = !quoted || (digitsEnd < lineEnd && digitsEnd.pointee == 34)
+                        let numberEnd = quoted && closed ? digitsEnd + 1 : digitsEnd
+                        var after = numberEnd
                         while after < lineEnd && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
-                        var text = String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self)
-                        while text.last?.isWhitespace == true { text.removeLast() }
-                        if row.count == label {
-                            switch classes.index(of: text, isNumber: isNumber, line: lineNumber) {
-                            case .success(let index): value = Float(index)
-                            case .failure(let problem): return DataError(source: path, line: lineNumber, message: problem.message, hint: problem.hint)
+                        let delimited = after == lineEnd || (blanks ? after > numberEnd : after.pointee == separator)
+                        let isNumber = digitsEnd != numberStart && closed && delimited && value.isFinite
+                        if !isNumber || row.count == label && classes.named {
+                            let fieldEnd = Self.fieldEnd(from: q, to: lineEnd, separator: delimiter.byte)
+                            after = fieldEnd
+                            while after < lineEnd && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
+                            var text = String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self)
+                            while text.last?.isWhitespace == true { text.removeLast() }
+                            if row.count == label {
+                                switch classes.index(of: text, isNumber: isNumber, line: lineNumber) {
+                                case .success(let index): value = Float(index)
+                                case .failure(let problem): return DataError(source: path, line: lineNumber, message: problem.message, hint: problem.hint)
+                                }
+                            } else {
+                                // Only the first sample line can be a header the config did not mention.
+                                let header = hasHeader || samples.seen > 1 ? nil : "if the first line is a header, set data.header: true"
+                                return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is '\(text)', not a finite number",
+                                                 hint: decimalCommaHint(in: text) ?? otherDelimiterHint(in: text) ?? header)
                             }
-                        } else {
-                            // Only the first sample line can be a header the config did not mention.
-                            let header = hasHeader || samples.seen > 1 ? nil : "if the first line is a header, set data.header: true"
-                            return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is '\(text)', not a finite number",
-                                             hint: otherDelimiterHint(in: text) ?? header)
+                        } else if row.count == label {
+                            classes.sawNumber(line: lineNumber)
                         }
-                    } else if row.count == label {
-                        classes.sawNumber(line: lineNumber)
+                        row.append(value)
+                        if after == lineEnd { break }
+                        q = blanks ? after : after + 1
                     }
-                    row.append(value)
-                    if after == lineEnd { break }
-                    q = blanks ? after : after + 1
+                    guard row.count == columns else {
+                        return DataError(source: path, line: lineNumber,
+                                         message: "\(row.count) columns, expected \(columns) (label + \(columns - 1) features) as on the first line")
+                    }
+                    targets.append(row[label])
+                    for (j, v) in row.enumerated() where j != label { features.append(v) }
+                    lines.append(lineNumber)
                 }
-                guard row.count == columns else {
-                    return DataError(source: path, line: lineNumber,
-                                     message: "\(row.count) columns, expected \(columns) (label + \(columns - 1) features) as on the first line")
-                }
-                targets.append(row[label])
-                for (j, v) in row.enumerated() where j != label { features.append(v) }
-                lines.append(lineNumber)
+                return nil
             }
-            return nil
+            if let parsed { throw parsed }
         }
-        if let parsed { throw parsed }
         try selection?.checkFileRows(samples.seen, path: path)
         guard !targets.isEmpty else { throw DataError(source: path, message: "no samples found", hint: "the file is empty or holds only a header") }
         var data = Dataset(features: features, targets: targets, featureCount: columns - 1, source: path, sourceLines: lines)
@@ -148,7 +150,7 @@ public enum CSVReader {
             guard !isNumber else {
                 return .failure(LabelProblem(message: "the label is \(text), a number, while line \(first!.line)'s is a class name", hint: mixed))
             }
-            let name = String(unquoted(Substring(text)))
+            let name = unquoted(Substring(text))
             guard !name.isEmpty else { return .failure(LabelProblem(message: "the label is empty", hint: "every row needs its class")) }
             if let index = indices[name] { return .success(index) }
             indices[name] = inOrderOfAppearance.count
@@ -165,23 +167,75 @@ public enum CSVReader {
         }
     }
 
-    /// A header line's fields, trimmed of blanks and of the double quotes around a quoted one. A byte order mark
-    /// (spreadsheets write one before the first name) goes too.
-    static func fieldNames(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, delimiter: CSVDelimiter) -> [String] {
-        let line = UnsafeBufferPointer(start: start, count: end - start)
-        let fields = delimiter.byte.map { line.split(separator: $0, omittingEmptySubsequences: false) }
-            ?? line.split(whereSeparator: { $0 == 32 || $0 == 9 || $0 == 13 })
-        return fields.map { field in
-            var name = Substring(String(decoding: field, as: UTF8.self)).drop { $0.isWhitespace || $0 == "\u{FEFF}" }
-            while name.last?.isWhitespace == true { name = name.dropLast() }
-            return String(unquoted(name))
-        }
+    /// For a number written with a decimal comma (`1,5`, read in a file whose columns another character
+    /// separates): that it is not read so.
+    static func decimalCommaHint(in text: String) -> String? {
+        let parts = unquoted(Substring(text)).split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty }), Float(parts[0]) != nil,
+              parts[1].allSatisfy(\.isASCII), UInt(parts[1]) != nil else { return nil }
+        return "numbers are read with a decimal point, not a comma: write \(parts.joined(separator: ".")) "
+            + "(a spreadsheet writes points when saved in an English locale)"
     }
 
-    /// `text` without the double quotes around it, if it has them.
-    static func unquoted(_ text: Substring) -> Substring {
-        text.count >= 2 && text.first == "\"" && text.last == "\"" ? text.dropFirst().dropLast() : text
+    /// A line's fields, each trimmed of blanks and of the double quotes around a quoted one. A byte order mark
+    /// (spreadsheets write one before the first name) goes too. A quoted field may hold the delimiter.
+    static func fieldNames(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, delimiter: CSVDelimiter) -> [String] {
+        let separator = delimiter.byte
+        var fields: [String] = [], q = start
+        while true {
+            if separator == nil {
+                while q < end && isBlank(q.pointee) { q += 1 }
+                if q == end { break }
+            }
+            let fieldEnd = fieldEnd(from: q, to: end, separator: separator)
+            var name = Substring(String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self))
+                .drop { $0.isWhitespace || $0 == "\u{FEFF}" }
+            while name.last?.isWhitespace == true { name = name.dropLast() }
+            fields.append(unquoted(name))
+            if fieldEnd == end { break }
+            q = separator == nil ? fieldEnd : fieldEnd + 1
+        }
+        return fields
     }
+
+    /// Where the field starting at `start` (after any padding) ends: at the next `separator`, or blank when runs of
+    /// blanks delimit (`separator` nil), or at `end`. A field that starts with a double quote may hold the
+    /// delimiter up to its closing quote (a doubled quote inside is a quote character, as RFC 4180 writes it);
+    /// elsewhere a quote is a character like any other.
+    static func fieldEnd(from start: UnsafePointer<UInt8>, to end: UnsafePointer<UInt8>, separator: UInt8?) -> UnsafePointer<UInt8> {
+        var p = start
+        if p < end && p.pointee == 34 {
+            p += 1
+            while p < end {
+                if p.pointee == 34 {
+                    if p + 1 < end && (p + 1).pointee == 34 { p += 2; continue }
+                    p += 1
+                    break
+                }
+                p += 1
+            }
+        }
+        while p < end && !(separator.map { p.pointee == $0 } ?? isBlank(p.pointee)) { p += 1 }
+        return p
+    }
+
+    /// `text` without the double quotes around it, if it has them, and with each doubled quote inside made one.
+    static func unquoted(_ text: Substring) -> String {
+        guard text.count >= 2 && text.first == "\"" && text.last == "\"" else { return String(text) }
+        var result = "", afterQuote = false
+        for character in text.dropFirst().dropLast() {
+            // The second quote of a pair is dropped.
+            if character == "\"" && afterQuote {
+                afterQuote = false
+                continue
+            }
+            afterQuote = character == "\""
+            result.append(character)
+        }
+        return result
+    }
+
+    static func isBlank(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 || byte == 13 }
 
     /// What is wrong with the label column: the message, a hint, and whether it concerns the header line.
     struct LabelProblem: Error {

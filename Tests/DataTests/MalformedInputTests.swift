@@ -47,6 +47,9 @@ import Testing
         #expect(error { _ = try CSVReader.read(path: semicolons) }?.hint == "are the columns separated by ';'? set data.delimiter: ';'")
         let blanks = try file("blanks.txt", "0 1 2\n1 2x 3\n")
         #expect(error { _ = try CSVReader.read(path: blanks, delimiter: .blanks) }?.message == "column 2 is '2x', not a finite number")
+        let decimalComma = try #require(error { _ = try CSVReader.read(path: try file("comma.csv", "0;1,5;2\n"), delimiter: .character(59)) })
+        #expect(decimalComma.message == "column 2 is '1,5', not a finite number")
+        #expect(decimalComma.hint == "numbers are read with a decimal point, not a comma: write 1.5 (a spreadsheet writes points when saved in an English locale)")
         let pipes = try file("pipes.csv", "0|1|2\n")
         #expect(error { _ = try CSVReader.read(path: pipes, delimiter: .character(UInt8(ascii: "|"))) } == nil)
         #expect(error { _ = try CSVReader.read(path: try file("single.csv", "0\n1\n")) }?.hint

@@ -115,6 +115,22 @@ import Testing
         }
     }
 
+    /// A quoted field may hold the delimiter, and a doubled quote inside it is one quote (RFC 4180): header and
+    /// class names such as "Iris, setosa" read whole. Elsewhere a quote is a character like any other.
+    @Test func csvQuotedFieldsMayHoldTheDelimiter() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        let text = "\"length, cm\",width,\"class, as named\"\n1.5,2,\"Iris, setosa\"\n3,4, \"Iris \"\"virginica\"\"\" \r\n5,6,\"Iris, setosa\"\n"
+        try Fixtures.write(Array(text.utf8), to: "\(dir)/iris.csv")
+        let data = try CSVReader.read(path: "\(dir)/iris.csv", labelColumn: .name("class, as named"))
+        #expect(data.featureCount == 2 && data.features == [1.5, 2, 3, 4, 5, 6])
+        #expect(data.classNames == ["Iris \"virginica\"", "Iris, setosa"] && data.targets == [1, 0, 1])
+        try Fixtures.write(Array("a\"b,1\nc,2\n".utf8), to: "\(dir)/inner.csv")
+        #expect(try CSVReader.read(path: "\(dir)/inner.csv").classNames == ["a\"b", "c"])
+        try Fixtures.write(Array("\"Iris setosa\"  1 2\n\"Iris virginica\"\t3 4\n".utf8), to: "\(dir)/iris.txt")
+        let blanks = try CSVReader.read(path: "\(dir)/iris.txt", delimiter: .blanks)
+        #expect(blanks.classNames == ["Iris setosa", "Iris virginica"] && blanks.features == [1, 2, 3, 4])
+    }
+
     /// A label column named in the header reads as the same column given by position, in each file where it
     /// stands (quoted or padded names too, and after a byte order mark), and takes the first line as the header
     /// without `hasHeader`.

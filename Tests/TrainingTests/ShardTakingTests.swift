@@ -153,6 +153,19 @@ import Training
         #expect(dataError { _ = try stranger.takeShard(rank: 0, workers: 2) }?.message == "class 'c' is not among the server's copy's classes")
     }
 
+    /// A file of one row has no row to hold out for `data.test_fraction` and keep one to train on.
+    @Test func aOneRowFileCannotHoldOutATestSet() throws {
+        var config = RunConfig()
+        config.data.format = .csv
+        config.data.train = try Self.file("one.csv", "0,1,2\n")
+        config.data.testFraction = 0.5
+        let error = try #require(dataError { _ = try PreparedRun(config: config) })
+        #expect(error.message == "one row cannot be split into a training and a test set" && error.hint == "leave data.test_fraction out")
+        config.data.train = try Self.file("two.csv", "0,1,2\n1,3,4\n")
+        let split = try PreparedRun(config: config)
+        #expect(split.train.rows == 1 && split.test?.rows == 1)
+    }
+
     /// Facts that this config could not have given are refused: the server that sent them runs another release.
     @Test func factsThatDisagreeWithTheConfigAreRefused() throws {
         var config = RunConfig()

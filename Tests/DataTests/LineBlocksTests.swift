@@ -1,0 +1,43 @@
+@testable import Data
+import Testing
+
+/// A CSV file is read a block of whole lines at a time: the blocks must hold every byte once, each ending where a
+/// line does, however the lines fall against the block size.
+@Suite struct LineBlocksTests {
+    @Test(arguments: [1, 3, 7, 64])
+    func blocksHoldWholeLinesAndEveryByteOnce(blockBytes: Int) throws {
+        let dir = try Fixtures.temporaryDirectory()
+        for text in ["", "a\n", "no newline at the end", "0,1\r\n22,333,4444\n\n5\n", "a line longer than a block of seven\nb"] {
+            try Fixtures.write(Array(text.utf8), to: "\(dir)/t.csv")
+            let blocks = try LineBlocks("\(dir)/t.csv", blockBytes: blockBytes)
+            var read: [UInt8] = []
+            var block = try blocks.next()
+            while let current = block {
+                #expect(current.last == 0, "each block ends in the terminator")
+                let lines = current.dropLast()
+                block = try blocks.next()
+                if block != nil { #expect(lines.last == 10, "a block that is not the last ends a line: \(text)") }
+                read += lines
+            }
+            #expect(read == Array(text.utf8), "\(text) in blocks of \(blockBytes)")
+        }
+    }
+
+    /// A file of several default blocks reads as the rows written, lines and all.
+    @Test func aCSVOfManyBlocksReadsWhole() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        let rows = 450_000
+        var text = ""
+        for r in 0 ..< rows { text += "\(r % 10),\(r),\(Double(r) / 4),-\(r % 7)\n" }
+        try Fixtures.write(Array(text.utf8), to: "\(dir)/many.csv")
+        try #require(text.utf8.count > 8 << 20, "the file should span blocks")
+        let data = try CSVReader.read(path: "\(dir)/many.csv")
+        #expect(data.rows == rows && data.sourceLines?.last == rows)
+        #expect(data.features.count == 3 * rows)
+        let broken = (0 ..< rows).first { r in
+            let written: [Float] = [Float(r), Float(Double(r) / 4), -Float(r % 7)]
+            return data.targets[r] != Float(r % 10) || Array(data.features[3 * r ..< 3 * r + 3]) != written
+        }
+        #expect(broken == nil, "row \(broken ?? -1) read wrong")
+    }
+}
