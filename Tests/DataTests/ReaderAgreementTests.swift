@@ -68,6 +68,28 @@ import Testing
         #expect(images.values == csv.features)
     }
 
+    /// Windows line endings (a "\r\n" is one Swift character, which once kept a file from splitting into lines),
+    /// comments, blank lines and SVMlight's `qid:` tokens.
+    @Test func libsvmWithWindowsLineEndingsCommentsAndQid() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        try Fixtures.write(Array("1 1:0.5 3:2\r\n# a comment line\r\n\r\n0 qid:7 2:1e-1 # trailing comment\r\n-1\t3:+4".utf8), to: "\(dir)/w.libsvm")
+        let data = try LIBSVMReader.read(path: "\(dir)/w.libsvm")
+        #expect(data.featureCount == 3 && data.targets == [1, 0, -1] && data.sourceLines == [1, 4, 5])
+        #expect(data.features == [0.5, 0, 2, 0, 0.1, 0, 0, 0, 4])
+        for (bad, message) in [("1 2:\n", "token '2:' is not index:value"), ("1 :3\n", "token ':3' is not index:value"),
+                               ("1 2:3x\n", "token '2:3x' is not index:value"), ("x 1:2\n", "label 'x' is not a number"),
+                               ("1 2:1 2:1\n", "feature index 2 follows 2; indices must ascend"), ("1 -2:1\n", "feature index -2 in '-2:1' is below 1"),
+                               ("1 1:nan\n", "token '1:nan' is not index:value")] {
+            try Fixtures.write(Array(bad.utf8), to: "\(dir)/bad.libsvm")
+            do {
+                _ = try LIBSVMReader.read(path: "\(dir)/bad.libsvm")
+                Issue.record("\(bad) was read")
+            } catch {
+                #expect(error.message == message, "\(bad)")
+            }
+        }
+    }
+
     @Test func libsvmWidthDefaultsToTheLargestIndex() throws {
         let data = try LIBSVMReader.read(path: Fixtures.digits("test.libsvm"))
         #expect(data.featureCount <= 64 && data.featureCount >= 60)
