@@ -39,26 +39,6 @@ public struct DataError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Reads a whole file, turning a missing or unreadable file into a `DataError` that names it.
-func readFile(_ path: String) throws(DataError) -> [UInt8] {
-    let file = try openForReading(path)
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    // Room for the whole file and one more byte (a reader's terminator), so that a large file is not copied, and
-    // held twice, each time the array outgrows its storage.
-    var status = stat()
-    if fstat(fileno(file), &status) == 0 && status.st_size > 0 { bytes.reserveCapacity(Int(status.st_size) + 1) }
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, file)
-        if n > 0 { bytes.append(contentsOf: chunk[0 ..< n]) }
-        if n < chunk.count {
-            if ferror(file) != 0 { throw DataError(source: path, message: "read failed: \(String(cString: strerror(errno)))") }
-            return bytes
-        }
-    }
-}
-
 /// Refuses a data file that cannot be opened for reading, as reading it would.
 public func checkReadable(_ path: String) throws(DataError) {
     fclose(try openForReading(path))
