@@ -10,9 +10,9 @@ public struct PreparedRun: Sendable {
     public private(set) var test: Dataset?
     public let spec: NetworkSpec
     /// Classes of a classification task; nil for regression.
-    public let classes: Int?
+    public var classes: Int? { facts.classes }
     /// What each class index stands for, when the labels were class names (CSV): sorted. Nil for number labels.
-    public let classNames: [String]?
+    public var classNames: [String]? { facts.classNames }
 
     /// The whole data set's facts: what a server tells its workers, or, in a worker's run, what its server told.
     public let facts: DataFacts
@@ -75,8 +75,6 @@ public struct PreparedRun: Sendable {
         self.spec = Self.spec(config, head: head, featureCount: train.featureCount, targetWidth: train.targetWidth, classes: classes)
         self.train = train
         self.test = test
-        self.classes = classes
-        self.classNames = classNames
         self.facts = DataFacts(fileRows: fileRows, trainRows: train.rows, featureCount: train.featureCount, targetWidth: train.targetWidth,
                                classes: classes, classNames: classNames, scaler: scaler)
         readsShardAlone = false
@@ -107,8 +105,6 @@ public struct PreparedRun: Sendable {
         train = Dataset(features: [], targets: [], featureCount: facts.featureCount, targetWidth: facts.targetWidth, source: d.train!)
         test = nil
         spec = Self.spec(config, head: head, featureCount: facts.featureCount, targetWidth: facts.targetWidth, classes: classes)
-        self.classes = classes
-        classNames = facts.classNames
         self.facts = facts
         readsShardAlone = true
     }
