@@ -7,9 +7,11 @@ import Glibc
 public enum CSVReader {
     /// Reads `path`, the label in `labelColumn`, columns separated by `delimiter`. A column given by name is looked
     /// up in the first line, which is then the header whatever `hasHeader` says. With `only`, keeps just those
-    /// samples, leaving the others' numbers unread (and unchecked).
+    /// samples, leaving the others' numbers unread (and unchecked). A sample is a line, or several where a quoted
+    /// field holds line breaks (RFC 4180), and is known by its first line. The file is read `blockBytes` at a time.
     public static func read(path: String, hasHeader: Bool = false, labelColumn: CSVColumn = .position(0),
-                            delimiter: CSVDelimiter = .comma, only selection: RowSelection? = nil) throws(DataError) -> Dataset {
+                            delimiter: CSVDelimiter = .comma, only selection: RowSelection? = nil,
+                            blockBytes: Int = 8 << 20) throws(DataError) -> Dataset {
         // Runs of blanks delimit as padding does, between fields: their separator is a byte no line holds.
         let blanks = delimiter == .blanks, separator = delimiter.byte ?? 0
         /// A space or tab that does not itself delimit.
@@ -22,7 +24,9 @@ public enum CSVReader {
         var classes = ClassNames()
         var samples = RowSelection.Cursor(selection)
         var linesBefore = 0
-        let blocks = try LineBlocks(path)
+        let blocks = try LineBlocks(path, blockBytes: blockBytes)
+        /// Where in the last block a record began that goes on past its last line.
+        var unfinishedFrom: Int?
         // Each block holds whole lines and a 0 byte after them; its lines go on from the blocks before it.
         while let block = try blocks.next() {
             let parsed = block.withUnsafeBufferPointer { buffer -> DataError? in
@@ -32,11 +36,28 @@ public enum CSVReader {
                 defer { linesBefore = lineNumber }
                 var row: [Float] = []
                 while p < end {
+                    // A record is a line, or several where a quoted field holds line breaks; it is numbered by its first,
+                    // and `lineEnd` is the end of its last.
                     lineNumber += 1
-                    var lineEnd = p
-                    while lineEnd < end && lineEnd.pointee != 10 { lineEnd += 1 }
+                    let recordLine = lineNumber
+                    var breaksInside = 0
+                    let lineEnd: UnsafePointer<UInt8>
+                    switch recordEnd(from: p, to: end, separator: delimiter.byte, breaksInside: &breaksInside) {
+                    case .at(let recordEnd): lineEnd = recordEnd
+                    case .goesOn where !blocks.isFinished && end - p <= maxQuotedRecordBytes:
+                        unfinishedFrom = p - base
+                        lineNumber = recordLine - 1
+                        return nil
+                    case .goesOn(let column):
+                        let how = blocks.isFinished ? "no later quote closes" : "is still open \(maxQuotedRecordBytes >> 20) MiB on"
+                        return DataError(source: path, line: recordLine, message: "column \(column) opens a double quote that \(how)", hint: quotingHint)
+                    case .closedBefore(let column, let text, let breaks):
+                        return DataError(source: path, line: recordLine, message: "the quoted field in column \(column) runs on to line "
+                                         + "\(recordLine + breaks), where its closing quote is followed by '\(text)'", hint: quotingHint)
+                    }
+                    lineNumber += breaksInside
                     defer { p = lineEnd + 1 }
-                    if hasHeader && lineNumber == 1 {
+                    if hasHeader && recordLine == 1 {
                         if case .name = labelColumn { headerNames = fieldNames(p, lineEnd, delimiter: delimiter) }
                         continue
                     }
@@ -46,14 +67,14 @@ public enum CSVReader {
                         columns = fieldNames(p, lineEnd, delimiter: delimiter).count
                         guard columns >= 2 else {
                             let line = String(decoding: UnsafeBufferPointer(start: p, count: lineEnd - p), as: UTF8.self)
-                            return DataError(source: path, line: lineNumber, message: "found \(columns) column; expected a label and at least one feature",
+                            return DataError(source: path, line: recordLine, message: "found \(columns) column; expected a label and at least one feature",
                                              hint: otherDelimiterHint(in: line)
                                                  ?? "are its columns separated by something other than \(delimiter.description)? data.delimiter names it")
                         }
                         switch labelPosition(labelColumn, among: headerNames ?? [], columns: columns) {
                         case .success(let position): label = position
                         case .failure(let problem):
-                            return DataError(source: path, line: problem.onHeader ? 1 : lineNumber, message: problem.message, hint: problem.hint)
+                            return DataError(source: path, line: problem.onHeader ? 1 : recordLine, message: problem.message, hint: problem.hint)
                         }
                         if let selection {
                             // The rows to keep are known: no growing, and no copies held at once while growing.
@@ -68,7 +89,7 @@ public enum CSVReader {
                     while true {
                         while q < lineEnd && isPadding(q.pointee) { q += 1 }
                         if q == lineEnd || q.pointee == separator || q.pointee == 13 {
-                            return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is empty",
+                            return DataError(source: path, line: recordLine, message: "column \(row.count + 1) is empty",
                                              hint: "every column needs a number; fill or drop missing values first")
                         }
                         // A number may stand in double quotes, as some programs write every field.
@@ -89,34 +110,40 @@ public enum CSVReader {
                             var text = String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self)
                             while text.last?.isWhitespace == true { text.removeLast() }
                             if row.count == label {
-                                switch classes.index(of: text, isNumber: isNumber, line: lineNumber) {
+                                switch classes.index(of: text, isNumber: isNumber, line: recordLine) {
                                 case .success(let index): value = Float(index)
-                                case .failure(let problem): return DataError(source: path, line: lineNumber, message: problem.message, hint: problem.hint)
+                                case .failure(let problem): return DataError(source: path, line: recordLine, message: problem.message, hint: problem.hint)
                                 }
                             } else {
                                 // Only the first sample line can be a header the config did not mention.
                                 let header = hasHeader || samples.seen > 1 ? nil : "if the first line is a header, set data.header: true"
-                                return DataError(source: path, line: lineNumber, message: "column \(row.count + 1) is '\(text)', not a finite number",
+                                return DataError(source: path, line: recordLine, message: "column \(row.count + 1) is '\(text)', not a finite number",
                                                  hint: decimalCommaHint(in: text) ?? otherDelimiterHint(in: text) ?? header)
                             }
                         } else if row.count == label {
-                            classes.sawNumber(line: lineNumber)
+                            classes.sawNumber(line: recordLine)
                         }
                         row.append(value)
                         if after == lineEnd { break }
                         q = blanks ? after : after + 1
                     }
                     guard row.count == columns else {
-                        return DataError(source: path, line: lineNumber,
-                                         message: "\(row.count) columns, expected \(columns) (label + \(columns - 1) features) as on the first line")
+                        return DataError(source: path, line: recordLine,
+                                         message: "\(row.count) columns, expected \(columns) (label + \(columns - 1) features) as on the first line",
+                                         hint: breaksInside == 0 ? nil : "a quoted field here holds a line break, so this sample runs on to line "
+                                             + "\(lineNumber): is a closing quote missing?")
                     }
                     targets.append(row[label])
                     for (j, v) in row.enumerated() where j != label { features.append(v) }
-                    lines.append(lineNumber)
+                    lines.append(recordLine)
                 }
                 return nil
             }
             if let parsed { throw parsed }
+            if let start = unfinishedFrom {
+                blocks.giveBack(block[start ..< block.count - 1])
+                unfinishedFrom = nil
+            }
         }
         try selection?.checkFileRows(samples.seen, path: path)
         guard !targets.isEmpty else { throw DataError(source: path, message: "no samples found", hint: "the file is empty or holds only a header") }
@@ -217,6 +244,68 @@ public enum CSVReader {
         }
         while p < end && !(separator.map { p.pointee == $0 } ?? isBlank(p.pointee)) { p += 1 }
         return p
+    }
+
+    /// How far a record may run on, a quoted field open, before the reader takes the quote for a mistake rather
+    /// than read on: a record is one sample, and a name (the only text a sample holds) is never so long.
+    static let maxQuotedRecordBytes = 1 << 20
+
+    static let quotingHint = "a field in double quotes ends at the next lone double quote, and may hold delimiters and line breaks; "
+        + "a quote inside one is written twice (\"\")"
+
+    /// Where a record ends, as `recordEnd(from:to:separator:breaksInside:)` finds it.
+    enum RecordEnd {
+        /// At this newline (or the end of the bytes).
+        case at(UnsafePointer<UInt8>)
+        /// The quoted field in `column` (counting from 1) is still open at the end of the bytes given.
+        case goesOn(column: Int)
+        /// The quoted field in `column` holds `breaks` line breaks and is closed by a quote followed by `text`, not
+        /// by a delimiter or the end of the line: most likely a quote opened by mistake, closed by another field's.
+        case closedBefore(column: Int, text: String, breaks: Int)
+    }
+
+    /// Where the record starting at `start` ends: at the first newline outside a quoted field, or at `end`.
+    /// `breaksInside` counts the line breaks inside its quoted fields (RFC 4180 lets a quoted field hold them).
+    /// A line without a double quote, as a file of numbers holds, is a record: found by two scans of `memchr`.
+    static func recordEnd(from start: UnsafePointer<UInt8>, to end: UnsafePointer<UInt8>, separator: UInt8?,
+                          breaksInside: inout Int) -> RecordEnd {
+        let lineEnd = memchr(start, 10, end - start).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
+        guard memchr(start, 34, lineEnd - start) != nil else { return .at(lineEnd) }
+        // Padding is what `read` skips before a field: blanks other than the delimiter, or any blank between fields
+        // that runs of blanks delimit.
+        func isPadding(_ byte: UInt8) -> Bool { separator.map { (byte == 32 || byte == 9) && byte != $0 } ?? isBlank(byte) }
+        func delimits(_ byte: UInt8) -> Bool { separator.map { byte == $0 } ?? isBlank(byte) }
+        var q = start, column = 0
+        while true {
+            column += 1
+            while q < end && isPadding(q.pointee) { q += 1 }
+            if q < end && q.pointee == 34 {
+                var breaks = 0
+                q += 1
+                while true {
+                    guard q < end else { return .goesOn(column: column) }
+                    if q.pointee == 34 {
+                        if q + 1 < end && (q + 1).pointee == 34 { q += 2; continue }
+                        q += 1
+                        break
+                    }
+                    if q.pointee == 10 { breaks += 1 }
+                    q += 1
+                }
+                breaksInside += breaks
+                if breaks > 0 {
+                    var after = q
+                    while after < end && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
+                    if after < end && after.pointee != 10 && !delimits(after.pointee) {
+                        let rest = UnsafeBufferPointer(start: after, count: (memchr(after, 10, end - after).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end) - after)
+                        return .closedBefore(column: column, text: String(decoding: rest.prefix(20), as: UTF8.self), breaks: breaks)
+                    }
+                }
+            }
+            while q < end && q.pointee != 10 && !delimits(q.pointee) { q += 1 }
+            if q == end || q.pointee == 10 { return .at(q) }
+            q += 1
+        }
     }
 
     /// `text` without the double quotes around it, if it has them, and with each doubled quote inside made one.

@@ -1,6 +1,8 @@
 import Glibc
 
 /// A text file read a block of whole lines at a time, so that a reader holds one block rather than the whole file.
+/// A reader whose last record goes on past a block's last line (a quoted CSV field holding a line break) gives its
+/// start back, and gets it again at the front of the next block.
 final class LineBlocks {
     private let path: String
     private let file: UnsafeMutablePointer<FILE>
@@ -17,6 +19,14 @@ final class LineBlocks {
     }
 
     deinit { fclose(file) }
+
+    /// Whether every byte of the file has been handed out in a block (and none given back since).
+    var isFinished: Bool { atEnd && carry.isEmpty }
+
+    /// Puts `bytes`, the end of the last block, back in front of what the next block holds.
+    func giveBack(_ bytes: ArraySlice<UInt8>) {
+        carry = Array(bytes) + carry
+    }
 
     /// The next lines: every byte up to and including the last newline read so far (or to the end of the file,
     /// whose last line may lack one), followed by a 0 byte that is not the file's, as `strtof` wants after the last

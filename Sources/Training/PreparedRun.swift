@@ -145,8 +145,16 @@ public struct PreparedRun: Sendable {
     /// "setosa=0, versicolor=1, virginica=2": the class names and the index each stands for (the first 10).
     public var classNamesDescription: String? {
         classNames.map { names in
-            names.prefix(10).enumerated().map { "\($1)=\($0)" }.joined(separator: ", ") + (names.count > 10 ? ", ... (\(names.count) classes)" : "")
+            names.prefix(10).enumerated().map { "\(Self.shown($1))=\($0)" }.joined(separator: ", ")
+                + (names.count > 10 ? ", ... (\(names.count) classes)" : "")
         }
+    }
+
+    /// A class name as a list shows it: in quotes, with escapes, where it holds what would blur the list (a comma,
+    /// an equals sign, a quote, a line break or another control character).
+    static func shown(_ name: String) -> String {
+        name.contains { ",=\"".contains($0) || $0.unicodeScalars.contains { $0.properties.generalCategory == .control } }
+            ? name.debugDescription : name
     }
 
     static func load(_ d: DataConfig) throws -> (Dataset, Dataset?) {

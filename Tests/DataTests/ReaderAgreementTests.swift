@@ -153,6 +153,62 @@ import Testing
         #expect(blanks.classNames == ["Iris setosa", "Iris virginica"] && blanks.features == [1, 2, 3, 4])
     }
 
+    /// RFC 4180 lets a quoted field hold line breaks: a header name or a class name may, and the sample goes on to
+    /// the line its quote closes on, however the file's blocks fall; the next sample's line number counts every line.
+    @Test func csvQuotedFieldsMayHoldLineBreaks() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        let text = "\"Sepal\nlength\",width,\"class,\r\nas named\"\r\n1.5,2,\"Iris\r\nsetosa\"\r\n3,4, \"Iris \"\"vir\n\nginica\"\"\" \r\n"
+            + "5,6,\"Iris\r\nsetosa\"\r\n7,8,plain\r\n"
+        try Fixtures.write(Array(text.utf8), to: "\(dir)/iris.csv")
+        for blockBytes in [1, 3, 7, 64, 8 << 20] {
+            let data = try CSVReader.read(path: "\(dir)/iris.csv", labelColumn: .name("class,\r\nas named"), blockBytes: blockBytes)
+            #expect(data.featureCount == 2 && data.features == [1.5, 2, 3, 4, 5, 6, 7, 8], "blocks of \(blockBytes)")
+            #expect(data.classNames == ["Iris\r\nsetosa", "Iris \"vir\n\nginica\"", "plain"] && data.targets == [0, 1, 0, 2], "blocks of \(blockBytes)")
+            #expect(data.sourceLines == [4, 6, 9, 11], "blocks of \(blockBytes)")
+            let shard = try CSVReader.read(path: "\(dir)/iris.csv", labelColumn: .name("class,\r\nas named"),
+                                           only: RowSelection(rows: [1, 3], fileRows: 4), blockBytes: blockBytes)
+            #expect(shard.features == [3, 4, 7, 8] && shard.sourceLines == [6, 11], "blocks of \(blockBytes)")
+        }
+    }
+
+    /// A quote opened by mistake would make a sample of the lines after it: the reader says which line and column
+    /// opened it, whether no quote closes it, another field's quote does, or it stays open for a whole MiB.
+    @Test func aQuoteThatDoesNotCloseItsFieldIsNamed() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        let cases: [(text: String, line: Int, message: String)] = [
+            ("a,b,c\n0,1,2\n1,2,\"3\n4,5,6\n", 3, "column 3 opens a double quote that no later quote closes"),
+            ("1,\"2\n3,\"4\",x\n", 1, "the quoted field in column 2 runs on to line 2, where its closing quote is followed by '4\",x'"),
+        ]
+        for (index, (text, line, message)) in cases.enumerated() {
+            try Fixtures.write(Array(text.utf8), to: "\(dir)/q\(index).csv")
+            for blockBytes in [5, 8 << 20] {
+                do {
+                    _ = try CSVReader.read(path: "\(dir)/q\(index).csv", hasHeader: index == 0, blockBytes: blockBytes)
+                    Issue.record("\(text) was read")
+                } catch {
+                    #expect(error.source.hasSuffix("q\(index).csv, line \(line)") && error.message == message, "\(error)")
+                    #expect(error.hint?.contains("written twice") == true)
+                }
+            }
+        }
+        // A quote that closes well but makes one sample of two lines: the column count says how.
+        try Fixtures.write(Array("x,1,2\n\"y\nz\",3,4,5\n".utf8), to: "\(dir)/two.csv")
+        #expect(throws: DataError.self) { try CSVReader.read(path: "\(dir)/two.csv") }
+        do { _ = try CSVReader.read(path: "\(dir)/two.csv") } catch {
+            #expect(error.source.hasSuffix(", line 2") && error.message == "4 columns, expected 3 (label + 2 features) as on the first line")
+            #expect(error.hint == "a quoted field here holds a line break, so this sample runs on to line 3: is a closing quote missing?")
+        }
+        // Read on block by block, an open quote gives up after a MiB rather than hold the rest of the file.
+        let rows = String(repeating: "0,1,2\n", count: 400_000)
+        try Fixtures.write(Array(("0,1,2\n1,\"2,3\n" + rows).utf8), to: "\(dir)/long.csv")
+        do {
+            _ = try CSVReader.read(path: "\(dir)/long.csv", blockBytes: 64 << 10)
+            Issue.record("a quote open for 2.4 MB was read")
+        } catch {
+            #expect(error.source.hasSuffix(", line 2") && error.message == "column 2 opens a double quote that is still open 1 MiB on")
+        }
+    }
+
     /// A label column named in the header reads as the same column given by position, in each file where it
     /// stands (quoted or padded names too, and after a byte order mark), and takes the first line as the header
     /// without `hasHeader`.

@@ -62,6 +62,9 @@ import Training
         #expect(run.classNames == ["b", "c", "d"] && run.classes == 3 && run.spec.outputSize == 3)
         #expect(run.train.targets == [0, 2, 0] && run.test?.targets == [1, 2])
         #expect(run.classNamesDescription == "b=0, c=1, d=2")
+        // Names that would blur the list (a comma, an equals sign, a quote, a line break) are shown quoted, escaped.
+        let blurring = try PreparedRun(config: config(train: try file("blurring.csv", "\"Iris,\nsetosa\",1\n\"a=b\",2\nIris virginica,3\n")))
+        #expect(blurring.classNamesDescription == "Iris virginica=0, \"Iris,\\nsetosa\"=1, \"a=b\"=2")
         let numbered = try file("numbered.csv", "0,4\n"), named = try file("named.csv", "b,1\n")
         for (train, test) in [(named, numbered), (numbered, named)] {
             let mixed = error { _ = try PreparedRun(config: config(train: train, test: test)) }
