@@ -1,0 +1,137 @@
+import Glibc
+
+/// How a CSV file's bytes split into records and fields: delimiters, padding, quotes (RFC 4180).
+extension CSVReader {
+    /// A line's fields, each trimmed of blanks and of the double quotes around a quoted one. A byte order mark
+    /// (spreadsheets write one before the first name) goes too. A quoted field may hold the delimiter.
+    static func fieldNames(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, delimiter: CSVDelimiter) -> [String] {
+        let separator = delimiter.byte
+        var fields: [String] = [], q = start
+        while true {
+            if separator == nil {
+                while q < end && isBlank(q.pointee) { q += 1 }
+                if q == end { break }
+            }
+            let fieldEnd = fieldEnd(from: q, to: end, separator: separator)
+            var name = Substring(String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self))
+                .drop { $0.isWhitespace || $0 == "\u{FEFF}" }
+            while name.last?.isWhitespace == true { name = name.dropLast() }
+            fields.append(unquoted(name))
+            if fieldEnd == end { break }
+            q = separator == nil ? fieldEnd : fieldEnd + 1
+        }
+        return fields
+    }
+
+    /// Where the field starting at `start` (after any padding) ends: at the next `separator`, or blank when runs of
+    /// blanks delimit (`separator` nil), or at `end`. A field that starts with a double quote may hold the
+    /// delimiter up to its closing quote (a doubled quote inside is a quote character, as RFC 4180 writes it);
+    /// elsewhere a quote is a character like any other.
+    static func fieldEnd(from start: UnsafePointer<UInt8>, to end: UnsafePointer<UInt8>, separator: UInt8?) -> UnsafePointer<UInt8> {
+        var p = start
+        if p < end && p.pointee == 34 {
+            p += 1
+            while p < end {
+                if p.pointee == 34 {
+                    if p + 1 < end && (p + 1).pointee == 34 { p += 2; continue }
+                    p += 1
+                    break
+                }
+                p += 1
+            }
+        }
+        while p < end && !(separator.map { p.pointee == $0 } ?? isBlank(p.pointee)) { p += 1 }
+        return p
+    }
+
+    /// How far a record may run on, a quoted field open, before the reader takes the quote for a mistake rather
+    /// than read on: a record is one sample, and a name (the only text a sample holds) is never so long.
+    static let maxQuotedRecordBytes = 1 << 20
+
+    static let quotingHint = "a field in double quotes ends at the next lone double quote, and may hold delimiters and line breaks; "
+        + "a quote inside one is written twice (\"\")"
+
+    /// Where a record ends, as `recordEnd(from:to:separator:breaksInside:)` finds it.
+    enum RecordEnd {
+        /// At this newline (or the end of the bytes).
+        case at(UnsafePointer<UInt8>)
+        /// The quoted field in `column` (counting from 1) is still open at the end of the bytes given.
+        case goesOn(column: Int)
+        /// The quoted field in `column` holds `breaks` line breaks and is closed by a quote followed by `text`, not
+        /// by a delimiter or the end of the line: most likely a quote opened by mistake, closed by another field's.
+        case closedBefore(column: Int, text: String, breaks: Int)
+    }
+
+    /// Where the record starting at `start` ends: at the first newline outside a quoted field, or at `end`.
+    /// `breaksInside` counts the line breaks inside its quoted fields (RFC 4180 lets a quoted field hold them).
+    /// A line without a double quote, as a file of numbers holds, is a record: found by two scans of `memchr`.
+    static func recordEnd(from start: UnsafePointer<UInt8>, to end: UnsafePointer<UInt8>, separator: UInt8?,
+                          breaksInside: inout Int) -> RecordEnd {
+        let lineEnd = memchr(start, 10, end - start).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
+        guard memchr(start, 34, lineEnd - start) != nil else { return .at(lineEnd) }
+        // Padding is what `read` skips before a field: blanks other than the delimiter, or any blank between fields
+        // that runs of blanks delimit.
+        func isPadding(_ byte: UInt8) -> Bool { separator.map { (byte == 32 || byte == 9) && byte != $0 } ?? isBlank(byte) }
+        func delimits(_ byte: UInt8) -> Bool { separator.map { byte == $0 } ?? isBlank(byte) }
+        var q = start, column = 0
+        while true {
+            column += 1
+            while q < end && isPadding(q.pointee) { q += 1 }
+            if q < end && q.pointee == 34 {
+                var breaks = 0
+                q += 1
+                while true {
+                    guard q < end else { return .goesOn(column: column) }
+                    if q.pointee == 34 {
+                        if q + 1 < end && (q + 1).pointee == 34 { q += 2; continue }
+                        q += 1
+                        break
+                    }
+                    if q.pointee == 10 { breaks += 1 }
+                    q += 1
+                }
+                breaksInside += breaks
+                if breaks > 0 {
+                    var after = q
+                    while after < end && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
+                    if after < end && after.pointee != 10 && !delimits(after.pointee) {
+                        let rest = UnsafeBufferPointer(start: after, count: (memchr(after, 10, end - after).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end) - after)
+                        return .closedBefore(column: column, text: String(decoding: rest.prefix(20), as: UTF8.self), breaks: breaks)
+                    }
+                }
+            }
+            while q < end && q.pointee != 10 && !delimits(q.pointee) { q += 1 }
+            if q == end || q.pointee == 10 { return .at(q) }
+            q += 1
+        }
+    }
+
+    /// `text` without the double quotes around it, if it has them, and with each doubled quote inside made one.
+    static func unquoted(_ text: Substring) -> String {
+        guard text.count >= 2 && text.first == "\"" && text.last == "\"" else { return String(text) }
+        var result = "", afterQuote = false
+        for character in text.dropFirst().dropLast() {
+            // The second quote of a pair is dropped.
+            if character == "\"" && afterQuote {
+                afterQuote = false
+                continue
+            }
+            afterQuote = character == "\""
+            result.append(character)
+        }
+        return result
+    }
+
+    /// Whether `byte` is a space, a tab, or the carriage return of a Windows line ending.
+    static func isBlank(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 || byte == 13 }
+
+    /// Whether the bytes from `start` to `end` are all blank: a line with no fields.
+    static func isBlank(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) -> Bool {
+        var p = start
+        while p < end {
+            if ![9, 13, 32].contains(p.pointee) { return false }
+            p += 1
+        }
+        return true
+    }
+}
