@@ -67,7 +67,7 @@ extension CSVReader {
     /// A line without a double quote, as a file of numbers holds, is a record: found by two scans of `memchr`.
     static func recordEnd(from start: UnsafePointer<UInt8>, to end: UnsafePointer<UInt8>, separator: UInt8?,
                           breaksInside: inout Int) -> RecordEnd {
-        let lineEnd = memchr(start, 10, end - start).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
+        let lineEnd = firstNewline(from: start, to: end)
         guard memchr(start, 34, lineEnd - start) != nil else { return .at(lineEnd) }
         // Padding is what `read` skips before a field: blanks other than the delimiter, or any blank between fields
         // that runs of blanks delimit.
@@ -95,7 +95,7 @@ extension CSVReader {
                     var after = q
                     while after < end && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
                     if after < end && after.pointee != 10 && !delimits(after.pointee) {
-                        let rest = UnsafeBufferPointer(start: after, count: (memchr(after, 10, end - after).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end) - after)
+                        let rest = UnsafeBufferPointer(start: after, count: firstNewline(from: after, to: end) - after)
                         return .closedBefore(column: column, text: String(decoding: rest.prefix(20), as: UTF8.self), breaks: breaks)
                     }
                 }
@@ -104,6 +104,11 @@ extension CSVReader {
             if q == end || q.pointee == 10 { return .at(q) }
             q += 1
         }
+    }
+
+    /// The first newline from `start` on, or `end` where there is none.
+    static func firstNewline(from start: UnsafePointer<UInt8>, to end: UnsafePointer<UInt8>) -> UnsafePointer<UInt8> {
+        memchr(start, 10, end - start).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
     }
 
     /// `text` without the double quotes around it, if it has them, and with each doubled quote inside made one.
