@@ -60,7 +60,7 @@ extension CSVReader {
                 return .failure(LabelProblem(message: "the header names \(matches.count) columns '\(name)' (columns \(matches.map { "\($0)" }.joined(separator: ", ")))",
                                              hint: "rename one, or give data.label_column as a position: columns count from 0"))
             }
-            let listed = header.count <= 12 ? header.joined(separator: ", ") : header.prefix(12).joined(separator: ", ") + ", ... (\(header.count) columns)"
+            let listed = nameList(header, counting: "columns")
             let sameButCase = header.first { $0.lowercased() == name.lowercased() }
             return .failure(LabelProblem(message: "no column is named '\(name)' in the header: \(listed)",
                                          hint: sameButCase.map { "names are case-sensitive: did you mean '\($0)'?" }

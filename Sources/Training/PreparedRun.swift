@@ -57,7 +57,7 @@ public struct PreparedRun: Sendable {
         case .regression: classes = nil
         }
         if let names = classNames {
-            let listed = names.count <= 6 ? names.joined(separator: ", ") : names.prefix(6).joined(separator: ", ") + ", ..."
+            let listed = nameList(names.map(Self.shown))
             guard let classes else {
                 throw DataError(source: train.source, message: "the labels name classes (\(listed)); a \(m.kind.rawValue) model predicts numbers",
                                 hint: "use model.kind: softmax or logistic, or an MLP's model.head: multiclass or binary")
@@ -142,11 +142,10 @@ public struct PreparedRun: Sendable {
         return names
     }
 
-    /// "setosa=0, versicolor=1, virginica=2": the class names and the index each stands for (the first 10).
+    /// "setosa=0, versicolor=1, virginica=2": the class names and the index each stands for (the first 10 of more).
     public var classNamesDescription: String? {
         classNames.map { names in
-            names.prefix(10).enumerated().map { "\(Self.shown($1))=\($0)" }.joined(separator: ", ")
-                + (names.count > 10 ? ", ... (\(names.count) classes)" : "")
+            nameList(names.enumerated().map { "\(Self.shown($1))=\($0)" }, counting: "classes")
         }
     }
 

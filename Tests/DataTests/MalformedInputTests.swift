@@ -69,12 +69,21 @@ import Testing
         #expect(missing.hint == "names are case-sensitive: did you mean 'Label'?")
         let wide = try file("wide.csv", (0 ..< 20).map { "p\($0)" }.joined(separator: ",") + "\n" + Array(repeating: "1", count: 20).joined(separator: ",") + "\n")
         #expect(error { _ = try CSVReader.read(path: wide, labelColumn: .name("label")) }?.message
-            == "no column is named 'label' in the header: p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, ... (20 columns)")
+            == "no column is named 'label' in the header: p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, ... (20 columns)")
         let twice = try file("twice.csv", "y,x,y\n1,2,0\n")
         #expect(error { _ = try CSVReader.read(path: twice, labelColumn: .name("y")) }?.message == "the header names 2 columns 'y' (columns 0, 2)")
         let short = try file("short.csv", "x,y\n1,2,0\n")
         let mismatch = error { _ = try CSVReader.read(path: short, labelColumn: .name("y")) }
         #expect(mismatch?.source == "\(short), line 2" && mismatch?.message == "the header names 2 columns and this line has 3")
+    }
+
+    /// Every message lists names alike: ten, then how many in all; a list one longer than that goes whole.
+    @Test func longListsOfNamesAreCutAlike() {
+        let names = (0 ..< 12).map { "n\($0)" }
+        #expect(nameList(Array(names.prefix(11)), counting: "classes") == names.prefix(11).joined(separator: ", "))
+        #expect(nameList(names, counting: "classes") == "n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, ... (12 classes)")
+        #expect(nameList(names) == "n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, ...")
+        #expect(nameList([]) == "")
     }
 
     @Test func missingFile() {
