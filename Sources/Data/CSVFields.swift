@@ -64,44 +64,53 @@ extension CSVReader {
 
     /// Where the record starting at `start` ends: at the first newline outside a quoted field, or at `end`.
     /// `breaksInside` counts the line breaks inside its quoted fields (RFC 4180 lets a quoted field hold them).
-    /// A line without a double quote, as a file of numbers holds, is a record: found by two scans of `memchr`.
+    /// A line without a double quote, as a file of numbers holds, is a record: found by two scans of `memchr`. On
+    /// a line with quotes, a byte loop (fields are short: a call of `memchr` for each cost more) finds each field's end.
     static func recordEnd(from start: UnsafePointer<UInt8>, to end: UnsafePointer<UInt8>, separator: UInt8?,
                           breaksInside: inout Int) -> RecordEnd {
-        let lineEnd = firstNewline(from: start, to: end)
+        var lineEnd = firstNewline(from: start, to: end)
         guard memchr(start, 34, lineEnd - start) != nil else { return .at(lineEnd) }
+        let blanks = separator == nil, separatorByte = separator ?? 0
         // Padding is what `read` skips before a field: blanks other than the delimiter, or any blank between fields
         // that runs of blanks delimit.
-        func isPadding(_ byte: UInt8) -> Bool { separator.map { (byte == 32 || byte == 9) && byte != $0 } ?? isBlank(byte) }
-        func delimits(_ byte: UInt8) -> Bool { separator.map { byte == $0 } ?? isBlank(byte) }
+        func isPadding(_ byte: UInt8) -> Bool { blanks ? isBlank(byte) : (byte == 32 || byte == 9) && byte != separatorByte }
         var q = start, column = 0
         while true {
             column += 1
-            while q < end && isPadding(q.pointee) { q += 1 }
-            if q < end && q.pointee == 34 {
-                var breaks = 0
-                q += 1
+            while q < lineEnd && isPadding(q.pointee) { q += 1 }
+            if q < lineEnd && q.pointee == 34 {
+                // The closing quote is the next lone one, on this line or a later; a doubled quote is a character.
+                var close = q + 1
                 while true {
-                    guard q < end else { return .goesOn(column: column) }
-                    if q.pointee == 34 {
-                        if q + 1 < end && (q + 1).pointee == 34 { q += 2; continue }
-                        q += 1
-                        break
-                    }
-                    if q.pointee == 10 { breaks += 1 }
-                    q += 1
+                    while close < end && close.pointee != 34 { close += 1 }
+                    guard close < end else { return .goesOn(column: column) }
+                    guard close + 1 < end && (close + 1).pointee == 34 else { break }
+                    close += 2
                 }
-                breaksInside += breaks
-                if breaks > 0 {
+                q = close + 1
+                if close > lineEnd {
+                    var breaks = 0, newline = lineEnd
+                    while newline < close {
+                        breaks += 1
+                        newline = firstNewline(from: newline + 1, to: close)
+                    }
+                    breaksInside += breaks
+                    lineEnd = firstNewline(from: q, to: end)
                     var after = q
-                    while after < end && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
-                    if after < end && after.pointee != 10 && !delimits(after.pointee) {
-                        let rest = UnsafeBufferPointer(start: after, count: firstNewline(from: after, to: end) - after)
+                    while after < lineEnd && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
+                    if after < lineEnd && !(blanks ? isBlank(after.pointee) : after.pointee == separatorByte) {
+                        let rest = UnsafeBufferPointer(start: after, count: lineEnd - after)
                         return .closedBefore(column: column, text: String(decoding: rest.prefix(20), as: UTF8.self), breaks: breaks)
                     }
                 }
             }
-            while q < end && q.pointee != 10 && !delimits(q.pointee) { q += 1 }
-            if q == end || q.pointee == 10 { return .at(q) }
+            // The rest of the field, up to a delimiter or the end of the line.
+            if blanks {
+                while q < lineEnd && !isBlank(q.pointee) { q += 1 }
+            } else {
+                while q < lineEnd && q.pointee != separatorByte { q += 1 }
+            }
+            if q == lineEnd { return .at(lineEnd) }
             q += 1
         }
     }
