@@ -23,6 +23,29 @@ import Testing
         }
     }
 
+    /// A reader whose record goes on past a block's last line gives its start back: the next block begins with
+    /// it, ahead of the start of a line the block cut, and holds at least one line more; the file is finished only
+    /// once nothing is left to hand out.
+    @Test func bytesGivenBackComeFirstInTheNextBlock() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        try Fixtures.write(Array("a,\"b\nc\"\nd\ne".utf8), to: "\(dir)/t.csv")
+        let blocks = try LineBlocks("\(dir)/t.csv", blockBytes: 6)
+        let first = try #require(try blocks.next())
+        #expect(first == Array("a,\"b\n".utf8) + [0], "blocks end where the last line read does; \"c\" waits for the next")
+        #expect(!blocks.isFinished)
+        // As the CSV reader does with a record that starts in this block and may go on: from its start on.
+        blocks.giveBack(first[2 ..< first.count - 1])
+        #expect(try blocks.next() == Array("\"b\nc\"\nd\n".utf8) + [0], "the bytes given back, then more lines")
+        #expect(!blocks.isFinished, "the last line, without a newline, is still to come")
+        #expect(try blocks.next() == Array("e".utf8) + [0])
+        #expect(blocks.isFinished)
+        blocks.giveBack(ArraySlice(Array("e".utf8)))
+        #expect(!blocks.isFinished)
+        #expect(try blocks.next() == Array("e".utf8) + [0])
+        #expect(blocks.isFinished)
+        #expect(try blocks.next() == nil)
+    }
+
     /// A file of several default blocks reads as the rows written, lines and all.
     @Test func aCSVOfManyBlocksReadsWhole() throws {
         let dir = try Fixtures.temporaryDirectory()
