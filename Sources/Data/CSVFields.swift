@@ -29,17 +29,7 @@ extension CSVReader {
     /// elsewhere a quote is a character like any other.
     static func fieldEnd(from start: UnsafePointer<UInt8>, to end: UnsafePointer<UInt8>, separator: UInt8?) -> UnsafePointer<UInt8> {
         var p = start
-        if p < end && p.pointee == 34 {
-            p += 1
-            while p < end {
-                if p.pointee == 34 {
-                    if p + 1 < end && (p + 1).pointee == 34 { p += 2; continue }
-                    p += 1
-                    break
-                }
-                p += 1
-            }
-        }
+        if p < end && p.pointee == 34 { p = closingQuote(from: p + 1, to: end).map { $0 + 1 } ?? end }
         while p < end && !(separator.map { p.pointee == $0 } ?? isBlank(p.pointee)) { p += 1 }
         return p
     }
@@ -79,14 +69,8 @@ extension CSVReader {
             column += 1
             while q < lineEnd && isPadding(q.pointee) { q += 1 }
             if q < lineEnd && q.pointee == 34 {
-                // The closing quote is the next lone one, on this line or a later; a doubled quote is a character.
-                var close = q + 1
-                while true {
-                    while close < end && close.pointee != 34 { close += 1 }
-                    guard close < end else { return .goesOn(column: column) }
-                    guard close + 1 < end && (close + 1).pointee == 34 else { break }
-                    close += 2
-                }
+                // The closing quote may be on this line or a later one.
+                guard let close = closingQuote(from: q + 1, to: end) else { return .goesOn(column: column) }
                 q = close + 1
                 if close > lineEnd {
                     var breaks = 0, newline = lineEnd
@@ -112,6 +96,18 @@ extension CSVReader {
             }
             if q == lineEnd { return .at(lineEnd) }
             q += 1
+        }
+    }
+
+    /// The quote that closes a quoted field whose text starts at `start`: the next lone one (a doubled quote is a
+    /// quote character, as RFC 4180 writes it), or nil before `end`.
+    static func closingQuote(from start: UnsafePointer<UInt8>, to end: UnsafePointer<UInt8>) -> UnsafePointer<UInt8>? {
+        var p = start
+        while true {
+            while p < end && p.pointee != 34 { p += 1 }
+            guard p < end else { return nil }
+            guard p + 1 < end && (p + 1).pointee == 34 else { return p }
+            p += 2
         }
     }
 
