@@ -61,13 +61,10 @@ extension CSVReader {
         var lineEnd = firstNewline(from: start, to: end)
         guard memchr(start, 34, lineEnd - start) != nil else { return .at(lineEnd) }
         let blanks = separator == nil, separatorByte = separator ?? 0
-        // Padding is what `read` skips before a field: blanks other than the delimiter, or any blank between fields
-        // that runs of blanks delimit.
-        func isPadding(_ byte: UInt8) -> Bool { blanks ? isBlank(byte) : (byte == 32 || byte == 9) && byte != separatorByte }
         var q = start, column = 0
         while true {
             column += 1
-            while q < lineEnd && isPadding(q.pointee) { q += 1 }
+            while q < lineEnd && isPadding(q.pointee, separator: separatorByte) { q += 1 }
             if q < lineEnd && q.pointee == 34 {
                 // The closing quote may be on this line or a later one.
                 guard let close = closingQuote(from: q + 1, to: end) else { return .goesOn(column: column) }
@@ -81,7 +78,7 @@ extension CSVReader {
                     breaksInside += breaks
                     lineEnd = firstNewline(from: q, to: end)
                     var after = q
-                    while after < lineEnd && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
+                    while after < lineEnd && (isPadding(after.pointee, separator: separatorByte) || after.pointee == 13) { after += 1 }
                     if after < lineEnd && !(blanks ? isBlank(after.pointee) : after.pointee == separatorByte) {
                         let rest = UnsafeBufferPointer(start: after, count: lineEnd - after)
                         return .closedBefore(column: column, text: String(decoding: rest.prefix(20), as: UTF8.self), breaks: breaks)
@@ -131,6 +128,10 @@ extension CSVReader {
         }
         return result
     }
+
+    /// Whether `byte` is padding around a field: a space or tab that is not the delimiter `separator` (0 where runs
+    /// of blanks delimit: a byte no line holds).
+    static func isPadding(_ byte: UInt8, separator: UInt8) -> Bool { (byte == 32 || byte == 9) && byte != separator }
 
     /// Whether `byte` is a space, a tab, or the carriage return of a Windows line ending.
     static func isBlank(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 || byte == 13 }

@@ -134,12 +134,10 @@ public enum CSVReader {
     /// a field cannot be read; `mayBeHeader` (the file's first line, with no header set) adds a hint to set one.
     static func readSample(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, line: Int, into row: inout [Float], label: Int,
                            classes: inout ClassNames, separator: UInt8, blanks: Bool, mayBeHeader: Bool) -> SampleProblem? {
-        /// A space or tab that does not itself delimit.
-        func isPadding(_ byte: UInt8) -> Bool { (byte == 32 || byte == 9) && byte != separator }
         row.removeAll(keepingCapacity: true)
         var q = start
         while true {
-            while q < end && isPadding(q.pointee) { q += 1 }
+            while q < end && isPadding(q.pointee, separator: separator) { q += 1 }
             if q == end || q.pointee == separator || q.pointee == 13 {
                 return SampleProblem(message: "column \(row.count + 1) is empty", hint: "every column needs a number; fill or drop missing values first")
             }
@@ -151,13 +149,13 @@ public enum CSVReader {
             let closed = !quoted || (digitsEnd < end && digitsEnd.pointee == 34)
             let numberEnd = quoted && closed ? digitsEnd + 1 : digitsEnd
             var after = numberEnd
-            while after < end && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
+            while after < end && (isPadding(after.pointee, separator: separator) || after.pointee == 13) { after += 1 }
             let delimited = after == end || (blanks ? after > numberEnd : after.pointee == separator)
             let isNumber = digitsEnd != numberStart && closed && delimited && value.isFinite
             if !isNumber || row.count == label && classes.named {
                 let fieldEnd = Self.fieldEnd(from: q, to: end, separator: blanks ? nil : separator)
                 after = fieldEnd
-                while after < end && (isPadding(after.pointee) || after.pointee == 13) { after += 1 }
+                while after < end && (isPadding(after.pointee, separator: separator) || after.pointee == 13) { after += 1 }
                 var text = String(decoding: UnsafeBufferPointer(start: q, count: fieldEnd - q), as: UTF8.self)
                 while text.last?.isWhitespace == true { text.removeLast() }
                 guard row.count == label else {
