@@ -1,11 +1,15 @@
 import Data
 import Foundation
+import Optimizers
 import Yams
 
 /// Reads a YAML config, applies `key.sub=value` overrides, rejects unknown keys, fills defaults, and validates.
 public enum ConfigLoader {
-    /// Loads `path` (nil: defaults only) with `overrides` such as `optimizer.lr=0.01` applied on top.
-    public static func load(path: String?, overrides: [String] = []) throws(ConfigError) -> RunConfig {
+    /// Loads `path` (nil: defaults only) with `overrides` such as `optimizer.lr=0.01` applied on top, and refuses a
+    /// key that the config's kinds leave unread (`RunConfig.unusedKey`). `ofRunDirectory`: `path` is a run
+    /// directory's `config.yaml`, which pstrain wrote; those of runs before unread keys were left out hold them all,
+    /// so there they are ignored, and such a run resumes.
+    public static func load(path: String?, overrides: [String] = [], ofRunDirectory: Bool = false) throws(ConfigError) -> RunConfig {
         var tree: [String: Any] = [:]
         var text = ""
         if let path {
@@ -34,6 +38,7 @@ public enum ConfigLoader {
         do throws(ConfigError) {
             let config = try decode(tree)
             try config.validate()
+            if !ofRunDirectory { try refuseUnusedKeys(given: tree, overrides: overrides, in: config) }
             return config
         } catch {
             throw placed(error, path: path, text: text, overrides: overrides)
@@ -70,8 +75,42 @@ public enum ConfigLoader {
         return section[parts[1]] != nil
     }
 
-    /// The resolved config as YAML, every default written out, for the run directory.
+    /// A key with a value (null leaves a key out) in `tree`, the file's keys and the overrides, that `config` does
+    /// not read (`RunConfig.unusedKey`), as an error. A file's key is let be when an override chose the kind that
+    /// leaves it unread: `model.kind=softmax` on an MLP's config trains a softmax, its hidden layers aside.
+    static func refuseUnusedKeys(given tree: [String: Any], overrides: [String], in config: RunConfig) throws(ConfigError) {
+        let overridden = Set(overrides.compactMap(overrideKey))
+        for (section, keys) in tree.sorted(by: { $0.key < $1.key }) {
+            for (key, value) in (keys as? [String: Any] ?? [:]).sorted(by: { $0.key < $1.key }) where !(value is NSNull) {
+                guard let unused = config.unusedKey(section, key) else { continue }
+                let fromFile = !overridden.contains("\(section).\(key)")
+                guard !(fromFile && overridden.contains(unused.decidedBy)) else { continue }
+                throw ConfigError(key: "\(section).\(key)", message: unused.message,
+                                  hint: (unused.hint.map { $0 + "; else " } ?? "") + "leave \(key) out")
+            }
+        }
+    }
+
+    /// The resolved config as YAML, for the run directory: every key it reads, defaults written out (momentum as
+    /// the optimizer uses it), and none that its kinds leave unread, so `load` takes it back.
     public static func yaml(_ config: RunConfig) -> String {
+        var resolved = config
+        if config.unusedKey("optimizer", "momentum") == nil {
+            resolved.optimizer.momentum = OptimizerSettings.momentum(config.optimizer.momentum, of: config.optimizer.kind)
+        }
+        let every = everyKeyYAML(resolved)
+        guard let node = try? Yams.compose(yaml: every), let sections = node.mapping else { return every }
+        let read = sections.map { name, section -> (Node, Node) in
+            guard let keys = section.mapping, let sectionName = name.string else { return (name, section) }
+            return (name, .mapping(Node.Mapping(keys.filter { config.unusedKey(sectionName, $0.key.string ?? "") == nil }.map { ($0.key, $0.value) })))
+        }
+        // The emitter ends a composed document's last plain scalar without a line break.
+        return (try? Yams.serialize(node: .mapping(Node.Mapping(read)))).map { $0.hasSuffix("\n") ? $0 : $0 + "\n" } ?? every
+    }
+
+    /// The config as YAML with every key of every section, read or not: the defaults `decode` merges a file over,
+    /// and the text of the job id.
+    static func everyKeyYAML(_ config: RunConfig) -> String {
         (try? YAMLEncoder().encode(config)) ?? ""
     }
 
@@ -176,7 +215,7 @@ public enum ConfigLoader {
 
     /// Merges the tree over the defaults and decodes it, translating decoding errors into the key they concern.
     static func decode(_ tree: [String: Any]) throws(ConfigError) -> RunConfig {
-        var merged = (try? Yams.load(yaml: yaml(RunConfig()))) as? [String: Any] ?? [:]
+        var merged = (try? Yams.load(yaml: everyKeyYAML(RunConfig()))) as? [String: Any] ?? [:]
         for (name, value) in tree {
             guard let mapping = value as? [String: Any] else { continue }
             var section = merged[name] as? [String: Any] ?? [:]

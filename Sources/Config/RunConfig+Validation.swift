@@ -8,7 +8,7 @@ extension RunConfig {
         }
         let o = optimizer
         try require(o.lr > 0 && o.lr.isFinite, "optimizer.lr", "must be a positive number, got \(o.lr)", hint: "typical values: 0.1 for SGD, 0.001 for Adam")
-        try require((0 ..< 1).contains(o.momentum), "optimizer.momentum", "must be in [0, 1), got \(o.momentum)")
+        try require((0 ..< 1).contains(o.momentum ?? 0), "optimizer.momentum", "must be in [0, 1), got \(o.momentum ?? 0)")
         try require((0 ..< 1).contains(o.beta1), "optimizer.beta1", "must be in [0, 1), got \(o.beta1)")
         try require((0 ..< 1).contains(o.beta2), "optimizer.beta2", "must be in [0, 1), got \(o.beta2)")
         try require((0 ..< 1).contains(o.rho), "optimizer.rho", "must be in [0, 1), got \(o.rho)")

@@ -108,7 +108,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 public struct OptimizerConfig: Codable, Equatable, Sendable {
     public var kind = OptimizerKind.adam
     public var lr = 0.001
-    public var momentum = 0.9
+    /// Momentum and Nesterov: 0.9 when left out; RMSprop: 0, as in PyTorch. Other kinds have none.
+    public var momentum: Double?
     public var beta1 = 0.9
     public var beta2 = 0.999
     public var epsilon = 1e-8
@@ -213,11 +214,14 @@ extension RunConfig {
     /// `step_timeout` and `shared_memory`, each process's own.
     public var jobID: UInt64 {
         var identifying = self
+        // Written as the value the optimizer uses: a config that leaves momentum out keeps the id it had when the
+        // key's default, 0.9, was written out for every kind.
+        identifying.optimizer.momentum = OptimizerSettings.momentum(identifying.optimizer.momentum, of: optimizer.kind)
         identifying.cluster.compression = ClusterConfig().compression
         identifying.cluster.topkFraction = ClusterConfig().topkFraction
         // Left out as a line, not only reset: the ids of runs from before the key existed, which their checkpoints
         // record, stay what they were.
-        let text = ConfigLoader.yaml(identifying).split(separator: "\n", omittingEmptySubsequences: false)
+        let text = ConfigLoader.everyKeyYAML(identifying).split(separator: "\n", omittingEmptySubsequences: false)
             .filter { line in !["step_timeout:", "shared_memory:"].contains { line.trimmingCharacters(in: .whitespaces).hasPrefix($0) } }.joined(separator: "\n")
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }

@@ -23,10 +23,11 @@ public struct OptimizerSettings: Sendable, Equatable {
     public var l1: Double
     public var l2: Double
 
-    public init(kind: OptimizerKind, momentum: Double = 0.9, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+    /// `momentum` left out is the kind's default (`momentum(_:of:)`).
+    public init(kind: OptimizerKind, momentum: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
                 rho: Double = 0.99, initialAccumulator: Double = 0, weightDecay: Double? = nil, l1: Double = 0, l2: Double = 0) {
         self.kind = kind
-        self.momentum = momentum
+        self.momentum = Self.momentum(momentum, of: kind)
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
@@ -36,5 +37,12 @@ public struct OptimizerSettings: Sendable, Equatable {
         self.weightDecay = weightDecay ?? (kind == .adamw ? 0.01 : 0)
         self.l1 = l1
         self.l2 = l2
+    }
+
+    /// The momentum `kind` uses when given `momentum`: when left out, 0.9 for `momentum` and `nesterov`, and none
+    /// (0) for RMSprop, as PyTorch's RMSprop. Kinds without momentum get 0.9, which configs once wrote out for every
+    /// kind: the job ids of runs that did stay what they were.
+    public static func momentum(_ momentum: Double?, of kind: OptimizerKind) -> Double {
+        momentum ?? (kind == .rmsprop ? 0 : 0.9)
     }
 }

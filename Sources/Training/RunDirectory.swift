@@ -93,7 +93,7 @@ public struct RunDirectory: Sendable {
         try (endpoint + "\n").write(to: url.appendingPathComponent("endpoint"), atomically: true, encoding: .utf8)
     }
 
-    /// Writes the resolved config, every default spelled out, so the run can be repeated exactly.
+    /// Writes the resolved config, every key it reads with defaults spelled out, so the run can be repeated exactly.
     public func writeConfig(_ config: RunConfig) throws {
         try ConfigLoader.yaml(config).write(to: url.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
     }

@@ -85,7 +85,6 @@ struct LocalLaunchCommand: ParsableCommand {
     func run() throws {
         do {
             let directory: RunDirectory
-            let launchConfig: URL
             let resolved: RunConfig
             // Fails here, once, on bad data rather than in N + 1 processes, and before a new run directory is made.
             func checked(_ config: RunConfig) throws -> RunConfig {
@@ -95,15 +94,16 @@ struct LocalLaunchCommand: ParsableCommand {
             }
             if let resume {
                 directory = try RunDirectory(resuming: resume)
-                launchConfig = directory.url.appendingPathComponent("config.yaml")
-                resolved = try checked(ConfigLoader.load(path: launchConfig.path))
+                resolved = try checked(ConfigLoader.load(path: directory.url.appendingPathComponent("config.yaml").path, ofRunDirectory: true))
             } else {
                 resolved = try checked(configuration.load(extra: (workers.map { ["cluster.workers=\($0)"] } ?? [])
                                                           + (servers.map { ["cluster.servers=\($0)"] } ?? [])))
                 directory = try RunDirectory(path: output.runDir)
-                launchConfig = directory.url.appendingPathComponent("launch.yaml")
-                try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             }
+            // Written again on resume too: the children load it as any config, and a run's own may hold keys
+            // that older versions wrote out unread.
+            let launchConfig = directory.url.appendingPathComponent("launch.yaml")
+            try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             let keys = curve ? try Self.curveOptions(in: directory.url, servers: resolved.cluster.servers) : (server: [], worker: [])
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             let launcher = ClusterLauncher(placement: LocalPlacement(executable: executable), configPath: launchConfig.path, workers: resolved.cluster.workers,

@@ -124,7 +124,7 @@ struct SSHLaunchCommand: ParsableCommand {
             if let resume {
                 directory = try RunDirectory(sharing: resume)
                 record = try SSHLaunchRecord.read(from: directory.url).moving(workersTo: hosts, serversTo: serversOn)
-                resolved = try ConfigLoader.load(path: directory.url.appendingPathComponent("launch.yaml").path)
+                resolved = try ConfigLoader.load(path: directory.url.appendingPathComponent("launch.yaml").path, ofRunDirectory: true)
             } else {
                 record = SSHLaunchRecord(hosts: hosts!, serversOn: serversOn, port: port, sshOptions: sshOptions,
                                          remotePstrain: remotePstrain ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
@@ -134,13 +134,15 @@ struct SSHLaunchCommand: ParsableCommand {
                 resolved = try configuration.load(extra: ["cluster.workers=\(workers)", "cluster.servers=\(servers)"])
                 try checkShardsHere(resolved)
                 directory = try RunDirectory(path: output.runDir)
-                try ConfigLoader.yaml(resolved).write(to: directory.url.appendingPathComponent("launch.yaml"), atomically: true, encoding: .utf8)
                 try record.write(to: directory.url)
             }
+            // Written again on resume too: the roles load it as any config, and a run's own may hold keys that
+            // older versions wrote out unread.
+            let launchConfig = directory.url.appendingPathComponent("launch.yaml")
+            try ConfigLoader.yaml(resolved).write(to: launchConfig, atomically: true, encoding: .utf8)
             let workerHosts = try SSHHost.parseList(record.hosts, option: "--hosts")
             let serverHosts = try record.shardHosts()
             let workers = workerHosts.map(\.count).reduce(0, +), servers = serverHosts.map(\.count).reduce(0, +)
-            let launchConfig = directory.url.appendingPathComponent("launch.yaml")
             let keys = record.curve ? try LocalLaunchCommand.curveOptions(in: directory.url, servers: servers) : (server: [], worker: [])
             let setpriv = CapturedRun.locate("setpriv")
             if setpriv == nil {

@@ -128,7 +128,7 @@ struct ServerCommand: ParsableCommand {
             let resumed = try resume.map { try RunDirectory(resuming: $0) }
             func givenConfig() throws -> RunConfig { try configuration.load(extra: cluster.configOverrides(configuration)) }
             if let resumed {
-                resolved = try ConfigLoader.load(path: resumed.url.appendingPathComponent("config.yaml").path)
+                resolved = try ConfigLoader.load(path: resumed.url.appendingPathComponent("config.yaml").path, ofRunDirectory: true)
                 if bind == nil && !discovering, let recorded = resumed.recordedEndpoint { address = recorded }
                 if resumeIfExists, ConfigLoader.yaml(try givenConfig()) != ConfigLoader.yaml(resolved) {
                     printError("pstrain server: warning: \(resumed.url.path) holds a run of another config than the one given; continuing it "

@@ -10,7 +10,7 @@ struct Train: ParsableCommand {
         discussion: """
             Reads the config, trains for train.epochs epochs, evaluates on the test set after each epoch, and \
             writes the run directory:
-              config.yaml     the resolved config, every default written out
+              config.yaml     the resolved config: every key it reads, defaults written out
               metrics.csv     loss, learning rate, gradient norm and samples/s,
                               every train.log_every steps
               evaluation.csv  test loss and accuracy (or MSE, MAE) per epoch
@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
             let stop = StopRequest()
             if let resume {
                 directory = try RunDirectory(resuming: resume)
-                let prepared = try PreparedRun(config: try ConfigLoader.load(path: directory.url.appendingPathComponent("config.yaml").path))
+                let prepared = try PreparedRun(config: try ConfigLoader.load(path: directory.url.appendingPathComponent("config.yaml").path, ofRunDirectory: true))
                 guard let checkpoint = try LocalTrainer.latestCheckpoint(of: prepared, in: directory) else {
                     throw RunDirectoryError(path: resume, message: "has no checkpoint to resume from (checkpoints/latest is missing)")
                 }

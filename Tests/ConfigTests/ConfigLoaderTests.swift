@@ -65,12 +65,13 @@ import Testing
     /// `data.label_column` takes a position (a whole number) or a header's column name (anything else), and
     /// round-trips through the run directory's YAML as it was given; a position's YAML, so the job id, is as before.
     @Test func aLabelColumnIsAPositionOrAName() throws {
-        #expect(try ConfigLoader.load(path: nil, overrides: ["data.label_column=-1"]).data.labelColumn == .position(-1))
-        let named = try ConfigLoader.load(path: try write("data:\n  label_column: species\n"))
+        let csv = ["data.format=csv", "data.train=t.csv"]
+        #expect(try ConfigLoader.load(path: nil, overrides: csv + ["data.label_column=-1"]).data.labelColumn == .position(-1))
+        let named = try ConfigLoader.load(path: try write("data:\n  format: csv\n  train: t.csv\n  label_column: species\n"))
         #expect(named.data.labelColumn == .name("species"))
         #expect(try ConfigLoader.load(path: try write(ConfigLoader.yaml(named))) == named)
-        #expect(ConfigLoader.yaml(RunConfig()).contains("label_column: 0\n"))
-        let list = try #require(error { _ = try ConfigLoader.load(path: nil, overrides: ["data.label_column=[1, 2]"]) })
+        #expect(ConfigLoader.yaml(try ConfigLoader.load(path: nil, overrides: csv)).contains("label_column: 0\n"))
+        let list = try #require(error { _ = try ConfigLoader.load(path: nil, overrides: csv + ["data.label_column=[1, 2]"]) })
         #expect(list.key == "data.label_column" && list.message.hasPrefix("expected a column's position (from 0; -1 is the last) or its name"),
                 "\(list)")
     }
