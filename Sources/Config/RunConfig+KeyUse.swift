@@ -71,6 +71,12 @@ extension ModelConfig {
             guard kind != .mlp else { return nil }
             return UnusedKey(decidedBy: "model.kind", message: "model.kind \(kind.rawValue) has no hidden layers",
                              hint: "model.kind: mlp trains a network with hidden layers")
+        case "classes":
+            guard outputHead != .multiclass else { return nil }
+            let decider = kind == .mlp ? "model.head \(outputHead.rawValue)" : "model.kind \(kind.rawValue)"
+            return UnusedKey(decidedBy: kind == .mlp ? "model.head" : "model.kind",
+                             message: outputHead == .binary ? "\(decider) has two classes, always" : "\(decider) predicts numbers, not classes",
+                             hint: "model.kind: softmax, or an MLP's model.head: multiclass, takes model.classes")
         case "init_scale":
             guard initializer != .normal && initializer != .uniform else { return nil }
             return UnusedKey(decidedBy: "model.init", message: "model.init \(initializer.rawValue) takes no scale",

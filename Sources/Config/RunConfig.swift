@@ -102,6 +102,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case kind, hidden, activation, dropout, classes, head, initializer = "init", initScale = "init_scale"
     }
+
+    /// What a model of this kind predicts.
+    public var outputHead: OutputHead {
+        switch kind {
+        case .linear: .regression
+        case .logistic: .binary
+        case .softmax: .multiclass
+        case .mlp: head ?? .multiclass
+        }
+    }
 }
 
 /// The optimizer, its regularisation and clipping, and the learning-rate schedule.

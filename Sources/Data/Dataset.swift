@@ -80,7 +80,9 @@ public struct Dataset: Sendable {
             throw DataError(
                 source: sourceLines == nil ? source : location(ofRow: row),
                 message: "label \(label) is not a class index in 0...\(classes - 1)",
-                hint: classes == 2
+                hint: label != label.rounded()
+                    ? "a classifier's labels are class indices; for a numeric target, train model.kind: linear or model.head: regression"
+                    : classes == 2
                     ? "a binary model needs labels 0 and 1"
                     : "set model.classes to the number of classes, or check data.label_column")
         }

@@ -47,7 +47,7 @@ public struct PreparedRun: Sendable {
             if test != nil { scaler!.apply(to: &test!) }
         }
         let m = config.model
-        let head = Self.head(of: m)
+        let head = m.outputHead
         var classes: Int? = nil
         switch head {
         case .binary: classes = 2
@@ -85,7 +85,7 @@ public struct PreparedRun: Sendable {
     /// have given (the server runs another release).
     public init(config: RunConfig, facts: DataFacts) throws(DataFactsError) {
         precondition(config.data.format != .synthetic && config.data.train != nil, "synthetic data is generated whole, not read by shard")
-        let d = config.data, head = Self.head(of: config.model)
+        let d = config.data, head = config.model.outputHead
         let heldOut = d.testFraction.map { Dataset.heldOutRows(fraction: $0, of: max(facts.fileRows, 2), seed: d.seed).count } ?? 0
         guard facts.trainRows == facts.fileRows - heldOut else {
             throw DataFactsError("\(facts.trainRows) training rows of \(facts.fileRows), where this config trains on \(facts.fileRows - heldOut)")
@@ -107,16 +107,6 @@ public struct PreparedRun: Sendable {
         spec = Self.spec(config, head: head, featureCount: facts.featureCount, targetWidth: facts.targetWidth, classes: classes)
         self.facts = facts
         readsShardAlone = true
-    }
-
-    /// What a model of `m`'s kind predicts.
-    static func head(of m: ModelConfig) -> OutputHead {
-        switch m.kind {
-        case .linear: .regression
-        case .logistic: .binary
-        case .softmax: .multiclass
-        case .mlp: m.head ?? .multiclass
-        }
     }
 
     /// The network of `config`'s model for rows of `featureCount` features and `targetWidth` targets.

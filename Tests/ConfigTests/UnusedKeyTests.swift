@@ -25,6 +25,9 @@ import Testing
              "data.format npy reads its samples from files: only synthetic data is generated"),
             (["model.kind=softmax", "model.hidden=[64]"], "model.hidden", "model.kind softmax has no hidden layers"),
             (["model.init_scale=0.1"], "model.init_scale", "model.init xavier_uniform takes no scale"),
+            (["model.kind=linear", "data.generator=linear", "model.classes=5"], "model.classes", "model.kind linear predicts numbers, not classes"),
+            (["model.head=regression", "data.generator=linear", "model.classes=5"], "model.classes", "model.head regression predicts numbers, not classes"),
+            (["model.kind=logistic", "data.generator=logistic", "model.classes=3"], "model.classes", "model.kind logistic has two classes, always"),
             (["optimizer.kind=sgd", "optimizer.beta1=0.8"], "optimizer.beta1", "optimizer.kind sgd does not use it"),
             (["optimizer.rho=0.9"], "optimizer.rho", "optimizer.kind adam does not use it"),
             (["optimizer.kind=momentum", "optimizer.epsilon=1e-6"], "optimizer.epsilon", "optimizer.kind momentum does not use it"),
@@ -50,7 +53,8 @@ import Testing
                           ["optimizer.schedule=cosine", "optimizer.min_lr=0"],
                           ["data.features=20", "data.noise=0.5"], ["data.format=libsvm", "data.train=t.libsvm", "data.features=20"],
                           ["data.format=idx", "data.train=a", "data.train_labels=b"], ["data.format=csv", "data.train=t.csv", "data.header=true"],
-                          ["model.init=normal", "model.init_scale=0.1"],
+                          ["model.init=normal", "model.init_scale=0.1"], ["model.kind=softmax", "model.classes=12"],
+                          ["model.head=multiclass", "model.classes=12"],
                           // Null leaves a key out.
                           ["optimizer.kind=sgd", "optimizer.momentum=null"], ["data.test=null"]] {
             #expect(throws: Never.self, "\(overrides)") { try ConfigLoader.load(path: nil, overrides: overrides) }

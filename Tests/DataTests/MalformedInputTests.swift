@@ -177,6 +177,14 @@ import Testing
         let e = error { try data.validateClassLabels(classes: 10) }
         #expect(e?.source == "\(path), line 3")
         #expect(e?.message == "label 12.0 is not a class index in 0...9")
+        #expect(e?.hint == "set model.classes to the number of classes, or check data.label_column")
+        // A target with a fraction is a regression's, whichever the number of classes.
+        let numeric = try CSVReader.read(path: try file("numeric.csv", "0,1\n0.5,2\n"))
+        for classes in [2, 10] {
+            let refused = error { try numeric.validateClassLabels(classes: classes) }
+            #expect(refused?.message == "label 0.5 is not a class index in 0...\(classes - 1)")
+            #expect(refused?.hint == "a classifier's labels are class indices; for a numeric target, train model.kind: linear or model.head: regression")
+        }
     }
 
     func readAll(_ path: String) throws -> [UInt8] {
