@@ -6,7 +6,8 @@ import Yams
 /// Reads a YAML config, applies `key.sub=value` overrides, rejects unknown keys, fills defaults, and validates.
 public enum ConfigLoader {
     /// Loads `path` (nil: defaults only) with `overrides` such as `optimizer.lr=0.01` applied on top, and refuses a
-    /// key that the config's kinds leave unread (`RunConfig.unusedKey`). `ofRunDirectory`: `path` is a run
+    /// key that the config's kinds leave unread (`RunConfig.unusedKey`), or drops it when an override changed the
+    /// kind that read it (`unusedKeysLetBe`). `ofRunDirectory`: `path` is a run
     /// directory's `config.yaml`, which pstrain wrote; those of runs before unread keys were left out hold them all,
     /// so there they are ignored, and such a run resumes.
     public static func load(path: String?, overrides: [String] = [], ofRunDirectory: Bool = false) throws(ConfigError) -> RunConfig {
@@ -36,9 +37,15 @@ public enum ConfigLoader {
         try checkKeys(tree, source: path ?? "", text: text)
         for override in overrides { try apply(override, to: &tree) }
         do throws(ConfigError) {
-            let config = try decode(tree)
+            var config = try decode(tree)
+            if !ofRunDirectory {
+                let letBe = try unusedKeysLetBe(given: tree, overrides: overrides, in: config)
+                if !letBe.isEmpty {
+                    for (section, key) in letBe { tree[section] = (tree[section] as? [String: Any])?.filter { $0.key != key } }
+                    config = try decode(tree)
+                }
+            }
             try config.validate()
-            if !ofRunDirectory { try refuseUnusedKeys(given: tree, overrides: overrides, in: config) }
             return config
         } catch {
             throw placed(error, path: path, text: text, overrides: overrides)
@@ -75,20 +82,27 @@ public enum ConfigLoader {
         return section[parts[1]] != nil
     }
 
-    /// A key with a value (null leaves a key out) in `tree`, the file's keys and the overrides, that `config` does
-    /// not read (`RunConfig.unusedKey`), as an error. A file's key is let be when an override chose the kind that
-    /// leaves it unread: `model.kind=softmax` on an MLP's config trains a softmax, its hidden layers aside.
-    static func refuseUnusedKeys(given tree: [String: Any], overrides: [String], in config: RunConfig) throws(ConfigError) {
+    /// The keys with a value (null leaves a key out) in `tree`, the file's keys and the overrides, that `config`
+    /// does not read (`RunConfig.unusedKey`) but are let be: a file's key whose kind an override changed, as
+    /// `model.kind=softmax` on an MLP's config trains a softmax, its hidden layers aside. `load` drops them, so that
+    /// the config holds what its `config.yaml`, which leaves them out, loads back to, and has the same job id.
+    /// Any other unread key is an error.
+    static func unusedKeysLetBe(given tree: [String: Any], overrides: [String], in config: RunConfig) throws(ConfigError) -> [(section: String, key: String)] {
         let overridden = Set(overrides.compactMap(overrideKey))
+        var letBe: [(section: String, key: String)] = []
         for (section, keys) in tree.sorted(by: { $0.key < $1.key }) {
             for (key, value) in (keys as? [String: Any] ?? [:]).sorted(by: { $0.key < $1.key }) where !(value is NSNull) {
                 guard let unused = config.unusedKey(section, key) else { continue }
                 let fromFile = !overridden.contains("\(section).\(key)")
-                guard !(fromFile && overridden.contains(unused.decidedBy)) else { continue }
+                guard !(fromFile && overridden.contains(unused.decidedBy)) else {
+                    letBe.append((section, key))
+                    continue
+                }
                 throw ConfigError(key: "\(section).\(key)", message: unused.message,
                                   hint: (unused.hint.map { $0 + "; else " } ?? "") + "leave \(key) out")
             }
         }
+        return letBe
     }
 
     /// The resolved config as YAML, for the run directory: every key it reads, defaults written out (momentum as

@@ -44,6 +44,10 @@ extension DataConfig {
         case "features":
             guard format != .synthetic && format != .libsvm else { return nil }
             return unused("reads the number of features from its files", "only synthetic data and LIBSVM files take data.features")
+        case "seed":
+            guard format != .synthetic && testFraction == nil else { return nil }
+            return unused("draws nothing at random without data.test_fraction",
+                          "data.seed seeds synthetic data and the rows data.test_fraction holds out; train.seed seeds the initial weights, the shuffle and dropout")
         case "generator", "samples", "test_samples", "classes", "noise":
             guard format != .synthetic else { return nil }
             return unused("reads its samples from files: only synthetic data is generated",
@@ -71,6 +75,10 @@ extension ModelConfig {
             guard kind != .mlp else { return nil }
             return UnusedKey(decidedBy: "model.kind", message: "model.kind \(kind.rawValue) has no hidden layers",
                              hint: "model.kind: mlp trains a network with hidden layers")
+        case "head":
+            guard kind != .mlp else { return nil }
+            return UnusedKey(decidedBy: "model.kind", message: "model.kind \(kind.rawValue) has its own head: \(outputHead.rawValue)",
+                             hint: "only an MLP takes model.head")
         case "classes":
             guard outputHead != .multiclass else { return nil }
             let decider = kind == .mlp ? "model.head \(outputHead.rawValue)" : "model.kind \(kind.rawValue)"

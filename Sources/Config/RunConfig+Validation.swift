@@ -39,7 +39,6 @@ extension RunConfig {
         try require((0 ..< 1).contains(model.dropout), "model.dropout", "must be in [0, 1), got \(model.dropout)")
         try require((model.classes ?? 2) >= 2, "model.classes", "must be at least 2, got \(model.classes ?? 0)")
         try require(model.initScale > 0, "model.init_scale", "must be positive, got \(model.initScale)")
-        try require(model.head == nil || model.kind == .mlp, "model.head", "only an MLP takes a head; \(model.kind.rawValue) fixes its own")
 
         let c = cluster
         try require(c.workers >= 1, "cluster.workers", "must be at least 1, got \(c.workers)")

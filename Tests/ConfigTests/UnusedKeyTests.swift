@@ -23,8 +23,10 @@ import Testing
             (["data.format=csv", "data.train=t.csv", "data.features=8"], "data.features", "data.format csv reads the number of features from its files"),
             (["data.format=npy", "data.train=t.npy", "data.train_labels=l.npy", "data.samples=8"], "data.samples",
              "data.format npy reads its samples from files: only synthetic data is generated"),
+            (["data.format=csv", "data.train=t.csv", "data.seed=3"], "data.seed", "data.format csv draws nothing at random without data.test_fraction"),
             (["model.kind=softmax", "model.hidden=[64]"], "model.hidden", "model.kind softmax has no hidden layers"),
             (["model.init_scale=0.1"], "model.init_scale", "model.init xavier_uniform takes no scale"),
+            (["model.kind=softmax", "model.head=binary"], "model.head", "model.kind softmax has its own head: multiclass"),
             (["model.kind=linear", "data.generator=linear", "model.classes=5"], "model.classes", "model.kind linear predicts numbers, not classes"),
             (["model.head=regression", "data.generator=linear", "model.classes=5"], "model.classes", "model.head regression predicts numbers, not classes"),
             (["model.kind=logistic", "data.generator=logistic", "model.classes=3"], "model.classes", "model.kind logistic has two classes, always"),
@@ -51,7 +53,7 @@ import Testing
                           ["optimizer.schedule=step", "optimizer.gamma=0.5", "optimizer.step_size=10"],
                           ["optimizer.schedule=exponential", "optimizer.gamma=0.5", "optimizer.decay_steps=10"],
                           ["optimizer.schedule=cosine", "optimizer.min_lr=0"],
-                          ["data.features=20", "data.noise=0.5"], ["data.format=libsvm", "data.train=t.libsvm", "data.features=20"],
+                          ["data.features=20", "data.noise=0.5", "data.seed=3"], ["data.format=csv", "data.train=t.csv", "data.test_fraction=0.2", "data.seed=3"], ["data.format=libsvm", "data.train=t.libsvm", "data.features=20"],
                           ["data.format=idx", "data.train=a", "data.train_labels=b"], ["data.format=csv", "data.train=t.csv", "data.header=true"],
                           ["model.init=normal", "model.init_scale=0.1"], ["model.kind=softmax", "model.classes=12"],
                           ["model.head=multiclass", "model.classes=12"],
@@ -71,6 +73,8 @@ import Testing
         #expect(given?.key == "model.hidden" && given?.source == "command line", "\(String(describing: given))")
         let other = files.error { _ = try ConfigLoader.load(path: mlp, overrides: ["optimizer.kind=sgd"]) }
         #expect(other == nil, "beta1 belongs to the kind the override replaced")
+        let headed = try files.write("model:\n  kind: mlp\n  hidden: [64]\n  head: binary\n")
+        #expect(try ConfigLoader.load(path: headed, overrides: ["model.kind=linear"]).model.outputHead == .regression)
         let own = try files.write("model:\n  kind: softmax\n  hidden: [64]\n")
         let refused = files.error { _ = try ConfigLoader.load(path: own, overrides: ["optimizer.kind=sgd"]) }
         #expect(refused?.key == "model.hidden" && refused?.source == "\(own), line 3", "\(String(describing: refused))")
@@ -107,6 +111,19 @@ import Testing
         var rmsprop = RunConfig()
         rmsprop.optimizer.kind = .rmsprop
         #expect(ConfigLoader.yaml(rmsprop).contains("  momentum: 0e+0\n  epsilon: 1e-08\n  rho: 9.9e-1\n"))
+    }
+
+    /// The keys let be are dropped as the config loads, so that its run-directory config, which leaves them out,
+    /// loads back to the same config and job id: else `--resume` refuses the run's checkpoints as another config's.
+    @Test func aConfigWithKeysLetBeLoadsBackFromItsRunDirectory() throws {
+        let mlp = try files.write("model:\n  kind: mlp\n  hidden: [256]\n  dropout: 0.2\n  head: multiclass\n  classes: 5\n" +
+                                  "optimizer:\n  kind: adam\n  beta1: 0.8\n  schedule: step\n  step_size: 10\n")
+        let loaded = try ConfigLoader.load(path: mlp, overrides: ["model.kind=linear", "data.generator=linear", "optimizer.kind=sgd",
+                                                                  "optimizer.schedule=constant"])
+        #expect(loaded.model.hidden == RunConfig().model.hidden && loaded.model.head == nil && loaded.model.classes == nil)
+        #expect(loaded.optimizer.beta1 == RunConfig().optimizer.beta1 && loaded.optimizer.stepSize == RunConfig().optimizer.stepSize)
+        let back = try ConfigLoader.load(path: try files.write(ConfigLoader.yaml(loaded)), ofRunDirectory: true)
+        #expect(back == loaded && back.jobID == loaded.jobID)
     }
 
     /// RMSprop without a momentum takes none, as PyTorch's does; momentum and Nesterov take 0.9.
