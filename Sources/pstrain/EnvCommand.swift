@@ -8,19 +8,25 @@ struct EnvCommand: ParsableCommand {
         commandName: "env",
         abstract: "Show the cluster spec resolved from flags, the config and the engine's environment.",
         discussion: """
-            pstrain server and pstrain worker take their role, rank, server address and worker count from, in \\
-            order: their flags (--bind, --connect, --rank), the config (cluster.workers), and the environment an \\
+            pstrain server and pstrain worker take their role, rank, server address and worker count from, in \
+            order: their flags (--bind, --connect, --rank), the config (cluster.workers), and the environment an \
             engine sets:
-              TF_CONFIG                          Kubeflow TFJob: cluster.ps are server shards, cluster.chief and
-                                                 cluster.worker the workers, task.type/task.index this process
-              DMLC_ROLE, DMLC_PS_ROOT_URI/_PORT, ps-lite / MXNet: server shard 0 listens at the root address (there
-              DMLC_NUM_SERVER, DMLC_NUM_WORKER,  is no scheduler), other servers join it there; workers take ranks in
-              DMLC_NODE_HOST, DMLC_INTERFACE     the order they register
-              SLURM_PROCID, SLURM_NTASKS,        Slurm: task 0 is the server on the first node (port 5555), task
-              SLURM_JOB_NODELIST                 k the worker of rank k-1; in a heterogeneous job, component 0
-                                                 holds the server shards and component 1 the workers
-              JOB_COMPLETION_INDEX               a Kubernetes Indexed Job: the worker's rank; a StatefulSet pod's
-                                                 ordinal (the end of its host name) is a server shard's index
+
+            TF_CONFIG (Kubeflow TFJob)
+                cluster.ps are the server shards, cluster.chief and cluster.worker
+                the workers, task.type and task.index this process
+            DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER,
+            DMLC_NUM_WORKER, DMLC_NODE_HOST, DMLC_INTERFACE (ps-lite, MXNet)
+                server shard 0 listens at the root address (there is no
+                scheduler) and the other servers join it there; workers take
+                ranks in the order they register
+            SLURM_PROCID, SLURM_NTASKS, SLURM_JOB_NODELIST (Slurm)
+                task 0 is the server on the first node (port 5555), task k the
+                worker of rank k-1; in a heterogeneous job, component 0 holds
+                the server shards and component 1 the workers
+            JOB_COMPLETION_INDEX (Kubernetes Indexed Job)
+                the worker's rank; a StatefulSet pod's ordinal (the end of its
+                host name) is a server shard's index
             """)
 
     @OptionGroup var configuration: ConfigArguments

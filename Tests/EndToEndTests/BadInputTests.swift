@@ -218,4 +218,17 @@ import ZeroMQ
         #expect(result.status == 0)
         #expect(result.stdout.contains("section.key=value") && result.stdout.contains("summary.json"))
     }
+
+    /// A help text's source lines join with a single backslash; a doubled one printed a backslash and broke the line
+    /// (`pstrain env --help` did). Its table of variables keeps one entry's name at the margin.
+    @Test func everyCommandsHelpReadsCleanly() throws {
+        for command in [["train"], ["launch"], ["launch", "local"], ["launch", "ssh"], ["sweep"], ["server"], ["worker"], ["status"],
+                        ["keygen"], ["env"]] {
+            let result = try PSTrainProcess.run(command + ["--help"])
+            #expect(result.status == 0 && result.stdout.contains("USAGE: pstrain \(command.joined(separator: " "))"), "\(command)")
+            #expect(!result.stdout.contains("\\"), "pstrain \(command.joined(separator: " ")) --help prints a backslash")
+        }
+        let env = try PSTrainProcess.run(["env", "--help"]).stdout
+        #expect(env.contains("\nSLURM_PROCID, SLURM_NTASKS, SLURM_JOB_NODELIST (Slurm)\n"), "\(env)")
+    }
 }
