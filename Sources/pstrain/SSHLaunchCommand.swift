@@ -40,7 +40,8 @@ struct SSHLaunchCommand: ParsableCommand {
             shards get their state from shard 0, and workers need none).
 
             Example:
-              pstrain launch ssh --hosts node1:2,node2:2 --servers-on node0 --curve --config configs/digits-mlp.yaml
+              pstrain launch ssh --hosts node1:2,node2:2 --servers-on node0 --curve \\
+                  --config configs/digits-mlp.yaml
             """)
 
     @Option(name: .long, help: ArgumentHelp("Worker hosts, comma-separated, each with its number of workers: node1:2,node2:2 (count 1 if left out).",

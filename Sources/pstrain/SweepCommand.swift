@@ -17,7 +17,8 @@ struct SweepCommand: ParsableCommand {
             every run sees the same number of samples per step. Exits non-zero when a run misses a tolerance.
 
             Example:
-              pstrain sweep --config configs/digits-softmax.yaml --workers 1,2,4 --modes sync,async --max-accuracy-drop 0.01
+              pstrain sweep --config configs/digits-softmax.yaml --workers 1,2,4 \\
+                  --modes sync,async --max-accuracy-drop 0.01
             """)
 
     @OptionGroup var configuration: ConfigArguments

@@ -220,13 +220,22 @@ import ZeroMQ
     }
 
     /// A help text's source lines join with a single backslash; a doubled one printed a backslash and broke the line
-    /// (`pstrain env --help` did). Its table of variables keeps one entry's name at the margin.
+    /// (`pstrain env --help` did). An example command is not folded at 80 columns, which would break it for pasting
+    /// into a shell: a long one continues on an indented line after a shell's backslash.
     @Test func everyCommandsHelpReadsCleanly() throws {
-        for command in [["train"], ["launch"], ["launch", "local"], ["launch", "ssh"], ["sweep"], ["server"], ["worker"], ["status"],
+        for command in [[], ["train"], ["launch"], ["launch", "local"], ["launch", "ssh"], ["sweep"], ["server"], ["worker"], ["status"],
                         ["keygen"], ["env"]] {
             let result = try PSTrainProcess.run(command + ["--help"])
-            #expect(result.status == 0 && result.stdout.contains("USAGE: pstrain \(command.joined(separator: " "))"), "\(command)")
-            #expect(!result.stdout.contains("\\"), "pstrain \(command.joined(separator: " ")) --help prints a backslash")
+            let name = (["pstrain"] + command).joined(separator: " ")
+            #expect(result.status == 0 && result.stdout.contains("USAGE: \(name)"), "\(name)")
+            let lines = result.stdout.components(separatedBy: "\nUSAGE:")[0].split(separator: "\n", omittingEmptySubsequences: false)
+            for (index, line) in lines.enumerated() {
+                if line.contains("\\") { #expect(line.hasPrefix("  ") && line.hasSuffix(" \\"), "\(name) --help: \(line)") }
+                if line.hasPrefix("  pstrain ") || line.hasPrefix("      --"), index + 1 < lines.count {
+                    let next = lines[index + 1]
+                    #expect(next.isEmpty || next.hasPrefix("  "), "\(name) --help folds an example: \(line) / \(next)")
+                }
+            }
         }
         let env = try PSTrainProcess.run(["env", "--help"]).stdout
         #expect(env.contains("\nSLURM_PROCID, SLURM_NTASKS, SLURM_JOB_NODELIST (Slurm)\n"), "\(env)")
