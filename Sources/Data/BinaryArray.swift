@@ -57,7 +57,8 @@ extension Dataset {
     public init(features: LoadedArray, labels: LoadedArray, featuresPath: String, labelsPath: String) throws(DataError) {
         guard let n = features.shape.first, n > 0 else { throw DataError(source: featuresPath, message: "holds no samples") }
         guard labels.shape.count == 1 || (labels.shape.count == 2 && labels.shape[1] == 1) else {
-            throw DataError(source: labelsPath, message: "labels have shape \(labels.shape); expected one label per sample")
+            throw DataError(source: labelsPath, message: "labels have shape \(labels.shape); expected one label per sample",
+                            hint: features.shape.count == 1 ? "\(featuresPath) holds one value per sample: are the features and labels files swapped?" : nil)
         }
         guard labels.shape[0] == n else {
             throw DataError(source: labelsPath, message: "\(labels.shape[0]) labels for \(n) samples in \(featuresPath)",

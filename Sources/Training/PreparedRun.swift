@@ -147,6 +147,14 @@ public struct PreparedRun: Sendable {
     }
 
     static func load(_ d: DataConfig) throws -> (Dataset, Dataset?) {
+        do {
+            return try loadAsConfigured(d)
+        } catch let error as DataError {
+            throw error.namingKinds(of: d)
+        }
+    }
+
+    private static func loadAsConfigured(_ d: DataConfig) throws -> (Dataset, Dataset?) {
         switch d.format {
         case .synthetic:
             let noise = d.noise ?? (d.generator == .blobs ? 1 : (d.generator == .linear ? 0.1 : 0.05))
@@ -283,15 +291,19 @@ public struct PreparedRun: Sendable {
         }
         let selection = RowSelection(rows: fileRows, fileRows: facts.fileRows)
         var shard: Dataset
-        switch d.format {
-        case .csv:
-            shard = try CSVReader.read(path: path, hasHeader: d.header, labelColumn: d.labelColumn, delimiter: d.csvDelimiter, only: selection)
-        case .libsvm:
-            shard = try LIBSVMReader.read(path: path, featureCount: facts.featureCount, only: selection)
-        case .idx, .npy:
-            shard = try Self.readArrays(d, features: path, labels: d.trainLabels!, only: selection)
-        case .synthetic:
-            preconditionFailure("synthetic data is generated whole")
+        do throws(DataError) {
+            switch d.format {
+            case .csv:
+                shard = try CSVReader.read(path: path, hasHeader: d.header, labelColumn: d.labelColumn, delimiter: d.csvDelimiter, only: selection)
+            case .libsvm:
+                shard = try LIBSVMReader.read(path: path, featureCount: facts.featureCount, only: selection)
+            case .idx, .npy:
+                shard = try Self.readArrays(d, features: path, labels: d.trainLabels!, only: selection)
+            case .synthetic:
+                preconditionFailure("synthetic data is generated whole")
+            }
+        } catch {
+            throw error.namingKinds(of: d)
         }
         guard shard.featureCount == facts.featureCount else {
             throw DataError(source: path, message: "\(shard.featureCount) features a row, where the server's copy has \(facts.featureCount)",
@@ -317,4 +329,12 @@ public struct PreparedRun: Sendable {
 
     /// The job's identifier (see `RunConfig.jobID`).
     public var jobID: UInt64 { config.jobID }
+}
+
+extension DataError {
+    /// This error, when one of `d`'s files that it names shows itself to be of another kind than `d.format`, with a
+    /// hint that says which: the reader's own hint assumes the format was right.
+    func namingKinds(of d: DataConfig) -> DataError {
+        [d.train, d.test, d.trainLabels, d.testLabels].compactMap { $0 }.reduce(self) { $0.namingKind(of: $1, readAs: d.format.rawValue) }
+    }
 }

@@ -16,6 +16,16 @@ import ZeroMQ
         #expect(stderr.contains("pstrain: error: nowhere/train.csv: cannot open: No such file or directory"))
     }
 
+    /// A data file in another format than data.format says is named for what it is, in every role that reads it.
+    @Test func aFileInAnotherFormatIsNamed() throws {
+        let stderr = try fails(["--config", "configs/digits-softmax.yaml", "data.train=Tests/Fixtures/digits/train.libsvm"])
+        #expect(stderr.contains("hint: it looks like a LIBSVM file (a label, then index:value pairs): set data.format: libsvm"), "\(stderr)")
+        let server = try PSTrainProcess.run(["server", "--run-dir", PSTrainProcess.runDirectory(), "--config", "configs/digits-softmax.yaml",
+                                             "data.format=npy", "data.train=Tests/Fixtures/digits/train-images-idx3-ubyte",
+                                             "data.train_labels=Tests/Fixtures/digits/train-labels-idx1-ubyte", "data.test=null"])
+        #expect(server.status == 78 && server.stderr.contains("hint: it looks like an IDX file: set data.format: idx"), "\(server.stderr)")
+    }
+
     @Test func malformedCSVLine() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bad-\(UUID().uuidString).csv").path
         try "0,1,2,3\n1,4,5,6\n2,7,8\n".write(toFile: path, atomically: true, encoding: .utf8)
