@@ -249,7 +249,14 @@ public enum ConfigLoader {
     static func translate(_ error: DecodingError, tree: [String: Any]) -> ConfigError {
         let path: [CodingKey]
         switch error {
-        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): path = c.codingPath
+        case .keyNotFound(let missing, let c):
+            // The defaults hold every key that must have a value, so only a null given for one leaves it out.
+            let key = (c.codingPath + [missing]).map(\.stringValue).joined(separator: ".")
+            let defaults = (try? Yams.load(yaml: everyKeyYAML(RunConfig()))) as? [String: Any]
+            let value = c.codingPath.first.flatMap { (defaults?[$0.stringValue] as? [String: Any])?[missing.stringValue] }
+            return ConfigError(key: key, message: "cannot be null: it always has a value",
+                               hint: "leave \(missing.stringValue) out for its default" + (value.map { ", \($0)" } ?? ""))
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): path = c.codingPath
         @unknown default: path = []
         }
         let key = path.map(\.stringValue).filter { Int($0) == nil }.joined(separator: ".")

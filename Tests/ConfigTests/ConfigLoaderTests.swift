@@ -131,6 +131,18 @@ import Testing
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["model.dropout=1"]) }?.key == "model.dropout")
     }
 
+    /// Null leaves out a key that may be absent (`optimizer.clip_norm=null`: no clipping); a key that always has a
+    /// value is named, with its default, where the null was given. It was once "optimizer: invalid value".
+    @Test func nullForAKeyThatAlwaysHasAValueNamesIt() throws {
+        let beta1 = error { _ = try ConfigLoader.load(path: nil, overrides: ["optimizer.beta1=null"]) }
+        #expect(beta1?.description == "command line: optimizer.beta1: cannot be null: it always has a value\n  hint: leave beta1 out for its default, 0.9",
+                "\(String(describing: beta1))")
+        let path = try write("data:\n  format: synthetic\n  generator: null\n")
+        let generator = try #require(error { _ = try ConfigLoader.load(path: path) })
+        #expect(generator.source == "\(path), line 3" && generator.key == "data.generator" && generator.hint == "leave generator out for its default, blobs")
+        #expect(try ConfigLoader.load(path: nil, overrides: ["optimizer.clip_norm=null"]).optimizer.clipNorm == nil)
+    }
+
     /// A bad value names the line that gave it, in its own section (`kind` is in two), or the command line when an
     /// override gave it; a missing key, the line of its section.
     @Test func badValuesNameTheLineOrTheOverrideThatGaveThem() throws {
