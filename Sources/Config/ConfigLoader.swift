@@ -29,7 +29,7 @@ public enum ConfigLoader {
             } catch let error as ConfigError {
                 throw error
             } catch let error as YamlError {
-                throw ConfigError(source: path, message: "not valid YAML: \(describe(error))")
+                throw ConfigError(source: path, message: "not valid YAML: \(describe(error))", hint: tabIndentHint(contents))
             } catch {
                 throw ConfigError(source: path, message: "not valid YAML: \(error)")
             }
@@ -128,6 +128,23 @@ public enum ConfigLoader {
         (try? YAMLEncoder().encode(config)) ?? ""
     }
 
+    /// For YAML that does not parse: the first line indented with a tab, which YAML does not allow, if any.
+    static func tabIndentHint(_ text: String) -> String? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let index = lines.firstIndex(where: { $0.prefix { $0 == " " || $0 == "\t" }.contains("\t") }) else { return nil }
+        return "line \(index + 1) is indented with a tab: YAML indents with spaces"
+    }
+
+    /// Where `name`, not a key of the section it was given in (or given as a section), is a key: a hint to move it
+    /// there (`overriding`: to name it so on the command line), or nothing.
+    static func otherSectionsHint(for name: String, notIn section: String? = nil, overriding: Bool = false) -> String? {
+        let owners = RunConfig.sections.filter { $0.key != section && $0.value.contains(name) }.map(\.key).sorted()
+        guard !owners.isEmpty else { return nil }
+        if overriding { return "did you mean \(owners.map { "\($0).\(name)" }.joined(separator: " or "))?" }
+        let under = owners.count == 1 ? owners[0] : "one of them"
+        return "\(name) is a key of \(owners.joined(separator: " and ")): \(section == nil ? "indent it" : "move it") under \(under)"
+    }
+
     static func describe(_ error: YamlError) -> String {
         "\(error)".replacingOccurrences(of: "\n", with: " ")
     }
@@ -141,7 +158,9 @@ public enum ConfigLoader {
         let valueText = String(override[override.index(after: equals)...])
         let parts = key.split(separator: ".").map(String.init)
         guard parts.count == 2 else {
-            throw ConfigError(source: "command line", key: key, message: "an override names a section and a key", hint: "e.g. train.epochs=5 or model.hidden=[256,128]")
+            throw ConfigError(source: "command line", key: key, message: "an override names a section and a key",
+                              hint: parts.count == 1 ? otherSectionsHint(for: key, overriding: true) ?? "e.g. train.epochs=5 or model.hidden=[256,128]"
+                                  : "e.g. train.epochs=5 or model.hidden=[256,128]")
         }
         try checkKey(section: parts[0], key: parts[1], source: "command line", text: "")
         let value: Any
@@ -157,7 +176,8 @@ public enum ConfigLoader {
         for (name, value) in tree {
             guard RunConfig.sections[name] != nil else {
                 throw ConfigError(source: located(source, name, of: text), key: name, message: "unknown section",
-                                  hint: suggestion(for: name, among: Array(RunConfig.sections.keys)) + "sections are data, model, optimizer, train, cluster")
+                                  hint: otherSectionsHint(for: name)
+                                      ?? suggestion(for: name, among: Array(RunConfig.sections.keys)) + "sections are data, model, optimizer, train, cluster")
             }
             guard let mapping = value as? [String: Any] else {
                 if value is NSNull { continue }
@@ -169,11 +189,14 @@ public enum ConfigLoader {
 
     static func checkKey(section: String, key: String, source: String, text: String) throws(ConfigError) {
         guard let keys = RunConfig.sections[section] else {
-            throw ConfigError(source: source, key: "\(section).\(key)", message: "unknown section '\(section)'", hint: "sections are data, model, optimizer, train, cluster")
+            throw ConfigError(source: source, key: "\(section).\(key)", message: "unknown section '\(section)'",
+                              hint: otherSectionsHint(for: key, overriding: true)
+                                  ?? suggestion(for: section, among: Array(RunConfig.sections.keys)) + "sections are data, model, optimizer, train, cluster")
         }
         guard keys.contains(key) else {
             throw ConfigError(source: located(source, key, inSection: section, of: text), key: "\(section).\(key)", message: "unknown key",
-                              hint: suggestion(for: key, among: keys) + "\(section) accepts: \(keys.sorted().joined(separator: ", "))")
+                              hint: otherSectionsHint(for: key, notIn: section, overriding: text.isEmpty && source == "command line")
+                                  ?? suggestion(for: key, among: keys) + "\(section) accepts: \(keys.sorted().joined(separator: ", "))")
         }
     }
 

@@ -117,6 +117,23 @@ import Testing
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["train.epoch=3"]) }?.hint?.hasPrefix("did you mean 'epochs'?") == true)
     }
 
+    /// A key given in the wrong section, or at the top level, or without its section on the command line, is told
+    /// where it belongs.
+    @Test func aKeyOfAnotherSectionIsToldWhereItBelongs() throws {
+        let moved = try #require(error { _ = try ConfigLoader.load(path: try write("train:\n  epochs: 2\n  lr: 0.1\n")) })
+        #expect(moved.source.hasSuffix(", line 3") && moved.key == "train.lr" && moved.hint == "lr is a key of optimizer: move it under optimizer")
+        let unindented = try #require(error { _ = try ConfigLoader.load(path: try write("optimizer:\nlr: 0.1\n")) })
+        #expect(unindented.source.hasSuffix(", line 2") && unindented.hint == "lr is a key of optimizer: indent it under optimizer")
+        let both = try write("kind: sgd\n")
+        #expect(error { _ = try ConfigLoader.load(path: both) }?.hint == "kind is a key of model and optimizer: indent it under one of them")
+        let overrides: [(String, String)] = [("train.kind=sgd", "did you mean model.kind or optimizer.kind?"), ("model.epochs=3", "did you mean train.epochs?"),
+                                             ("trian.epochs=3", "did you mean train.epochs?"), ("lr=0.1", "did you mean optimizer.lr?")]
+        for (override, hint) in overrides {
+            let e = error { _ = try ConfigLoader.load(path: nil, overrides: [override]) }
+            #expect(e?.source == "command line" && e?.hint == hint, "\(override): \(String(describing: e))")
+        }
+    }
+
     @Test func badValuesNameTheKey() throws {
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["optimizer.lr=-0.1"]) }?.description
                 == "command line: optimizer.lr: must be a positive number, got -0.1\n  hint: typical values: 0.1 for SGD, 0.001 for Adam")
@@ -187,6 +204,8 @@ import Testing
         #expect(error { _ = try ConfigLoader.load(path: "/nonexistent.yaml") }?.hint == "no such file; the examples are in configs/")
         let broken = try write("model: [unclosed\n")
         #expect(error { _ = try ConfigLoader.load(path: broken) }?.message.hasPrefix("not valid YAML") == true)
+        let tab = try #require(error { _ = try ConfigLoader.load(path: try write("data:\n  format: csv\nmodel:\n\tkind: mlp\n")) })
+        #expect(tab.message.hasPrefix("not valid YAML") && tab.hint == "line 4 is indented with a tab: YAML indents with spaces", "\(tab)")
         let scalar = try write("just text\n")
         #expect(error { _ = try ConfigLoader.load(path: scalar) }?.message.hasPrefix("the top level must be a mapping") == true)
     }
