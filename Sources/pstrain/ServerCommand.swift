@@ -92,6 +92,8 @@ struct ServerCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
+        try EndpointArgument.check(bind, flag: "--bind")
+        try EndpointArgument.check(otherShards, flag: "--other-shards")
         if insecure && curve.curveSecret != nil {
             throw ValidationError("--insecure and --curve-secret contradict each other: with keys, traffic is encrypted; drop --insecure")
         }

@@ -166,7 +166,8 @@ struct StatusCommand: ParsableCommand {
         }
         guard argument.contains("://") else {
             throw ValidationError("\(argument) is neither an endpoint (tcp://HOST:PORT, ipc://PATH) nor a directory: give what the server "
-                                  + "printed as \"listening on ...\", or its run directory")
+                                  + "printed as \"listening on ...\", or its run directory"
+                                  + (EndpointArgument.tcpMeant(by: argument).map { " (did you mean \($0)?)" } ?? ""))
         }
         return argument
     }

@@ -54,6 +54,10 @@ struct WorkerCommand: ParsableCommand {
 
     @OptionGroup var monitoring: MetricsArgument
 
+    func validate() throws {
+        try EndpointArgument.check(connect, flag: "--connect")
+    }
+
     func run() throws {
         LaunchedChild.followParent()
         do {

@@ -26,6 +26,20 @@ import ZeroMQ
         #expect(server.status == 78 && server.stderr.contains("hint: it looks like an IDX file: set data.format: idx"), "\(server.stderr)")
     }
 
+    /// HOST:PORT, the way most tools write an address, reached ZeroMQ as "Invalid argument (errno 22)".
+    @Test func anEndpointWithoutATransportIsToldWhatToWrite() throws {
+        let cases: [([String], String)] = [
+            (["worker", "--connect", "127.0.0.1:5555", "--rank", "0"], "--connect: '127.0.0.1:5555' names no transport: write tcp://127.0.0.1:5555"),
+            (["server", "--bind", "localhost:*"], "--bind: 'localhost:*' names no transport: write tcp://localhost:*"),
+            (["server", "--other-shards", "tcp://10.0.0.2:5555,node3"], "--other-shards: 'node3' is not an endpoint: write tcp://HOST:PORT or ipc://PATH"),
+            (["status", "127.0.0.1:5555"], "(did you mean tcp://127.0.0.1:5555?)"),
+        ]
+        for (arguments, message) in cases {
+            let result = try PSTrainProcess.run(arguments, timeout: 30)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+    }
+
     @Test func malformedCSVLine() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bad-\(UUID().uuidString).csv").path
         try "0,1,2,3\n1,4,5,6\n2,7,8\n".write(toFile: path, atomically: true, encoding: .utf8)
