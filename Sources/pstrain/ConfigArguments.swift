@@ -16,6 +16,25 @@ struct ConfigArguments: ParsableArguments {
         try ConfigLoader.load(path: config, overrides: overrides + extra)
     }
 
+    /// Refuses an override of `key` on the command line other than `value`, which a flag (`flag`, as said in the
+    /// message) sets and which would win in silence.
+    func refuseOverride(of key: String, otherThan value: Int?, decidedBy flag: String) throws {
+        guard let value else { return }
+        for override in overrides {
+            let parts = override.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts[0] == key, Int(parts[1]) != value else { continue }
+            throw ValidationError("\(override) disagrees with \(flag), which decides \(key): drop one")
+        }
+    }
+
+    /// Refuses any override of `key` on the command line: the command sets it from `flag` for each of its runs.
+    func refuseOverride(of key: String, setPerRunBy flag: String) throws {
+        guard let override = overrides.first(where: { $0.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces) == key }) else {
+            return
+        }
+        throw ValidationError("\(override): \(key) is set for each run from \(flag); give \(flag) instead")
+    }
+
     /// `error`, with a hint to run from where a data file it could not find is when that is beside the config file
     /// or above it: configs name their data relative to the directory they are run from, often a project's root.
     func locatingData(_ error: Error) -> Error {

@@ -80,6 +80,8 @@ struct LocalLaunchCommand: ParsableCommand {
         for (flag, count) in [("--workers", workers), ("--servers", servers)] where (count ?? 1) < 1 {
             throw ValidationError("\(flag) must be at least 1, got \(count!)")
         }
+        try configuration.refuseOverride(of: "cluster.workers", otherThan: workers, decidedBy: "--workers \(workers ?? 0)")
+        try configuration.refuseOverride(of: "cluster.servers", otherThan: servers, decidedBy: "--servers \(servers ?? 0)")
     }
 
     func run() throws {

@@ -53,6 +53,8 @@ struct SweepCommand: ParsableCommand {
                 }
                 return mode
             }
+            try configuration.refuseOverride(of: "cluster.workers", setPerRunBy: "--workers")
+            try configuration.refuseOverride(of: "cluster.mode", setPerRunBy: "--modes")
             let base = try configuration.load()
             let prepared = try PreparedRun(config: base)
             for workers in Set(counts.map { $0! }).sorted() {

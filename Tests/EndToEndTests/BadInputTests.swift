@@ -40,6 +40,23 @@ import ZeroMQ
         }
     }
 
+    /// A worker or shard count given both by a flag and as an override: the flag won in silence.
+    @Test func aCountGivenByAFlagAndAnOverrideThatDisagreeIsRefused() throws {
+        let cases: [([String], String)] = [
+            (["launch", "--workers", "3", "cluster.workers=2"], "cluster.workers=2 disagrees with --workers 3, which decides cluster.workers: drop one"),
+            (["launch", "--servers", "2", "cluster.servers=1"], "cluster.servers=1 disagrees with --servers 2, which decides cluster.servers: drop one"),
+            (["launch", "ssh", "--hosts", "node1:2,node2", "--insecure", "cluster.workers=4"],
+             "cluster.workers=4 disagrees with --hosts (3 workers), which decides cluster.workers: drop one"),
+            (["launch", "ssh", "--hosts", "node1", "--insecure", "cluster.servers=2"],
+             "cluster.servers=2 disagrees with --servers-on (by default 1 shard), which decides cluster.servers: drop one"),
+            (["sweep", "--workers", "1,2", "cluster.mode=async"], "cluster.mode=async: cluster.mode is set for each run from --modes; give --modes instead"),
+        ]
+        for (arguments, message) in cases {
+            let result = try PSTrainProcess.run(arguments, timeout: 30)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+    }
+
     @Test func malformedCSVLine() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bad-\(UUID().uuidString).csv").path
         try "0,1,2,3\n1,4,5,6\n2,7,8\n".write(toFile: path, atomically: true, encoding: .utf8)
