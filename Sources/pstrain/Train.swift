@@ -55,6 +55,12 @@ struct Train: ParsableCommand {
                 guard let checkpoint = try LocalTrainer.latestCheckpoint(of: prepared, in: directory) else {
                     throw RunDirectoryError(path: resume, message: "has no checkpoint to resume from (checkpoints/latest is missing)")
                 }
+                // A server's checkpoint would continue here as one process: another batch, another number of steps.
+                guard checkpoint.workerSteps.isEmpty else {
+                    throw CheckpointError(path: directory.url.appendingPathComponent("checkpoints").path,
+                                          message: "the checkpoint is a parameter server's, for \(checkpoint.workerSteps.count) workers",
+                                          hint: "continue the run as it ran: " + Self.serverResumeCommand(for: directory.url))
+                }
                 if !quiet { printError("pstrain: resuming \(resume) at step \(checkpoint.step) (epoch \(checkpoint.epoch + 1))") }
                 trainer = LocalTrainer(run: prepared, directory: directory, quiet: quiet, resume: checkpoint, stop: stop)
             } else {
@@ -78,6 +84,14 @@ struct Train: ParsableCommand {
             printError("pstrain: error: \(configuration.locatingData(error))")
             throw ExitCode.failure
         }
+    }
+
+    /// The command that resumes the parameter-server run in `run`: the launcher that started it, else its server.
+    static func serverResumeCommand(for run: URL) -> String {
+        let exists = { (name: String) in FileManager.default.fileExists(atPath: run.appendingPathComponent(name).path) }
+        if exists(SSHLaunchRecord.fileName) { return "pstrain launch ssh --resume \(run.path)" }
+        if exists("launch.yaml") { return "pstrain launch --resume \(run.path)" }
+        return "pstrain server --resume \(run.path), and its workers"
     }
 }
 

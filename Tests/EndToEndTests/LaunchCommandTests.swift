@@ -47,6 +47,15 @@ import Testing
         }
     }
 
+    /// A launched run resumes as it ran: `pstrain train --resume` took a server's checkpoint on as one process, with
+    /// another global batch and another number of steps an epoch.
+    @Test func aServersRunDoesNotResumeAsOneProcess() throws {
+        let (_, dir) = try launch("configs/digits-softmax.yaml", ["train.epochs=1"])
+        let result = try PSTrainProcess.run(["train", "--resume", dir])
+        #expect(result.status != 0 && result.stderr.contains("the checkpoint is a parameter server's, for 4 workers")
+                && result.stderr.contains("hint: continue the run as it ran: pstrain launch --resume \(dir)"), "\(result.stderr)")
+    }
+
     /// A held-out test set (`data.test_fraction`) in a job of several processes: the workers shard what is left of
     /// the training file, and the server evaluates on what was held out. (That every process picks the same rows
     /// is `PreparationTests.heldOutRowsAreASeededFractionInFileOrder`'s to show.)
