@@ -47,7 +47,8 @@ extension DataConfig {
         case "seed":
             guard format != .synthetic && testFraction == nil else { return nil }
             return unused("draws nothing at random without data.test_fraction",
-                          "data.seed seeds synthetic data and the rows data.test_fraction holds out; train.seed seeds the initial weights, the shuffle and dropout")
+                          "data.seed seeds synthetic data and the rows data.test_fraction holds out; "
+                              + "train.seed seeds the initial weights, the shuffle and dropout")
         case "generator", "samples", "test_samples", "classes", "noise":
             guard format != .synthetic else { return nil }
             return unused("reads its samples from files: only synthetic data is generated",

@@ -107,10 +107,12 @@ struct SSHLaunchCommand: ParsableCommand {
             if let hosts {
                 let workers = try SSHHost.parseList(hosts, option: "--hosts").map(\.count).reduce(0, +)
                 _ = try WorkerMetricsArgument.ports(workerMonitoring.workerMetrics, workers: workers)
-                try configuration.refuseOverride(of: "cluster.workers", otherThan: workers, decidedBy: "--hosts (\(workers) worker\(workers == 1 ? "" : "s"))")
+                try configuration.refuseOverride(of: "cluster.workers", otherThan: workers,
+                                                 decidedBy: "--hosts (\(workers) worker\(workers == 1 ? "" : "s"))")
                 let servers = try serversOn.map { try SSHHost.parseList($0, option: "--servers-on").map(\.count).reduce(0, +) } ?? 1
                 try configuration.refuseOverride(of: "cluster.servers", otherThan: servers,
-                                                 decidedBy: serversOn == nil ? "--servers-on (by default 1 shard)" : "--servers-on (\(servers) shard\(servers == 1 ? "" : "s"))")
+                                                 decidedBy: serversOn == nil ? "--servers-on (by default 1 shard)"
+                                                     : "--servers-on (\(servers) shard\(servers == 1 ? "" : "s"))")
             }
             if let serversOn { _ = try SSHHost.parseList(serversOn, option: "--servers-on") }
         } catch let error as LaunchError {
