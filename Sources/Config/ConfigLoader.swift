@@ -289,6 +289,10 @@ public enum ConfigLoader {
         if let options = RunConfig.choices[key] {
             return ConfigError(key: key, message: "\(found.isEmpty ? "invalid value" : String(found.dropFirst()))", hint: "choose one of: \(options.joined(separator: ", "))")
         }
+        if key == "model.hidden", let given, !(given is [Any]) {
+            return ConfigError(key: key, message: "expected a list of layer widths, found '\(given)'",
+                               hint: "[\(given)] is one hidden layer of \(given) units, [256, 128] two layers")
+        }
         let expected: String
         switch error {
         case .typeMismatch(let type, _), .valueNotFound(let type, _): expected = "expected \(describe(type))"

@@ -146,6 +146,12 @@ import Testing
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["model.hidden=[]"]) }?.key == "model.hidden")
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["epochs"]) }?.message == "'epochs' is not key=value")
         #expect(error { _ = try ConfigLoader.load(path: nil, overrides: ["model.dropout=1"]) }?.key == "model.dropout")
+        // Once "expected a value of type Sequence".
+        let width = error { _ = try ConfigLoader.load(path: nil, overrides: ["model.hidden=256"]) }
+        #expect(width?.message == "expected a list of layer widths, found '256'"
+                && width?.hint == "[256] is one hidden layer of 256 units, [256, 128] two layers", "\(String(describing: width))")
+        let inFile = try #require(error { _ = try ConfigLoader.load(path: try write("model:\n  kind: mlp\n  hidden: 64\n")) })
+        #expect(inFile.source.hasSuffix(", line 3") && inFile.key == "model.hidden" && inFile.hint?.hasPrefix("[64] is one hidden layer") == true)
     }
 
     /// Null leaves out a key that may be absent (`optimizer.clip_norm=null`: no clipping); a key that always has a
