@@ -333,8 +333,15 @@ public struct PreparedRun: Sendable {
 
 extension DataError {
     /// This error, when one of `d`'s files that it names shows itself to be of another kind than `d.format`, with a
-    /// hint that says which: the reader's own hint assumes the format was right.
+    /// hint that says which: the reader's own hint assumes the format was right. A test file's hint adds that one
+    /// format reads both sets, as a training file of the format given may have read fine.
     func namingKinds(of d: DataConfig) -> DataError {
-        [d.train, d.test, d.trainLabels, d.testLabels].compactMap { $0 }.reduce(self) { $0.namingKind(of: $1, readAs: d.format.rawValue) }
+        var named = [d.train, d.trainLabels].compactMap { $0 }.reduce(self) { $0.namingKind(of: $1, readAs: d.format.rawValue) }
+        for path in [d.test, d.testLabels].compactMap({ $0 }) {
+            let before = named
+            named = named.namingKind(of: path, readAs: d.format.rawValue)
+            if named != before, let hint = named.hint { named.hint = hint + "; data.format reads the training and the test files alike" }
+        }
+        return named
     }
 }

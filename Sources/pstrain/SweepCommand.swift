@@ -41,6 +41,19 @@ struct SweepCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Where to write the sweep (default: runs/sweep-<date>-<time> in UTC, or with -2, -3... when sweeps start within the same second).", valueName: "dir"))
     var runDir: String?
 
+    func validate() throws {
+        if let drop = maxAccuracyDrop {
+            guard drop >= 0 else { throw ValidationError("--max-accuracy-drop \(drop): must be at least 0 (0.01 = one point)") }
+            guard drop < 1 else {
+                throw ValidationError("--max-accuracy-drop \(drop): a fraction of accuracy, 0.01 = one point, so every run would pass; "
+                                      + "for \(String(format: "%g", drop)) points give \(String(format: "%g", drop / 100))")
+            }
+        }
+        if let increase = maxLossIncrease, increase < 0 {
+            throw ValidationError("--max-loss-increase \(increase): must be at least 0 (0.05 = 5 % above the reference's loss)")
+        }
+    }
+
     func run() throws {
         do {
             let counts = workers.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }

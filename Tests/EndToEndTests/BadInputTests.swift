@@ -19,7 +19,10 @@ import ZeroMQ
     /// A data file in another format than data.format says is named for what it is, in every role that reads it.
     @Test func aFileInAnotherFormatIsNamed() throws {
         let stderr = try fails(["--config", "configs/digits-softmax.yaml", "data.train=Tests/Fixtures/digits/train.libsvm"])
-        #expect(stderr.contains("hint: it looks like a LIBSVM file (a label, then index:value pairs): set data.format: libsvm"), "\(stderr)")
+        #expect(stderr.contains("hint: it looks like a LIBSVM file (a label, then index:value pairs): set data.format: libsvm\n"), "\(stderr)")
+        let test = try fails(["--config", "configs/digits-softmax.yaml", "data.test=Tests/Fixtures/digits/test.libsvm"])
+        #expect(test.contains("hint: it looks like a LIBSVM file (a label, then index:value pairs): set data.format: libsvm; "
+                              + "data.format reads the training and the test files alike"), "\(test)")
         let server = try PSTrainProcess.run(["server", "--run-dir", PSTrainProcess.runDirectory(), "--config", "configs/digits-softmax.yaml",
                                              "data.format=npy", "data.train=Tests/Fixtures/digits/train-images-idx3-ubyte",
                                              "data.train_labels=Tests/Fixtures/digits/train-labels-idx1-ubyte", "data.test=null"])
@@ -53,6 +56,20 @@ import ZeroMQ
         ]
         for (arguments, message) in cases {
             let result = try PSTrainProcess.run(arguments, timeout: 30)
+            #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+        }
+    }
+
+    /// A tolerance the sweep could not mean: a negative one failed the reference run itself, and an accuracy drop of
+    /// 1 or more (a user's "2" for two points) let every run pass.
+    @Test func aSweepToleranceOutOfRangeIsRefused() throws {
+        let cases: [([String], String)] = [
+            (["--max-accuracy-drop", "2"], "--max-accuracy-drop 2.0: a fraction of accuracy, 0.01 = one point, so every run would pass; for 2 points give 0.02"),
+            (["--max-accuracy-drop=-0.1"], "--max-accuracy-drop -0.1: must be at least 0 (0.01 = one point)"),
+            (["--max-loss-increase=-1"], "--max-loss-increase -1.0: must be at least 0"),
+        ]
+        for (arguments, message) in cases {
+            let result = try PSTrainProcess.run(["sweep", "--workers", "1"] + arguments, timeout: 30)
             #expect(result.status != 0 && result.stderr.contains(message), "\(arguments): \(result.stderr)")
         }
     }
