@@ -32,8 +32,10 @@ struct KeygenCommand: ParsableCommand {
 
     func validate() throws {
         guard !names.isEmpty else { throw ValidationError("name at least one pair, e.g. pstrain keygen server worker") }
-        for name in names where name.isEmpty || name.contains("/") || name.hasPrefix(".") {
-            throw ValidationError("'\(name)' is not a file name: use letters, digits, - and _")
+        // A name is part of two file names that commands and configs then give: nothing a shell would split or expand.
+        let allowed = { (c: Character) in c.isASCII && (c.isLetter || c.isNumber || "-_.".contains(c)) }
+        for name in names where name.isEmpty || name.hasPrefix(".") || !name.allSatisfy(allowed) {
+            throw ValidationError("'\(name)' is not a key name: use letters, digits, -, _ and . (not first)")
         }
         if Set(names).count != names.count { throw ValidationError("a name is given twice") }
     }

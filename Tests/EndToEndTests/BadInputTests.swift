@@ -74,6 +74,19 @@ import ZeroMQ
         }
     }
 
+    /// The message named letters, digits, - and _, but a space (or a `$`) got through into the key files' names.
+    @Test func keyNamesAreWhatTheMessageSays() throws {
+        let dir = PSTrainProcess.runDirectory()
+        for name in ["a b", "../x", ".hidden", "w$1"] {
+            let result = try PSTrainProcess.run(["keygen", "--dir", dir, name], timeout: 30)
+            #expect(result.status != 0 && result.stderr.contains("'\(name)' is not a key name: use letters, digits, -, _ and . (not first)"),
+                    "\(name): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir))
+        let made = try PSTrainProcess.run(["keygen", "--dir", dir, "worker-0", "node1.example_2"], timeout: 30)
+        #expect(made.status == 0 && FileManager.default.fileExists(atPath: "\(dir)/node1.example_2.key_secret"), "\(made.stderr)")
+    }
+
     @Test func malformedCSVLine() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("pstrain-bad-\(UUID().uuidString).csv").path
         try "0,1,2,3\n1,4,5,6\n2,7,8\n".write(toFile: path, atomically: true, encoding: .utf8)
