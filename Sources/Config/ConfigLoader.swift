@@ -67,7 +67,7 @@ public enum ConfigLoader {
     }
 
     /// The dotted key an override such as `optimizer.lr=0.01` sets.
-    static func overrideKey(_ override: String) -> String? {
+    public static func overrideKey(_ override: String) -> String? {
         override.split(separator: "=", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) }
     }
 

@@ -12,7 +12,7 @@ public enum DataFileKind: String, Sendable {
     /// The kind of the file at `path`, from its first `prefixSize` bytes; nil when it cannot be read or shows none
     /// clearly.
     public static func of(_ path: String) -> DataFileKind? {
-        guard let file = fopen(path, "rb") else { return nil }
+        guard let file = try? openForReading(path) else { return nil }
         defer { fclose(file) }
         var bytes = [UInt8](repeating: 0, count: prefixSize)
         let count = fread(&bytes, 1, bytes.count, file)

@@ -20,18 +20,16 @@ struct ConfigArguments: ParsableArguments {
     /// message) sets and which would win in silence.
     func refuseOverride(of key: String, otherThan value: Int?, decidedBy flag: String) throws {
         guard let value else { return }
-        for override in overrides {
-            let parts = override.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, parts[0] == key, Int(parts[1]) != value else { continue }
+        for override in overrides where ConfigLoader.overrideKey(override) == key {
+            let given = override.split(separator: "=", maxSplits: 1).dropFirst().first?.trimmingCharacters(in: .whitespaces)
+            guard given.flatMap({ Int($0) }) != value else { continue }
             throw ValidationError("\(override) disagrees with \(flag), which decides \(key): drop one")
         }
     }
 
     /// Refuses any override of `key` on the command line: the command sets it from `flag` for each of its runs.
     func refuseOverride(of key: String, setPerRunBy flag: String) throws {
-        guard let override = overrides.first(where: { $0.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces) == key }) else {
-            return
-        }
+        guard let override = overrides.first(where: { ConfigLoader.overrideKey($0) == key }) else { return }
         throw ValidationError("\(override): \(key) is set for each run from \(flag); give \(flag) instead")
     }
 
