@@ -14,6 +14,13 @@ public enum ConfigLoader {
         var tree: [String: Any] = [:]
         var text = ""
         if let path {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                let configs = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
+                throw ConfigError(source: path, message: "is a directory, not a config file",
+                                  hint: configs.isEmpty ? "give a YAML config file; the examples are in configs/"
+                                      : "give one of its configs: \(nameList(configs.sorted().map { (path.hasSuffix("/") ? path : path + "/") + $0 }))")
+            }
             guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ConfigError(source: path, message: "cannot read the config file",
                                   hint: FileManager.default.fileExists(atPath: path) ? "check its permissions and encoding (UTF-8)" : "no such file; the examples are in configs/")

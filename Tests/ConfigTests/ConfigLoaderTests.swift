@@ -208,6 +208,14 @@ import Testing
 
     @Test func unreadableAndInvalidFiles() throws {
         #expect(error { _ = try ConfigLoader.load(path: "/nonexistent.yaml") }?.hint == "no such file; the examples are in configs/")
+        // A directory was "cannot read the config file", with a hint about permissions and encoding.
+        let directory = URL(fileURLWithPath: try write("")).deletingLastPathComponent().appendingPathComponent("configs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try "train:\n  epochs: 1\n".write(toFile: directory + "/b.yaml", atomically: true, encoding: .utf8)
+        try "train:\n  epochs: 1\n".write(toFile: directory + "/a.yml", atomically: true, encoding: .utf8)
+        let folder = error { _ = try ConfigLoader.load(path: directory) }
+        #expect(folder?.message == "is a directory, not a config file" && folder?.hint == "give one of its configs: \(directory)/a.yml, \(directory)/b.yaml",
+                "\(String(describing: folder))")
         let broken = try write("model: [unclosed\n")
         #expect(error { _ = try ConfigLoader.load(path: broken) }?.message.hasPrefix("not valid YAML") == true)
         let tab = try #require(error { _ = try ConfigLoader.load(path: try write("data:\n  format: csv\nmodel:\n\tkind: mlp\n")) })
