@@ -166,8 +166,7 @@ public enum ConfigLoader {
         let parts = key.split(separator: ".").map(String.init)
         guard parts.count == 2 else {
             throw ConfigError(source: "command line", key: key, message: "an override names a section and a key",
-                              hint: parts.count == 1 ? otherSectionsHint(for: key, overriding: true) ?? "e.g. train.epochs=5 or model.hidden=[256,128]"
-                                  : "e.g. train.epochs=5 or model.hidden=[256,128]")
+                              hint: (parts.count == 1 ? otherSectionsHint(for: key, overriding: true) : nil) ?? "e.g. train.epochs=5 or model.hidden=[256,128]")
         }
         try checkKey(section: parts[0], key: parts[1], source: "command line", text: "")
         let value: Any
@@ -202,7 +201,7 @@ public enum ConfigLoader {
         }
         guard keys.contains(key) else {
             throw ConfigError(source: located(source, key, inSection: section, of: text), key: "\(section).\(key)", message: "unknown key",
-                              hint: otherSectionsHint(for: key, notIn: section, overriding: text.isEmpty && source == "command line")
+                              hint: otherSectionsHint(for: key, notIn: section, overriding: source == "command line")
                                   ?? suggestion(for: key, among: keys) + "\(section) accepts: \(keys.sorted().joined(separator: ", "))")
         }
     }
@@ -257,9 +256,14 @@ public enum ConfigLoader {
         return row[b.count]
     }
 
+    /// The defaults as a tree of sections: every key that has a value unless given.
+    static func defaultTree() -> [String: Any] {
+        (try? Yams.load(yaml: everyKeyYAML(RunConfig()))) as? [String: Any] ?? [:]
+    }
+
     /// Merges the tree over the defaults and decodes it, translating decoding errors into the key they concern.
     static func decode(_ tree: [String: Any]) throws(ConfigError) -> RunConfig {
-        var merged = (try? Yams.load(yaml: everyKeyYAML(RunConfig()))) as? [String: Any] ?? [:]
+        var merged = defaultTree()
         for (name, value) in tree {
             guard let mapping = value as? [String: Any] else { continue }
             var section = merged[name] as? [String: Any] ?? [:]
@@ -282,8 +286,7 @@ public enum ConfigLoader {
         case .keyNotFound(let missing, let c):
             // The defaults hold every key that must have a value, so only a null given for one leaves it out.
             let key = (c.codingPath + [missing]).map(\.stringValue).joined(separator: ".")
-            let defaults = (try? Yams.load(yaml: everyKeyYAML(RunConfig()))) as? [String: Any]
-            let value = c.codingPath.first.flatMap { (defaults?[$0.stringValue] as? [String: Any])?[missing.stringValue] }
+            let value = c.codingPath.first.flatMap { (defaultTree()[$0.stringValue] as? [String: Any])?[missing.stringValue] }
             return ConfigError(key: key, message: "cannot be null: it always has a value",
                                hint: "leave \(missing.stringValue) out for its default" + (value.map { ", \($0)" } ?? ""))
         case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): path = c.codingPath
